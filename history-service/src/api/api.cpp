@@ -1,0 +1,418 @@
+#include "api/api_internal.hpp"
+
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/request_fields.hpp"
+#include "pg/database.hpp"
+#include "service/change_feed.hpp"
+#include "service/wait_hub.hpp"
+
+namespace reprise::api {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+
+http::Response json_response(const json& body, int status) { return {status, body.dump()}; }
+
+http::Response error_response(std::exception_ptr error) {
+  auto answer = [](ErrorCode code, const std::string& message) {
+    return json_response({{"error", {{"code", protocol::to_string(code)}, {"message", message}}}},
+                         protocol::http_status(code));
+  };
+  try {
+    std::rethrow_exception(error);
+  } catch (const ApiError& e) {
+    return answer(e.code(), e.what());
+  } catch (const pg::PgError& e) {
+    if (e.in_doubt())
+      return answer(ErrorCode::kUnavailable,
+                    "the database connection was lost while committing; the change may or may not "
+                    "have been applied. Retry with the same request_id to apply it exactly once");
+    if (e.connection_lost() || e.sqlstate().starts_with("08") || e.sqlstate().starts_with("57P"))
+      return answer(ErrorCode::kUnavailable,
+                    fmt::format("the database is unreachable ({}); retry shortly", e.what()));
+    spdlog::error("msg=\"database error\" sqlstate={} error=\"{}\"", e.sqlstate(), e.what());
+    return answer(ErrorCode::kInternal, fmt::format("database error {}: {}", e.sqlstate(), e.what()));
+  } catch (const std::exception& e) {
+    spdlog::error("msg=\"internal error\" error=\"{}\"", e.what());
+    return answer(ErrorCode::kInternal, e.what());
+  }
+}
+
+Api::Api(pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
+         store::TaskTokenSigner signer, ApiOptions options)
+    : db_(db), hub_(hub), feed_(feed), signer_(std::move(signer)), options_(options) {}
+
+namespace {
+
+/// Splits /a/b%2Fc into {"a", "b/c"}: segments are decoded after splitting.
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    if (end == std::string::npos) end = path.size();
+    std::string seg;
+    for (std::size_t i = start; i < end; ++i) {
+      if (path[i] == '%' && i + 2 < end + 1 && i + 2 < path.size() &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
+        seg += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        seg += path[i];
+      }
+    }
+    if (!seg.empty() || end < path.size()) out.push_back(std::move(seg));
+    start = end + 1;
+  }
+  return out;
+}
+
+ApiError not_found(const http::Request& r) {
+  return ApiError(ErrorCode::kNotFound,
+                  fmt::format("no endpoint {} {}; see docs/api.md for the API", r.method, r.path));
+}
+
+void expect_method(const http::Request& r, std::string_view method) {
+  if (r.method != method)
+    throw ApiError(ErrorCode::kMethodNotAllowed,
+                   fmt::format("{} takes {}, not {}", r.path, method, r.method));
+}
+
+store::IdReusePolicy parse_reuse_policy(const std::string& text) {
+  if (text.empty() || text == "AllowDuplicate") return store::IdReusePolicy::kAllowDuplicate;
+  if (text == "AllowDuplicateFailedOnly") return store::IdReusePolicy::kAllowDuplicateFailedOnly;
+  if (text == "RejectDuplicate") return store::IdReusePolicy::kRejectDuplicate;
+  if (text == "TerminateIfRunning") return store::IdReusePolicy::kTerminateIfRunning;
+  throw ApiError(ErrorCode::kInvalidArgument,
+                 fmt::format("field \"id_reuse_policy\" is \"{}\"; use AllowDuplicate, "
+                             "AllowDuplicateFailedOnly, RejectDuplicate or TerminateIfRunning",
+                             text));
+}
+
+store::StartRequest read_start(RequestFields& f, const std::string& ns, std::string workflow_id) {
+  store::StartRequest s;
+  s.ns = ns;
+  s.workflow_id = workflow_id.empty() ? f.name("workflow_id") : std::move(workflow_id);
+  s.workflow_type = f.name("workflow_type");
+  s.task_queue = f.name("task_queue");
+  s.input = f.payload("input");
+  s.execution_timeout = f.duration("execution_timeout");
+  s.run_timeout = f.duration("run_timeout");
+  s.task_timeout = f.duration("workflow_task_timeout").value_or(protocol::Duration{10'000});
+  if (s.task_timeout.count() <= 0)
+    throw ApiError(ErrorCode::kInvalidArgument, "field \"workflow_task_timeout\" must be positive");
+  s.id_reuse_policy = parse_reuse_policy(f.text("id_reuse_policy"));
+  s.retry_policy = f.retry_policy("retry_policy");
+  s.memo = f.payload("memo");
+  s.identity = f.text("identity");
+  s.request_id = f.text("request_id");
+  return s;
+}
+
+int query_int(const http::Request& r, const std::string& name, int fallback, int min, int max) {
+  auto it = r.query.find(name);
+  if (it == r.query.end() || it->second.empty()) return fallback;
+  try {
+    std::size_t used = 0;
+    long v = std::stol(it->second, &used);
+    if (used != it->second.size() || v < min || v > max) throw std::out_of_range("");
+    return static_cast<int>(v);
+  } catch (const std::exception&) {
+    throw ApiError(ErrorCode::kInvalidArgument,
+                   fmt::format("query parameter \"{}\" must be an integer from {} to {}", name, min, max));
+  }
+}
+
+std::optional<std::string> query_opt(const http::Request& r, const std::string& name) {
+  auto it = r.query.find(name);
+  if (it == r.query.end() || it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace
+
+void Api::handle(http::Request&& request, http::Respond respond) {
+  try {
+    auto path = split_path(request.path);
+    route(request, path, respond);
+  } catch (...) {
+    respond(error_response(std::current_exception()));
+  }
+}
+
+void Api::check_namespace(const std::string& ns) {
+  {
+    std::lock_guard lock(namespaces_mutex_);
+    if (known_namespaces_.contains(ns)) return;
+  }
+  if (!store::namespace_exists(db_.connection(), ns))
+    throw ApiError(ErrorCode::kNotFound,
+                   fmt::format("namespace \"{}\" is not registered; register it with POST "
+                               "/api/v1/namespaces or use \"default\"",
+                               ns));
+  std::lock_guard lock(namespaces_mutex_);
+  known_namespaces_.insert(ns);
+}
+
+void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
+  if (p.size() == 1 && p[0] == "healthz") {
+    on_db(std::move(respond), [this] {
+      db_.connection().exec("healthz", "SELECT 1");
+      return json_response({{"status", "ok"}});
+    });
+    return;
+  }
+  if (p.size() < 3 || p[0] != "api" || p[1] != "v1" || p[2] != "namespaces") throw not_found(r);
+  if (p.size() == 3) {
+    if (r.method == "GET") {
+      on_db(std::move(respond), [this] { return json_response(store::list_namespaces(db_.connection())); });
+      return;
+    }
+    expect_method(r, "POST");
+    on_db(std::move(respond), [this, body = std::move(r.body)] {
+      RequestFields f(body, options_.limits.max_payload_bytes);
+      auto name = f.name("name");
+      auto description = f.text("description");
+      f.done();
+      store::register_namespace(db_.connection(), name, description);
+      return json_response({{"name", name}}, 201);
+    });
+    return;
+  }
+  check_name("namespace", p[3]);
+  route_namespace(r, p[3], Segments(p.begin() + 4, p.end()), respond);
+}
+
+void Api::route_namespace(http::Request& r, const std::string& ns, const Segments& p,
+                          http::Respond& respond) {
+  const auto limits = options_.limits;
+  auto body = std::move(r.body);
+  // Every handler below runs on a database thread, where the namespace check runs first.
+  auto run = [&](auto work) {
+    on_db(std::move(respond), [this, ns, work = std::move(work)]() mutable {
+      check_namespace(ns);
+      return work();
+    });
+  };
+  auto token_of = [this, ns](RequestFields& f, store::TaskToken::Kind kind) {
+    auto token = signer_.verify(f.text("task_token"), kind);
+    if (token.run.ns != ns)
+      throw ApiError(ErrorCode::kInvalidTaskToken,
+                     fmt::format("the task token belongs to namespace \"{}\", not \"{}\"",
+                                 token.run.ns, ns));
+    return token;
+  };
+
+  if (p.size() == 1 && p[0] == "workflows") {
+    if (r.method == "GET") {
+      store::ListRequest list{ns,
+                              query_opt(r, "status"),
+                              query_opt(r, "workflow_type"),
+                              query_opt(r, "workflow_id"),
+                              query_opt(r, "started_after"),
+                              query_opt(r, "started_before"),
+                              query_int(r, "page_size", 100, 1, 1000),
+                              query_opt(r, "page_token").value_or("")};
+      for (auto* t : {&list.started_after, &list.started_before})
+        if (*t) protocol::parse_timestamp(**t);  // validates; the database reads the text
+      run([this, list] { return json_response(store::list_workflows(db_.connection(), list)); });
+      return;
+    }
+    expect_method(r, "POST");
+    run([this, ns, body, limits] {
+      RequestFields f(body, limits.max_payload_bytes);
+      auto start = read_start(f, ns, "");
+      f.done();
+      store::Effects effects;
+      auto result = store::start_workflow(db_.connection(), start, effects);
+      feed_.publish(effects);
+      return json_response({{"run_id", result.run_id}, {"created", result.created}},
+                           result.created ? 201 : 200);
+    });
+    return;
+  }
+
+  if (p.size() >= 2 && p[0] == "workflows") {
+    const std::string workflow_id = p[1];
+    check_name("workflow_id", workflow_id);
+    store::RunKey key{ns, workflow_id, query_opt(r, "run_id").value_or("")};
+    if (p.size() == 2) {
+      expect_method(r, "GET");
+      run([this, key] { return json_response(store::describe_workflow(db_.connection(), key)); });
+      return;
+    }
+    const std::string& action = p[2];
+    if (p.size() == 3 && action == "history") {
+      expect_method(r, "GET");
+      auto wait = std::make_shared<HistoryWait>();
+      wait->run = key;
+      wait->from_event_id = query_int(r, "from_event_id", 1, 1, std::numeric_limits<int>::max());
+      wait->page_size = query_int(r, "page_size", 1000, 1, 10'000);
+      wait->wait = query_opt(r, "wait").value_or("false") == "true";
+      auto timeout = query_opt(r, "timeout");
+      auto max_wait = timeout ? protocol::parse_duration(*timeout) : options_.max_poll_wait;
+      wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(max_wait, options_.max_poll_wait);
+      wait->respond = std::move(respond);
+      wait_history(std::move(wait));
+      return;
+    }
+    if (p.size() == 3 && action == "query") {
+      throw ApiError(ErrorCode::kUnimplemented,
+                     "queries are part of the protocol (docs/api.md) but this server does not "
+                     "answer them yet");
+    }
+    expect_method(r, "POST");
+    if (p.size() == 3 && action == "signal") {
+      run([this, key, body, limits] {
+        RequestFields f(body, limits.max_payload_bytes);
+        store::SignalRequest s{key.ns, key.workflow_id, f.text("run_id", key.run_id),
+                               f.name("signal_name"), f.payload("input"), f.text("identity"),
+                               f.text("request_id")};
+        f.done();
+        store::Effects effects;
+        store::signal_workflow(db_.connection(), s, effects);
+        feed_.publish(effects);
+        return json_response(json::object());
+      });
+      return;
+    }
+    if (p.size() == 3 && action == "signal-with-start") {
+      run([this, key, body, limits] {
+        RequestFields f(body, limits.max_payload_bytes);
+        auto start = read_start(f, key.ns, key.workflow_id);
+        store::SignalRequest s{key.ns, key.workflow_id, "", f.name("signal_name"),
+                               f.payload("signal_input"), start.identity, start.request_id};
+        f.done();
+        store::Effects effects;
+        auto result = store::signal_with_start(db_.connection(), start, s, effects);
+        feed_.publish(effects);
+        return json_response({{"run_id", result.run_id}, {"created", result.created}});
+      });
+      return;
+    }
+    if (p.size() == 3 && (action == "cancel" || action == "terminate")) {
+      run([this, key, body, limits, action] {
+        RequestFields f(body, limits.max_payload_bytes);
+        store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
+        auto reason = f.text("reason");
+        auto identity = f.text("identity");
+        auto request_id = action == "cancel" ? f.text("request_id") : "";
+        f.done();
+        store::Effects effects;
+        if (action == "cancel")
+          store::request_cancel_workflow(db_.connection(), target, reason, identity, request_id, effects);
+        else
+          store::terminate_workflow(db_.connection(), target, reason, identity, effects);
+        feed_.publish(effects);
+        return json_response(json::object());
+      });
+      return;
+    }
+    throw not_found(r);
+  }
+
+  if (p.size() == 4 && p[0] == "task-queues" && p[3] == "poll" &&
+      (p[2] == "workflow-tasks" || p[2] == "activity-tasks")) {
+    expect_method(r, "POST");
+    check_name("task_queue", p[1]);
+    RequestFields f(body, limits.max_payload_bytes);
+    auto state = std::make_shared<PollState>();
+    state->queue = {ns, p[1], p[2] == "workflow-tasks" ? "workflow" : "activity"};
+    state->identity = f.text("identity");
+    auto wait = f.duration("timeout").value_or(options_.max_poll_wait);
+    f.done();
+    state->deadline = Clock::now() + std::min<std::chrono::milliseconds>(wait, options_.max_poll_wait);
+    state->respond = std::move(respond);
+    state->check_namespace = true;
+    poll(std::move(state));
+    return;
+  }
+
+  if (p.size() == 2 && p[0] == "workflow-tasks") {
+    expect_method(r, "POST");
+    const std::string action = p[1];
+    if (action != "complete" && action != "fail") throw not_found(r);
+    run([this, body, limits, action, token_of] {
+      RequestFields f(body, limits.max_payload_bytes);
+      auto token = token_of(f, store::TaskToken::Kind::kWorkflow);
+      auto identity = f.text("identity");
+      store::Effects effects;
+      if (action == "complete") {
+        auto commands = f.array("commands");
+        auto force = f.boolean("force_new_workflow_task");
+        f.done();
+        try {
+          store::complete_workflow_task(db_.connection(), token, commands, identity, force,
+                                        options_.limits, effects);
+        } catch (const ApiError& e) {
+          // A command the service cannot carry out fails the task, visibly in the history,
+          // so the worker's next attempt starts from a known state.
+          if (e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnknownCommand ||
+              e.code() == ErrorCode::kPayloadTooLarge || e.code() == ErrorCode::kUnimplemented) {
+            store::Effects failed;
+            store::fail_workflow_task(db_.connection(), token, "BadCommand",
+                                      {{"message", e.what()}}, identity, failed);
+            feed_.publish(failed);
+          }
+          feed_.publish(effects);
+          throw;
+        }
+      } else {
+        auto cause = f.text("cause", "WorkflowWorkerError");
+        auto failure = f.payload("failure");
+        f.done();
+        store::fail_workflow_task(db_.connection(), token, cause, failure, identity, effects);
+      }
+      feed_.publish(effects);
+      return json_response(json::object());
+    });
+    return;
+  }
+
+  if (p.size() == 2 && p[0] == "activity-tasks") {
+    expect_method(r, "POST");
+    const std::string action = p[1];
+    if (action != "complete" && action != "fail" && action != "heartbeat" && action != "cancel")
+      throw not_found(r);
+    run([this, body, limits, action, token_of] {
+      RequestFields f(body, limits.max_payload_bytes);
+      auto token = token_of(f, store::TaskToken::Kind::kActivity);
+      store::Effects effects;
+      json answer = json::object();
+      auto& conn = db_.connection();
+      if (action == "complete") {
+        auto result = f.payload("result");
+        auto identity = f.text("identity");
+        f.done();
+        store::complete_activity_task(conn, token, result, identity, effects);
+      } else if (action == "fail") {
+        auto failure = f.payload("failure");
+        auto identity = f.text("identity");
+        f.done();
+        if (!failure.is_object() || !failure.contains("message"))
+          throw ApiError(ErrorCode::kInvalidArgument,
+                         "field \"failure\" must be an object with at least a \"message\"");
+        store::fail_activity_task(conn, token, failure, identity, effects);
+      } else if (action == "heartbeat") {
+        auto details = f.payload("details");
+        f.done();
+        answer["cancel_requested"] = store::heartbeat_activity_task(conn, token, details, effects);
+      } else {
+        auto details = f.payload("details");
+        auto identity = f.text("identity");
+        f.done();
+        store::cancel_activity_task(conn, token, details, identity, effects);
+      }
+      feed_.publish(effects);
+      return json_response(answer);
+    });
+    return;
+  }
+  throw not_found(r);
+}
+
+}  // namespace reprise::api

@@ -1,0 +1,66 @@
+#pragma once
+/// The HTTP/JSON API under /api/v1 (see docs/api.md): routes a request to its handler, runs
+/// store work on the database threads, answers long polls when work arrives or time is up,
+/// and turns every failure into {"error": {"code", "message"}}.
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "http/message.hpp"
+#include "store/operations.hpp"
+
+namespace reprise::pg {
+class Database;
+}
+namespace reprise::service {
+class WaitHub;
+class ChangeFeed;
+}  // namespace reprise::service
+
+namespace reprise::api {
+
+struct ApiOptions {
+  store::Limits limits;
+  std::chrono::milliseconds max_poll_wait{60'000};  // the longest a poll is held open
+};
+
+class Api {
+ public:
+  Api(pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
+      store::TaskTokenSigner signer, ApiOptions options);
+  void handle(http::Request&& request, http::Respond respond);
+
+ private:
+  struct PollState;
+  struct HistoryWait;
+  using Segments = std::vector<std::string>;
+
+  /// Runs `work` on a database thread and responds with its result or its error.
+  template <class Work>
+  void on_db(http::Respond respond, Work work);
+  void route(http::Request& request, const Segments& path, http::Respond& respond);
+  void route_namespace(http::Request& request, const std::string& ns, const Segments& path,
+                       http::Respond& respond);
+  void check_namespace(const std::string& ns);
+
+  void poll(std::shared_ptr<PollState> state);
+  void wait_history(std::shared_ptr<HistoryWait> state);
+
+  pg::Database& db_;
+  service::WaitHub& hub_;
+  service::ChangeFeed& feed_;
+  store::TaskTokenSigner signer_;
+  ApiOptions options_;
+  std::mutex namespaces_mutex_;
+  std::set<std::string> known_namespaces_;  // namespaces seen to exist; never unregistered
+};
+
+/// The error answer for any exception, with the status of its code; logs unexpected ones.
+http::Response error_response(std::exception_ptr error);
+http::Response json_response(const nlohmann::json& body, int status = 200);
+
+}  // namespace reprise::api

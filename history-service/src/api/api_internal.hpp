@@ -1,0 +1,41 @@
+#pragma once
+// Pieces of Api shared by its translation units (api.cpp routes, long_poll.cpp waits).
+
+#include "api/api.hpp"
+#include "pg/database.hpp"
+
+namespace reprise::api {
+
+using Clock = std::chrono::steady_clock;
+
+struct Api::PollState {
+  store::QueueKey queue;
+  std::string identity;
+  Clock::time_point deadline;
+  http::Respond respond;
+  bool check_namespace = false;
+};
+
+struct Api::HistoryWait {
+  store::RunKey run;  // run_id empty until the first read resolves it
+  std::int64_t from_event_id = 1;
+  int page_size = 1000;
+  bool wait = false;
+  Clock::time_point deadline;
+  http::Respond respond;
+};
+
+template <class Work>
+void Api::on_db(http::Respond respond, Work work) {
+  db_.post([respond = std::move(respond), work = std::move(work)]() mutable {
+    http::Response response;
+    try {
+      response = work();
+    } catch (...) {
+      response = error_response(std::current_exception());
+    }
+    respond(std::move(response));
+  });
+}
+
+}  // namespace reprise::api

@@ -1,0 +1,70 @@
+// Long polls: task polls and history waits. A poll reads the database; finding nothing, it
+// waits on the WaitHub until work is published for its key or its deadline passes, then
+// reads again. It holds no thread while it waits.
+#include <fmt/format.h>
+
+#include "api/api_internal.hpp"
+#include "pg/database.hpp"
+#include "service/change_feed.hpp"
+#include "service/wait_hub.hpp"
+
+namespace reprise::api {
+
+void Api::poll(std::shared_ptr<PollState> s) {
+  auto key = service::queue_wait_key(s->queue);
+  // Read the sequence before the database: work published after this point wakes the wait.
+  auto seen = hub_.sequence(key);
+  db_.post([this, s, key, seen] {
+    try {
+      if (s->check_namespace) {
+        check_namespace(s->queue.ns);
+        s->check_namespace = false;
+      }
+      store::Effects effects;
+      auto& conn = db_.connection();
+      auto task = s->queue.kind == "workflow"
+                      ? store::claim_workflow_task(conn, s->queue, s->identity, signer_, effects)
+                      : store::claim_activity_task(conn, s->queue, s->identity, signer_, effects);
+      feed_.publish(effects);
+      if (task) return s->respond({200, "{\"task\":" + *task + "}"});
+      if (Clock::now() >= s->deadline) return s->respond({200, R"({"task":null})"});
+    } catch (...) {
+      return s->respond(error_response(std::current_exception()));
+    }
+    hub_.wait(key, seen, s->deadline, [this, s](bool woken) {
+      if (woken) poll(s);
+      else s->respond({200, R"({"task":null})"});
+    });
+  });
+}
+
+void Api::wait_history(std::shared_ptr<HistoryWait> s) {
+  bool resolved = !s->run.run_id.empty();
+  auto key = service::run_wait_key(s->run);
+  auto seen = hub_.sequence(key);
+  on_db(
+      [this, s](http::Response response) {
+        if (!response.body.empty()) s->respond(std::move(response));
+      },
+      [this, s, key, seen, resolved]() -> http::Response {
+        check_namespace(s->run.ns);
+        auto page = store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
+        bool nothing_new = page.count == 0 && !page.closed;
+        if (s->wait && nothing_new && Clock::now() < s->deadline) {
+          if (!resolved) {  // now that we know the run, read again under its wait key
+            s->run = page.run;
+            wait_history(s);
+          } else {
+            hub_.wait(key, seen, s->deadline, [this, s](bool) { wait_history(s); });
+          }
+          return {200, ""};  // answered later
+        }
+        auto next = s->from_event_id + page.count;
+        return {200, fmt::format(R"({{"run_id":"{}","events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
+                                 page.run.run_id, page.events_json, next,
+                                 next < page.next_event_id ? "true" : "false",
+                                 page.closed ? "true" : "false")};
+      });
+}
+
+}  // namespace reprise::api

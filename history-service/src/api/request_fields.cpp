@@ -1,0 +1,123 @@
+#include "api/request_fields.hpp"
+
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+
+namespace reprise::api {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+
+namespace {
+ApiError invalid(std::string_view field, std::string_view why) {
+  return ApiError(ErrorCode::kInvalidArgument, fmt::format("field \"{}\" {}", field, why));
+}
+}  // namespace
+
+void check_name(std::string_view field, const std::string& value) {
+  if (value.empty()) throw invalid(field, "must not be empty");
+  if (value.size() > 1000) throw invalid(field, fmt::format("is {} bytes; the limit is 1000", value.size()));
+  for (unsigned char c : value)
+    if (c < 0x20 || c == 0x7F) throw invalid(field, "must not contain control characters");
+}
+
+RequestFields::RequestFields(const std::string& body, std::size_t max_payload_bytes)
+    : max_payload_bytes_(max_payload_bytes) {
+  if (body.empty()) {
+    body_ = json::object();
+    return;
+  }
+  try {
+    body_ = json::parse(body);
+  } catch (const json::parse_error& e) {
+    throw ApiError(ErrorCode::kMalformedJson,
+                   fmt::format("the request body is not valid JSON: {}", e.what()));
+  }
+  if (!body_.is_object())
+    throw ApiError(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
+}
+
+const json* RequestFields::find(std::string_view field) {
+  read_.emplace(field);
+  auto it = body_.find(field);
+  if (it == body_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string RequestFields::name(std::string_view field) {
+  auto* v = find(field);
+  if (!v) throw invalid(field, "is required");
+  if (!v->is_string()) throw invalid(field, "must be a string");
+  check_name(field, v->get<std::string>());
+  return v->get<std::string>();
+}
+
+std::string RequestFields::opt_name(std::string_view field, std::string fallback) {
+  auto* v = find(field);
+  return v ? name(field) : std::move(fallback);
+}
+
+std::string RequestFields::text(std::string_view field, std::string fallback) {
+  auto* v = find(field);
+  if (!v) return fallback;
+  if (!v->is_string()) throw invalid(field, "must be a string");
+  return v->get<std::string>();
+}
+
+std::optional<protocol::Duration> RequestFields::duration(std::string_view field) {
+  auto* v = find(field);
+  if (!v) return std::nullopt;
+  if (!v->is_string()) throw invalid(field, "must be a duration string such as \"30s\" or \"250ms\"");
+  try {
+    return protocol::parse_duration(v->get<std::string>());
+  } catch (const std::invalid_argument& e) {
+    throw invalid(field, fmt::format("is an {}", e.what()));
+  }
+}
+
+bool RequestFields::boolean(std::string_view field, bool fallback) {
+  auto* v = find(field);
+  if (!v) return fallback;
+  if (!v->is_boolean()) throw invalid(field, "must be true or false");
+  return v->get<bool>();
+}
+
+json RequestFields::payload(std::string_view field) {
+  auto* v = find(field);
+  if (!v) return nullptr;
+  auto size = v->dump().size();
+  if (size > max_payload_bytes_)
+    throw ApiError(ErrorCode::kPayloadTooLarge,
+                   fmt::format("field \"{}\" is {} bytes, over the payload limit of {} bytes; store "
+                               "large data elsewhere and pass a reference",
+                               field, size, max_payload_bytes_));
+  return *v;
+}
+
+std::optional<protocol::RetryPolicy> RequestFields::retry_policy(std::string_view field) {
+  auto* v = find(field);
+  if (!v) return std::nullopt;
+  try {
+    auto policy = v->get<protocol::RetryPolicy>();
+    policy.validate();
+    return policy;
+  } catch (const std::exception& e) {
+    throw invalid(field, fmt::format("is not a valid retry policy: {}", e.what()));
+  }
+}
+
+json RequestFields::array(std::string_view field) {
+  auto* v = find(field);
+  if (!v) return json::array();
+  if (!v->is_array()) throw invalid(field, "must be an array");
+  return *v;
+}
+
+void RequestFields::done() {
+  for (auto& [key, value] : body_.items())
+    if (!read_.contains(key))
+      throw ApiError(ErrorCode::kInvalidArgument,
+                     fmt::format("field \"{}\" is not known to this endpoint (see docs/api.md)", key));
+}
+
+}  // namespace reprise::api

@@ -1,0 +1,47 @@
+#pragma once
+/// Reads a JSON request body field by field. Every error names the field and says what was
+/// expected; fields the endpoint does not know are rejected, so a typo is never ignored.
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <reprise/protocol/duration.hpp>
+#include <reprise/protocol/retry_policy.hpp>
+
+namespace reprise::api {
+
+using nlohmann::json;
+
+/// Names (ids, types, queues) must be 1 to 1000 bytes of printable text. Throws ApiError.
+void check_name(std::string_view field, const std::string& value);
+
+class RequestFields {
+ public:
+  /// Parses `body` (empty means {}). Throws ApiError kMalformedJson / kInvalidArgument.
+  RequestFields(const std::string& body, std::size_t max_payload_bytes);
+
+  std::string name(std::string_view field);                 // required name
+  std::string opt_name(std::string_view field, std::string fallback = {});
+  std::string text(std::string_view field, std::string fallback = {});  // any string
+  std::optional<protocol::Duration> duration(std::string_view field);
+  bool boolean(std::string_view field, bool fallback = false);
+  /// Any JSON value, within the payload size limit; null when absent.
+  json payload(std::string_view field);
+  std::optional<protocol::RetryPolicy> retry_policy(std::string_view field);
+  /// An array, kept as JSON (workflow-task commands).
+  json array(std::string_view field);
+  /// Throws naming the first field nobody read.
+  void done();
+
+ private:
+  const json* find(std::string_view field);
+  json body_;
+  std::size_t max_payload_bytes_;
+  std::set<std::string, std::less<>> read_;
+};
+
+}  // namespace reprise::api

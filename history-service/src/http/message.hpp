@@ -1,0 +1,30 @@
+#pragma once
+/// HTTP requests and responses as the API sees them: plain values, no Beast types, so the
+/// API's translation units do not pay for Beast's headers.
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace reprise::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query string, percent-decoded
+  std::map<std::string, std::string> query;
+  std::string body;
+  std::string authorization;
+  std::string remote;  // peer address, for logs
+};
+
+struct Response {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+/// Sends the response; may be called from any thread, exactly once.
+using Respond = std::function<void(Response)>;
+using Handler = std::function<void(Request&&, Respond)>;
+
+}  // namespace reprise::http

@@ -1,0 +1,181 @@
+#include "http/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace reprise::http {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else if (in[i] == '+') {
+      out += ' ';
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+Request to_request(bhttp::request<bhttp::string_body>&& req, const std::string& remote) {
+  Request out;
+  out.method = std::string(req.method_string());
+  std::string_view target(req.target().data(), req.target().size());
+  auto q = target.find('?');
+  // Decode the path after splitting it into the query, so %2F inside a name stays in the name:
+  // the router splits on '/' before decoding each segment.
+  out.path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      auto pair = query.substr(0, amp);
+      auto eq = pair.find('=');
+      out.query[percent_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+  }
+  out.body = std::move(req.body());
+  out.authorization = std::string(req[bhttp::field::authorization]);
+  out.remote = remote;
+  return out;
+}
+
+/// Runs the handler and suspends the coroutine until it responds, from whatever thread.
+awaitable<Response> call(const Handler& handler, Request request) {
+  auto initiate = [&handler, &request](auto completion) {
+    auto shared = std::make_shared<decltype(completion)>(std::move(completion));
+    handler(std::move(request), [shared](Response response) {
+      auto executor = asio::get_associated_executor(*shared);
+      asio::post(executor, [shared, response = std::move(response)]() mutable {
+        (*shared)(std::move(response));
+      });
+    });
+  };
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(
+      initiate, asio::use_awaitable);
+}
+
+std::string error_body(std::string_view code, std::string_view message) {
+  return fmt::format(R"({{"error":{{"code":"{}","message":"{}"}}}})", code, message);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(asio::io_context& io, ServerOptions o, Handler h)
+      : io(io), options(std::move(o)), handler(std::move(h)), acceptor(io) {}
+
+  awaitable<void> accept_loop() {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (!acceptor.is_open()) co_return;
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  awaitable<void> session(tcp::socket socket) {
+    beast::error_code ec;
+    std::string remote;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (!ec) remote = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.body_limit(options.max_body_bytes);
+      stream.expires_after(300s);  // idle keep-alive connections are closed after this
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::body_limit) {
+        bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.body() = error_body("PayloadTooLarge",
+                                fmt::format("the request body is over the {} byte limit",
+                                            options.max_body_bytes));
+        res.keep_alive(false);
+        res.prepare_payload();
+        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        break;
+      }
+      if (ec) break;  // closed by the peer, timed out, or not HTTP
+      auto req = parser.release();
+      bool keep_alive = req.keep_alive();
+      unsigned version = req.version();
+      stream.expires_never();  // a long poll may take a minute; the handler owns the deadline
+      Response response = co_await call(handler, to_request(std::move(req), remote));
+      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
+      res.set(bhttp::field::server, "reprise");
+      res.set(bhttp::field::content_type, response.content_type);
+      res.keep_alive(keep_alive);
+      res.body() = std::move(response.body);
+      res.prepare_payload();
+      stream.expires_after(60s);
+      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  asio::io_context& io;
+  ServerOptions options;
+  Handler handler;
+  tcp::acceptor acceptor;
+};
+
+Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
+    : impl_(std::make_unique<Impl>(io, std::move(options), std::move(handler))) {}
+
+Server::~Server() = default;
+
+void Server::start() {
+  auto& a = impl_->acceptor;
+  beast::error_code ec;
+  tcp::endpoint endpoint(asio::ip::make_address(impl_->options.address, ec),
+                         static_cast<unsigned short>(impl_->options.port));
+  if (ec) throw std::runtime_error(fmt::format("invalid listen address \"{}\"", impl_->options.address));
+  a.open(endpoint.protocol());
+  a.set_option(tcp::acceptor::reuse_address(true));
+  a.bind(endpoint, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("cannot listen on {}:{}: {} (is another server running? "
+                                         "choose another with --port)",
+                                         impl_->options.address, impl_->options.port, ec.message()));
+  a.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+}
+
+void Server::stop() {
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+int Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+}  // namespace reprise::http

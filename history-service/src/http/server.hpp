@@ -1,0 +1,39 @@
+#pragma once
+/// The HTTP/1.1 server (Boost.Beast, keep-alive). One coroutine per connection reads a
+/// request, hands it to the handler and writes the answer the handler sends back, which may
+/// come much later (long polls) and from another thread.
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "http/message.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace reprise::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  int port = 7233;                       // 0: any free port; see Server::port()
+  std::size_t max_body_bytes = 4 << 20;  // a request body over this gets 413
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, ServerOptions options, Handler handler);
+  ~Server();
+  /// Binds and starts accepting. Throws std::runtime_error naming the address when it cannot.
+  void start();
+  /// Stops accepting; connections finish what they are doing.
+  void stop();
+  int port() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace reprise::http

@@ -1,0 +1,91 @@
+// reprise-server: the history service. See docs/operations.md.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <reprise/protocol/duration.hpp>
+#include <spdlog/spdlog.h>
+
+#include "dev/local_cluster.hpp"
+#include "pg/connection.hpp"
+#include "service/server_app.hpp"
+
+namespace {
+
+/// The database for the dev server inside the private cluster; created on first use.
+std::string ensure_dev_database(const reprise::dev::LocalCluster& cluster) {
+  reprise::pg::Connection admin(cluster.connection_string("postgres"));
+  auto r = admin.exec("dev_db_exists", "SELECT 1 FROM pg_database WHERE datname = 'reprise'");
+  if (r.rows() == 0) admin.exec_script("CREATE DATABASE reprise");
+  return cluster.connection_string("reprise");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"reprise-server: the Reprise history service (HTTP/JSON API over PostgreSQL)"};
+  bool dev = false;
+  std::string data_dir = ".reprise";
+  reprise::service::ServerAppOptions options;
+  std::string max_poll_wait = "60s";
+  std::string log_level = "info";
+  app.add_flag("--dev", dev,
+               "Run with a private PostgreSQL cluster under --data-dir, created on first use");
+  app.add_option("--data-dir", data_dir, "Where --dev keeps its PostgreSQL cluster")->capture_default_str();
+  app.add_option("--database-url", options.database_url,
+                 "libpq connection string of the PostgreSQL database (without --dev)");
+  app.add_option("--listen-address", options.http.address, "Address to serve HTTP on")->capture_default_str();
+  app.add_option("--port", options.http.port, "Port to serve HTTP on (0: any free port)")->capture_default_str();
+  app.add_option("--ready-file", options.ready_file,
+                 "Write the port here once serving (for scripts and tests)");
+  app.add_option("--database-threads", options.database_threads, "Threads (and connections) for store work")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--io-threads", options.io_threads, "Threads serving HTTP")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--max-poll-wait", max_poll_wait, "The longest a task poll or history wait is held open")
+      ->capture_default_str();
+  app.add_option("--max-payload-bytes", options.api.limits.max_payload_bytes, "Largest payload accepted")
+      ->capture_default_str();
+  app.add_option("--history-max-events", options.api.limits.history_max_events,
+                 "Runs whose history would grow past this are terminated")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn or error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e level=%l %v");
+  try {
+    options.api.max_poll_wait = reprise::protocol::parse_duration(max_poll_wait);
+    options.http.max_body_bytes = options.api.limits.max_payload_bytes * 2 + 64 * 1024;
+    std::unique_ptr<reprise::dev::LocalCluster> cluster;
+    if (dev) {
+      if (!options.database_url.empty()) {
+        std::cerr << "reprise-server: --dev runs its own PostgreSQL; do not also pass --database-url\n";
+        return 2;
+      }
+      auto dir = std::filesystem::absolute(data_dir) / "postgres";
+      spdlog::info("msg=\"starting the private PostgreSQL cluster\" data_dir={}", dir.string());
+      reprise::dev::LocalClusterOptions cluster_options;
+      cluster_options.data_dir = dir;
+      cluster = std::make_unique<reprise::dev::LocalCluster>(
+          reprise::dev::LocalCluster::open(cluster_options));
+      options.database_url = ensure_dev_database(*cluster);
+    } else if (options.database_url.empty()) {
+      std::cerr << "reprise-server: pass --database-url \"host=... dbname=...\", or --dev to run "
+                   "with a private PostgreSQL\n";
+      return 2;
+    }
+    int code = reprise::service::run_server(options);
+    if (cluster) {
+      spdlog::info("msg=\"stopping the private PostgreSQL cluster\"");
+      cluster->stop();
+    }
+    return code;
+  } catch (const std::exception& e) {
+    spdlog::critical("msg=\"cannot start\" error=\"{}\"", e.what());
+    return 1;
+  }
+}

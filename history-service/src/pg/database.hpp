@@ -1,0 +1,75 @@
+#pragma once
+/// The service's PostgreSQL access: a fixed set of threads, each owning one connection, that
+/// run blocking store work. HTTP threads never block on the database; they post here.
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pg/connection.hpp"
+
+namespace reprise::pg {
+
+class Database {
+ public:
+  Database(std::string conninfo, int threads);
+  ~Database();
+
+  /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
+  void post(std::function<void()> job);
+  /// The calling database thread's connection, (re)connected on demand. Throws PgError.
+  Connection& connection();
+  /// A new connection owned by the caller (listeners, the timer loop, migrations).
+  std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_); }
+  void stop();
+
+ private:
+  void run();
+
+  std::string conninfo_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+/// Thrown when a conditional update finds the run changed since it was read; the
+/// transaction is rolled back and run again from the start.
+struct WriteConflict {};
+
+/// Runs `body(conn)` in a transaction, retrying it on write conflicts, serialization failures
+/// and deadlocks. A COMMIT whose outcome is unknown is not retried: it surfaces as in_doubt.
+template <class Body>
+auto in_transaction(Connection& conn, Body&& body) -> decltype(body(conn)) {
+  for (int attempt = 1;; ++attempt) {
+    conn.begin();
+    try {
+      if constexpr (std::is_void_v<decltype(body(conn))>) {
+        body(conn);
+        conn.commit();
+        return;
+      } else {
+        auto result = body(conn);
+        conn.commit();
+        return result;
+      }
+    } catch (const WriteConflict&) {
+      conn.rollback();
+      if (attempt >= 20) throw PgError("the run kept changing under this request; try again", "40001", false);
+    } catch (const PgError& e) {
+      if (e.in_doubt()) throw;
+      conn.rollback();
+      if (!e.retryable() || attempt >= 20) throw;
+    } catch (...) {
+      conn.rollback();
+      throw;
+    }
+  }
+}
+
+}  // namespace reprise::pg

@@ -1,0 +1,145 @@
+#include "service/change_feed.hpp"
+
+#include <poll.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <spdlog/spdlog.h>
+
+#include "pg/connection.hpp"
+#include "service/wait_hub.hpp"
+
+namespace reprise::service {
+namespace {
+
+constexpr const char* kChannel = "reprise_changes";
+// NOTIFY payloads must stay under 8000 bytes; lines are joined up to this size.
+constexpr std::size_t kMaxPayload = 7000;
+
+}  // namespace
+
+// Lines are tab-separated; the API rejects names with control characters, so tabs and
+// newlines cannot occur inside a name.
+std::string queue_wait_key(const store::QueueKey& q) {
+  return fmt::format("q\t{}\t{}\t{}", q.ns, q.kind, q.task_queue);
+}
+std::string run_wait_key(const store::RunKey& r) {
+  return fmt::format("r\t{}\t{}\t{}", r.ns, r.workflow_id, r.run_id);
+}
+
+ChangeFeed::ChangeFeed(std::string conninfo, WaitHub& hub) : conninfo_(std::move(conninfo)), hub_(hub) {}
+
+ChangeFeed::~ChangeFeed() { stop(); }
+
+void ChangeFeed::start() {
+  sender_ = std::thread([this] { send_loop(); });
+  listener_ = std::thread([this] { listen_loop(); });
+}
+
+void ChangeFeed::stop() {
+  if (stopping_.exchange(true)) return;
+  wake_.notify_all();
+  if (sender_.joinable()) sender_.join();
+  if (listener_.joinable()) listener_.join();
+}
+
+void ChangeFeed::publish(const store::Effects& effects) {
+  std::vector<std::string> lines;
+  // One wake per task created, so one new task wakes one poller rather than all of them.
+  for (const auto& q : effects.new_tasks) {
+    auto key = queue_wait_key(q);
+    hub_.notify(key, 1);
+    lines.push_back(std::move(key));
+  }
+  for (const auto& r : effects.changed_runs) {
+    auto key = run_wait_key(r);
+    hub_.notify(key);
+    lines.push_back(std::move(key));
+  }
+  if (effects.earliest_timer && on_timer_) on_timer_(*effects.earliest_timer);
+  if (lines.empty()) return;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& l : lines) outbox_.push_back(std::move(l));
+  }
+  wake_.notify_one();
+}
+
+void ChangeFeed::send_loop() {
+  std::unique_ptr<pg::Connection> conn;
+  while (!stopping_) {
+    std::vector<std::string> lines;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !outbox_.empty(); });
+      lines.swap(outbox_);
+    }
+    if (lines.empty()) continue;
+    try {
+      if (!conn || conn->broken()) {
+        conn = std::make_unique<pg::Connection>(conninfo_);
+        sender_pid_ = conn->backend_pid();
+      }
+      std::string payload;
+      auto flush = [&] {
+        if (payload.empty()) return;
+        conn->exec("notify", "SELECT pg_notify($1, $2)", {std::string(kChannel), payload});
+        payload.clear();
+      };
+      for (auto& line : lines) {
+        if (payload.size() + line.size() + 1 > kMaxPayload) flush();
+        if (!payload.empty()) payload += '\n';
+        payload += line;
+      }
+      flush();
+    } catch (const std::exception& e) {
+      // Other instances miss these wake-ups; their polls still re-read the database when
+      // their own listener reconnects or their deadline passes. Nothing durable is lost.
+      spdlog::warn("msg=\"cannot notify other instances\" error=\"{}\"", e.what());
+      conn.reset();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+}
+
+void ChangeFeed::deliver(const std::string& payload) {
+  std::size_t start = 0;
+  while (start < payload.size()) {
+    auto end = payload.find('\n', start);
+    if (end == std::string::npos) end = payload.size();
+    auto line = payload.substr(start, end - start);
+    hub_.notify(line, line.starts_with("q\t") ? 1 : -1);
+    start = end + 1;
+  }
+}
+
+void ChangeFeed::listen_loop() {
+  while (!stopping_) {
+    try {
+      pg::Connection conn(conninfo_);
+      conn.exec_script(fmt::format("LISTEN {}", kChannel));
+      // Anything sent while we were not listening is lost: have every poll look again.
+      hub_.notify_everyone();
+      PGconn* raw = conn.native();
+      while (!stopping_) {
+        pollfd fd{PQsocket(raw), POLLIN, 0};
+        int ready = ::poll(&fd, 1, 200);
+        if (ready < 0 && errno != EINTR) throw std::runtime_error("poll() on the listen connection failed");
+        if (ready <= 0) continue;
+        if (!PQconsumeInput(raw)) throw std::runtime_error(PQerrorMessage(raw));
+        while (PGnotify* n = PQnotifies(raw)) {
+          if (n->be_pid != sender_pid_) deliver(n->extra);
+          PQfreemem(n);
+        }
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"lost the notification listener; reconnecting\" error=\"{}\"", e.what());
+      for (int i = 0; i < 10 && !stopping_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+}  // namespace reprise::service

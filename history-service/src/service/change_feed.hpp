@@ -1,0 +1,52 @@
+#pragma once
+/// Publishes what committed transactions changed: wakes this instance's waiting polls at once,
+/// tells the other instances through PostgreSQL NOTIFY (sent by a thread of its own, after
+/// the commit, never inside it), and wakes the timer loop when a timer is due sooner.
+/// Also listens for the other instances' notifications.
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/effects.hpp"
+
+namespace reprise::service {
+
+class WaitHub;
+
+/// The wait key of a task queue, and of a run's history.
+std::string queue_wait_key(const store::QueueKey& queue);
+std::string run_wait_key(const store::RunKey& run);
+
+class ChangeFeed {
+ public:
+  ChangeFeed(std::string conninfo, WaitHub& hub);
+  ~ChangeFeed();
+
+  void start();
+  void stop();
+  void publish(const store::Effects& effects);
+  /// Called with the due time of every new timer (the timer loop's wake-up).
+  void on_timer(std::function<void(protocol::Timestamp)> callback) { on_timer_ = std::move(callback); }
+
+ private:
+  void send_loop();
+  void listen_loop();
+  void deliver(const std::string& payload);
+
+  std::string conninfo_;
+  WaitHub& hub_;
+  std::function<void(protocol::Timestamp)> on_timer_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::string> outbox_;  // notification lines not yet sent to other instances
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> sender_pid_{0};   // our sending backend, whose notifications we skip
+  std::thread sender_, listener_;
+};
+
+}  // namespace reprise::service

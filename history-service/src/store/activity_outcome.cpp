@@ -1,0 +1,102 @@
+#include "store/activity_outcome.hpp"
+
+#include <fmt/format.h>
+
+#include "store/tables.hpp"
+
+namespace reprise::store {
+
+using protocol::format_timestamp;
+using std::chrono::milliseconds;
+
+void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
+                                 protocol::Timestamp started, Effects& effects) {
+  delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityScheduleToStart, a.scheduled_event_id}.key());
+  TimerSpec close{timer_kind::kActivityStartToClose, a.scheduled_event_id, a.attempt,
+                  started + milliseconds(a.start_to_close_ms)};
+  upsert_timer(conn, a.run, close);
+  effects.add_timer(close.fire_at);
+  if (a.heartbeat_ms) {
+    TimerSpec beat{timer_kind::kActivityHeartbeat, a.scheduled_event_id, a.attempt,
+                   started + milliseconds(a.heartbeat_ms)};
+    upsert_timer(conn, a.run, beat);
+    effects.add_timer(beat.fire_at);
+  }
+}
+
+void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
+                     EventType outcome, json attributes, Effects& effects) {
+  auto run = RunState::load(conn, a.run);
+  conn.exec("activity_delete",
+            "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
+            "AND scheduled_event_id = $4::bigint",
+            {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
+  delete_activity_timers(conn, a.run, a.scheduled_event_id);
+  if (!run || !run->is_open()) return;
+  std::vector<std::pair<EventType, json>> events;
+  if (a.started_time)
+    events.push_back({EventType::kActivityTaskStarted,
+                      {{"scheduled_event_id", a.scheduled_event_id},
+                       {"attempt", a.attempt},
+                       {"identity", a.started_identity.value_or(identity)},
+                       {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()}}});
+  attributes["attempt"] = a.attempt;
+  events.push_back({outcome, std::move(attributes)});
+  run->add_external(std::move(events));
+  effects.merge(run->save());
+}
+
+void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const json& failure,
+                            const std::string& identity, std::optional<std::string> timeout_type,
+                            Effects& effects) {
+  auto now_ = now();
+  std::string error_type = failure.value("type", timeout_type ? "Timeout" : "");
+  bool non_retryable = failure.value("non_retryable", false);
+  auto backoff = a.retry_policy.backoff_before(a.attempt + 1);
+  auto next_start = now_ + backoff;
+  bool before_deadline =
+      a.schedule_to_close_ms == 0 ||
+      next_start < a.scheduled_time + milliseconds(a.schedule_to_close_ms);
+  // A schedule-to-start timeout means no worker is polling: retrying would not help.
+  bool retryable_kind = !timeout_type || *timeout_type != "ScheduleToStart";
+  if (retryable_kind && before_deadline &&
+      a.retry_policy.allows_retry(a.attempt, error_type, non_retryable)) {
+    auto next_attempt = a.attempt + 1;
+    conn.exec("activity_retry", R"(
+      UPDATE activities SET attempt = $5::int, attempt_scheduled_time = $6::timestamptz,
+        started_time = NULL, started_identity = NULL, last_failure = $7
+      WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint)",
+              {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
+               std::to_string(next_attempt), format_timestamp(next_start), failure.dump()});
+    delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityStartToClose, a.scheduled_event_id}.key());
+    delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityHeartbeat, a.scheduled_event_id}.key());
+    TimerSpec retry{timer_kind::kActivityRetry, a.scheduled_event_id, next_attempt, next_start};
+    upsert_timer(conn, a.run, retry);
+    effects.add_timer(next_start);
+    return;
+  }
+  std::string retry_state = non_retryable || (!a.retry_policy.non_retryable_error_types.empty() &&
+                                              !a.retry_policy.allows_retry(0, error_type, false))
+                                ? "NonRetryableFailure"
+                            : !before_deadline ? "Timeout"
+                            : (a.retry_policy.maximum_attempts > 0 &&
+                               a.attempt >= a.retry_policy.maximum_attempts)
+                                ? "MaximumAttemptsReached"
+                                : "NotRetryable";
+  if (timeout_type)
+    finish_activity(conn, a, identity, EventType::kActivityTaskTimedOut,
+                    {{"scheduled_event_id", a.scheduled_event_id},
+                     {"timeout_type", *timeout_type},
+                     {"failure", failure},
+                     {"retry_state", retry_state}},
+                    effects);
+  else
+    finish_activity(conn, a, identity, EventType::kActivityTaskFailed,
+                    {{"scheduled_event_id", a.scheduled_event_id},
+                     {"failure", failure},
+                     {"retry_state", retry_state},
+                     {"identity", identity}},
+                    effects);
+}
+
+}  // namespace reprise::store

@@ -1,0 +1,29 @@
+#pragma once
+/// What happens to an activity when an attempt ends: it finishes (an event for the workflow)
+/// or is retried after a backoff (no event; the attempt count and last failure are kept).
+
+#include <optional>
+#include <string>
+
+#include "store/activity_row.hpp"
+#include "store/effects.hpp"
+#include "store/run_state.hpp"
+
+namespace reprise::store {
+
+/// Sets the start-to-close and heartbeat timers of an attempt that just started.
+void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
+                                 protocol::Timestamp started, Effects& effects);
+
+/// Removes the activity and gives the workflow its outcome: ActivityTaskStarted (for the last
+/// attempt) followed by `outcome` (Completed, Failed, TimedOut or Canceled).
+void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
+                     EventType outcome, json attributes, Effects& effects);
+
+/// An attempt failed (or timed out, when `timeout_type` is set): retries it after the policy's
+/// backoff when the policy and the schedule-to-close deadline allow, else finishes it.
+void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const json& failure,
+                            const std::string& identity, std::optional<std::string> timeout_type,
+                            Effects& effects);
+
+}  // namespace reprise::store

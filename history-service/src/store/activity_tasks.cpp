@@ -1,0 +1,194 @@
+// Handing out activity tasks and taking their outcomes, with retries by the service.
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+
+#include "pg/database.hpp"
+#include "store/activity_outcome.hpp"
+#include "store/operations.hpp"
+#include "store/run_state.hpp"
+#include "store/sql_values.hpp"
+#include "store/tables.hpp"
+
+namespace reprise::store {
+
+namespace {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+using protocol::format_timestamp;
+
+}  // namespace
+
+std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey& run,
+                                             std::int64_t scheduled_event_id) {
+  auto r = conn.exec("activity_load", R"(
+    SELECT activity_id, activity_type, task_queue, input, schedule_to_close_ms,
+      schedule_to_start_ms, start_to_close_ms, heartbeat_ms, retry_policy,
+      )" REPRISE_EPOCH_MS("scheduled_time") ", " REPRISE_EPOCH_MS("attempt_scheduled_time") R"(,
+      attempt, )" REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
+      started_identity, heartbeat_details, last_failure, cancel_requested
+    FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
+      AND scheduled_event_id = $4::bigint)",
+                     {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});
+  if (r.rows() == 0) return std::nullopt;
+  ActivityRow a;
+  a.run = run;
+  a.scheduled_event_id = scheduled_event_id;
+  a.activity_id = r.str(0, 0);
+  a.activity_type = r.str(0, 1);
+  a.task_queue = r.str(0, 2);
+  a.input = r.str(0, 3);
+  a.schedule_to_close_ms = r.i64(0, 4);
+  a.schedule_to_start_ms = r.i64(0, 5);
+  a.start_to_close_ms = r.i64(0, 6);
+  a.heartbeat_ms = r.i64(0, 7);
+  a.retry_policy = nlohmann::json::parse(r.text(0, 8)).get<protocol::RetryPolicy>();
+  a.scheduled_time = *opt_timestamp(r, 0, 9);
+  a.attempt_scheduled_time = *opt_timestamp(r, 0, 10);
+  a.attempt = static_cast<std::int32_t>(r.i64(0, 11));
+  a.started_time = opt_timestamp(r, 0, 12);
+  a.last_heartbeat_time = opt_timestamp(r, 0, 13);
+  a.started_identity = r.opt_str(0, 14);
+  a.heartbeat_details = r.opt_str(0, 15);
+  a.last_failure = r.opt_str(0, 16);
+  a.cancel_requested = r.boolean(0, 17);
+  return a;
+}
+
+std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,
+                                               const std::string& identity,
+                                               const TaskTokenSigner& signer, Effects& effects) {
+  for (int skipped = 0; skipped < 100; ++skipped) {
+    enum class Outcome { kEmpty, kStale, kClaimed };
+    std::string answer;
+    auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
+      auto task = take_task(c, queue);
+      if (!task) return Outcome::kEmpty;
+      auto activity = ActivityRow::load(c, task->run, task->scheduled_event_id);
+      if (!activity || activity->attempt != task->attempt || activity->started_time)
+        return Outcome::kStale;
+      auto started = now();
+      c.exec("activity_start",
+             "UPDATE activities SET started_time = $5::timestamptz, started_identity = $6, "
+             "last_heartbeat_time = NULL WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+             "$3::uuid AND scheduled_event_id = $4::bigint",
+             {task->run.ns, task->run.workflow_id, task->run.run_id,
+              std::to_string(task->scheduled_event_id), format_timestamp(started), identity});
+      Effects local;
+      arm_started_activity_timers(c, *activity, started, local);
+      auto type = c.exec("run_type",
+                         "SELECT workflow_type FROM executions WHERE namespace = $1 AND workflow_id "
+                         "= $2 AND run_id = $3::uuid",
+                         {task->run.ns, task->run.workflow_id, task->run.run_id});
+      TaskToken token{TaskToken::Kind::kActivity, task->run, task->scheduled_event_id, 0,
+                      activity->attempt};
+      const auto& a = *activity;
+      json out = {{"task_token", signer.sign(token)},
+                  {"namespace", a.run.ns},
+                  {"workflow_id", a.run.workflow_id},
+                  {"run_id", a.run.run_id},
+                  {"workflow_type", type.rows() ? type.str(0, 0) : ""},
+                  {"activity_id", a.activity_id},
+                  {"activity_type", a.activity_type},
+                  {"task_queue", a.task_queue},
+                  {"scheduled_event_id", a.scheduled_event_id},
+                  {"attempt", a.attempt},
+                  {"input", json::parse(a.input)},
+                  {"scheduled_time", format_timestamp(a.scheduled_time)},
+                  {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
+                  {"started_time", format_timestamp(started)},
+                  {"start_to_close_timeout", fmt::format("{}ms", a.start_to_close_ms)},
+                  {"heartbeat_timeout", a.heartbeat_ms ? json(fmt::format("{}ms", a.heartbeat_ms)) : json()},
+                  {"heartbeat_details", a.heartbeat_details ? json::parse(*a.heartbeat_details) : json()},
+                  {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()},
+                  // Stable across attempts: the key an activity uses to make its effect idempotent.
+                  {"idempotency_key", fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id,
+                                                  a.run.run_id, a.scheduled_event_id)}};
+      auto deadline = started + std::chrono::milliseconds(a.start_to_close_ms);
+      if (a.schedule_to_close_ms)
+        deadline = std::min(deadline, a.scheduled_time + std::chrono::milliseconds(a.schedule_to_close_ms));
+      out["deadline"] = format_timestamp(deadline);
+      answer = out.dump();
+      effects.merge(std::move(local));
+      return Outcome::kClaimed;
+    });
+    if (outcome == Outcome::kEmpty) return std::nullopt;
+    if (outcome == Outcome::kClaimed) return answer;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token) {
+  auto a = ActivityRow::load(conn, token.run, token.scheduled_event_id);
+  const char* why = nullptr;
+  if (!a) why = "the activity is no longer pending (it finished, timed out, was canceled, or its run closed)";
+  else if (a->attempt != token.attempt || !a->started_time)
+    why = "this attempt timed out and the activity was retried";
+  if (why)
+    throw ApiError(ErrorCode::kStaleTaskToken,
+                   fmt::format("activity task {} (scheduled event {}, attempt {}) is no longer "
+                               "current: {}; drop its outcome",
+                               to_string(token.run), token.scheduled_event_id, token.attempt, why));
+  return std::move(*a);
+}
+
+}  // namespace
+
+void complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                            const std::string& identity, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto a = load_started_or_throw(c, token);
+    finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
+                    {{"scheduled_event_id", a.scheduled_event_id}, {"result", result},
+                     {"identity", identity}},
+                    effects);
+  });
+}
+
+void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,
+                        const std::string& identity, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto a = load_started_or_throw(c, token);
+    retry_or_fail_activity(c, a, failure, identity, std::nullopt, effects);
+  });
+}
+
+void cancel_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
+                          const std::string& identity, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto a = load_started_or_throw(c, token);
+    if (!a.cancel_requested)
+      throw ApiError(ErrorCode::kInvalidArgument,
+                     "the activity reported itself canceled, but cancellation was not requested; "
+                     "report a failure instead");
+    finish_activity(c, a, identity, EventType::kActivityTaskCanceled,
+                    {{"scheduled_event_id", a.scheduled_event_id}, {"details", details},
+                     {"identity", identity}},
+                    effects);
+  });
+}
+
+bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
+                             Effects& effects) {
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto a = load_started_or_throw(c, token);
+    auto at = now();
+    c.exec("activity_heartbeat",
+           "UPDATE activities SET last_heartbeat_time = $5::timestamptz, heartbeat_details = $6 "
+           "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id "
+           "= $4::bigint",
+           {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
+            format_timestamp(at), details.dump()});
+    if (a.heartbeat_ms) {
+      TimerSpec t{timer_kind::kActivityHeartbeat, a.scheduled_event_id, a.attempt,
+                  at + std::chrono::milliseconds(a.heartbeat_ms)};
+      upsert_timer(c, a.run, t);
+      effects.add_timer(t.fire_at);
+    }
+    return a.cancel_requested;
+  });
+}
+
+}  // namespace reprise::store

@@ -1,0 +1,26 @@
+#pragma once
+/// Turns a workflow task's commands into events, activities and timers, one command at a
+/// time, inside the transaction that completes the task.
+
+#include <vector>
+
+#include "store/operations.hpp"
+#include "store/run_state.hpp"
+
+namespace reprise::store {
+
+struct CommandContext {
+  RunState& run;
+  std::int64_t completed_event_id;     // the WorkflowTaskCompleted event the commands follow
+  const Limits& limits;
+  std::vector<RunState> new_runs;      // continue-as-new: saved after `run`
+};
+
+/// True for the commands that close the run; they must come last.
+bool closes_run(const json& command);
+
+/// Applies `commands[index]`. Throws ApiError (InvalidArgument, UnknownCommand, PayloadTooLarge,
+/// Unimplemented) with a message that names the command's index and field.
+void apply_command(CommandContext& ctx, std::size_t index, const json& command);
+
+}  // namespace reprise::store

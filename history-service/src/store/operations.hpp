@@ -1,0 +1,133 @@
+#pragma once
+/// Everything the API can ask of the store. Each operation runs its own transaction(s) on the
+/// given connection, returns what the caller needs, and adds to `effects` what must be
+/// published once it has committed. Failures a caller can act on are protocol::ApiError.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <reprise/protocol/duration.hpp>
+#include <reprise/protocol/retry_policy.hpp>
+
+#include "pg/connection.hpp"
+#include "store/effects.hpp"
+#include "store/task_token.hpp"
+
+namespace reprise::store {
+
+using nlohmann::json;
+using protocol::Duration;
+
+struct Limits {
+  std::size_t max_payload_bytes = 2 * 1024 * 1024;
+  std::int64_t history_warn_events = 10'240;
+  std::int64_t history_max_events = 51'200;
+};
+
+// ---- Workflows -------------------------------------------------------------------------
+
+enum class IdReusePolicy { kAllowDuplicate, kAllowDuplicateFailedOnly, kRejectDuplicate, kTerminateIfRunning };
+
+struct SignalRequest {
+  std::string ns, workflow_id, run_id;  // empty run_id: the open run
+  std::string signal_name;
+  json input;
+  std::string identity, request_id;
+};
+
+struct StartRequest {
+  std::string ns, workflow_id, workflow_type, task_queue;
+  json input;
+  std::optional<Duration> execution_timeout, run_timeout;
+  Duration task_timeout{10'000};
+  IdReusePolicy id_reuse_policy = IdReusePolicy::kAllowDuplicate;
+  std::optional<protocol::RetryPolicy> retry_policy;
+  json memo;
+  std::string identity, request_id;
+};
+
+struct StartResult {
+  std::string run_id;
+  bool created = true;  // false when an earlier start with the same request id made it
+};
+
+StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects);
+/// Signals the open run, or starts one with the signal as its first input.
+StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
+                              const SignalRequest& signal, Effects& effects);
+void signal_workflow(pg::Connection& conn, const SignalRequest& req, Effects& effects);
+void request_cancel_workflow(pg::Connection& conn, const RunKey& run, const std::string& reason,
+                             const std::string& identity, const std::string& request_id,
+                             Effects& effects);
+void terminate_workflow(pg::Connection& conn, const RunKey& run, const std::string& reason,
+                        const std::string& identity, Effects& effects);
+
+// ---- Reading ---------------------------------------------------------------------------
+
+json describe_workflow(pg::Connection& conn, const RunKey& run);
+
+struct ListRequest {
+  std::string ns;
+  std::optional<std::string> status, workflow_type, workflow_id;
+  std::optional<std::string> started_after, started_before;  // RFC 3339
+  int page_size = 100;
+  std::string page_token;
+};
+json list_workflows(pg::Connection& conn, const ListRequest& req);
+
+struct HistoryPage {
+  RunKey run;                   // the run read (resolved when run_id was empty)
+  std::string events_json;      // a JSON array, built from the stored text without re-parsing
+  int count = 0;
+  std::int64_t next_event_id;   // the run's next event id: the first one not yet in its history
+  bool closed = false;
+};
+HistoryPage read_history(pg::Connection& conn, const RunKey& run, std::int64_t from_event_id,
+                         int page_size);
+
+// ---- Workflow tasks ----------------------------------------------------------------------
+
+/// Claims the oldest workflow task of the queue and records it started; returns the poll
+/// answer's "task" object as JSON text, or nothing when the queue is empty.
+std::optional<std::string> claim_workflow_task(pg::Connection& conn, const QueueKey& queue,
+                                               const std::string& identity,
+                                               const TaskTokenSigner& signer, Effects& effects);
+void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
+                            const std::string& identity, bool force_new_task, const Limits& limits,
+                            Effects& effects);
+void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,
+                        const json& failure, const std::string& identity, Effects& effects);
+
+// ---- Activity tasks -----------------------------------------------------------------------
+
+std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,
+                                               const std::string& identity,
+                                               const TaskTokenSigner& signer, Effects& effects);
+void complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                            const std::string& identity, Effects& effects);
+/// `failure` has message, type, non_retryable and details. Retries when the policy allows.
+void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,
+                        const std::string& identity, Effects& effects);
+void cancel_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
+                          const std::string& identity, Effects& effects);
+/// Records the details; returns whether cancellation was requested.
+bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
+                             Effects& effects);
+
+// ---- Timers ------------------------------------------------------------------------------
+
+/// Fires the oldest due timer, if any; returns whether one was fired.
+bool fire_next_due_timer(pg::Connection& conn, Effects& effects);
+/// When the earliest timer is due, if any.
+std::optional<protocol::Timestamp> next_timer_due(pg::Connection& conn);
+
+// ---- Namespaces --------------------------------------------------------------------------
+
+bool namespace_exists(pg::Connection& conn, const std::string& ns);
+void register_namespace(pg::Connection& conn, const std::string& ns, const std::string& description);
+json list_namespaces(pg::Connection& conn);
+
+}  // namespace reprise::store

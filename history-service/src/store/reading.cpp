@@ -1,0 +1,204 @@
+// Describe, list, history and namespaces: the read side of the API.
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+
+#include "store/operations.hpp"
+#include "store/run_state.hpp"
+#include "store/sql_values.hpp"
+
+namespace reprise::store {
+namespace {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+using protocol::format_timestamp;
+
+json opt_time(const std::optional<Timestamp>& t) { return t ? json(format_timestamp(*t)) : json(); }
+json opt_json(const std::optional<std::string>& text) {
+  return text ? json::parse(*text) : json();
+}
+json ms_duration(std::int64_t ms) { return ms > 0 ? json(fmt::format("{}ms", ms)) : json(); }
+
+json execution_json(const ExecutionRow& r) {
+  return {{"namespace", r.key.ns},
+          {"workflow_id", r.key.workflow_id},
+          {"run_id", r.key.run_id},
+          {"first_run_id", r.first_run_id},
+          {"workflow_type", r.workflow_type},
+          {"task_queue", r.task_queue},
+          {"status", r.status},
+          {"start_time", format_timestamp(r.start_time)},
+          {"close_time", opt_time(r.close_time)},
+          {"history_length", r.next_event_id - 1},
+          {"attempt", r.attempt},
+          {"memo", opt_json(r.memo)},
+          {"cancel_requested", r.cancel_requested},
+          {"execution_deadline", opt_time(r.execution_deadline)},
+          {"run_deadline", opt_time(r.run_deadline)}};
+}
+
+}  // namespace
+
+json describe_workflow(pg::Connection& conn, const RunKey& key) {
+  auto run = key.run_id.empty() ? RunState::load_latest(conn, key.ns, key.workflow_id)
+                                : RunState::load(conn, key);
+  if (!run)
+    throw ApiError(ErrorCode::kNotFound, fmt::format("workflow \"{}\" in namespace \"{}\" not found",
+                                                     key.workflow_id, key.ns));
+  const auto& row = run->row();
+  const auto& k = run->key();
+  json out = {{"execution", execution_json(row)}};
+
+  json task = nullptr;
+  if (row.wft_scheduled_event_id != 0)
+    task = {{"scheduled_event_id", row.wft_scheduled_event_id},
+            {"started_event_id", row.wft_started_event_id},
+            {"attempt", row.wft_attempt},
+            {"state", row.wft_started_event_id ? "Started" : "Scheduled"}};
+  out["pending_workflow_task"] = task;
+
+  auto acts = conn.exec("describe_activities", R"(
+    SELECT scheduled_event_id, activity_id, activity_type, task_queue, attempt, retry_policy,
+      )" REPRISE_EPOCH_MS("scheduled_time") ", " REPRISE_EPOCH_MS("attempt_scheduled_time") ", "
+      REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
+      heartbeat_details, last_failure, cancel_requested, started_identity
+    FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
+    ORDER BY scheduled_event_id)",
+                         {k.ns, k.workflow_id, k.run_id});
+  json activities = json::array();
+  for (int i = 0; i < acts.rows(); ++i) {
+    auto started = opt_timestamp(acts, i, 8);
+    std::string state = acts.boolean(i, 12) ? "CancelRequested" : started ? "Started" : "Scheduled";
+    activities.push_back({{"scheduled_event_id", acts.i64(i, 0)},
+                          {"activity_id", acts.str(i, 1)},
+                          {"activity_type", acts.str(i, 2)},
+                          {"task_queue", acts.str(i, 3)},
+                          {"attempt", acts.i64(i, 4)},
+                          {"retry_policy", json::parse(acts.text(i, 5))},
+                          {"scheduled_time", opt_time(opt_timestamp(acts, i, 6))},
+                          {"current_attempt_scheduled_time", opt_time(opt_timestamp(acts, i, 7))},
+                          {"started_time", opt_time(started)},
+                          {"last_heartbeat_time", opt_time(opt_timestamp(acts, i, 9))},
+                          {"heartbeat_details", opt_json(acts.opt_str(i, 10))},
+                          {"last_failure", opt_json(acts.opt_str(i, 11))},
+                          {"state", state},
+                          {"worker_identity", acts.opt_str(i, 13).value_or("")}});
+  }
+  out["pending_activities"] = std::move(activities);
+
+  auto timers = conn.exec("describe_timers",
+                          "SELECT user_timer_id, ref_id, " REPRISE_EPOCH_MS("fire_at") " FROM timers "
+                          "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND kind = "
+                          "'user_timer' ORDER BY fire_at",
+                          {k.ns, k.workflow_id, k.run_id});
+  json pending_timers = json::array();
+  for (int i = 0; i < timers.rows(); ++i)
+    pending_timers.push_back({{"timer_id", timers.str(i, 0)},
+                              {"started_event_id", timers.i64(i, 1)},
+                              {"fire_time", opt_time(opt_timestamp(timers, i, 2))}});
+  out["pending_timers"] = std::move(pending_timers);
+
+  json result = nullptr;
+  if (!run->is_open()) {
+    auto last = conn.exec("describe_last_event",
+                          "SELECT event_type, attributes FROM history_events WHERE namespace = $1 AND "
+                          "workflow_id = $2 AND run_id = $3::uuid AND event_id = $4::bigint",
+                          {k.ns, k.workflow_id, k.run_id, std::to_string(row.next_event_id - 1)});
+    if (last.rows() == 1)
+      result = {{"event_type", last.str(0, 0)}, {"attributes", json::parse(last.text(0, 1))}};
+  }
+  out["close_event"] = std::move(result);
+  return out;
+}
+
+json list_workflows(pg::Connection& conn, const ListRequest& req) {
+  // Keyset paging on (start_time, run_id), newest first; the token is the last row's key.
+  std::optional<std::string> after_time, after_run;
+  if (!req.page_token.empty()) {
+    auto bar = req.page_token.find('|');
+    if (bar == std::string::npos)
+      throw ApiError(ErrorCode::kInvalidArgument,
+                     "page_token is not one this service returned; pass next_page_token as is");
+    after_time = req.page_token.substr(0, bar);
+    after_run = req.page_token.substr(bar + 1);
+  }
+  auto r = conn.exec("list_workflows", R"(
+    SELECT namespace, workflow_id, run_id::text, workflow_type, task_queue, status,
+      )" REPRISE_EPOCH_MS("start_time") ", " REPRISE_EPOCH_MS("close_time") R"(, next_event_id,
+      start_time::text
+    FROM executions
+    WHERE namespace = $1
+      AND ($2::text IS NULL OR status = $2)
+      AND ($3::text IS NULL OR workflow_type = $3)
+      AND ($4::text IS NULL OR workflow_id = $4)
+      AND ($5::timestamptz IS NULL OR start_time >= $5)
+      AND ($6::timestamptz IS NULL OR start_time < $6)
+      AND ($7::timestamptz IS NULL OR (start_time, run_id) < ($7::timestamptz, $8::uuid))
+    ORDER BY start_time DESC, run_id DESC
+    LIMIT $9::int)",
+                     {req.ns, req.status, req.workflow_type, req.workflow_id, req.started_after,
+                      req.started_before, after_time, after_run, std::to_string(req.page_size + 1)});
+  json items = json::array();
+  int n = std::min(r.rows(), req.page_size);
+  for (int i = 0; i < n; ++i)
+    items.push_back({{"namespace", r.str(i, 0)},
+                     {"workflow_id", r.str(i, 1)},
+                     {"run_id", r.str(i, 2)},
+                     {"workflow_type", r.str(i, 3)},
+                     {"task_queue", r.str(i, 4)},
+                     {"status", r.str(i, 5)},
+                     {"start_time", opt_time(opt_timestamp(r, i, 6))},
+                     {"close_time", opt_time(opt_timestamp(r, i, 7))},
+                     {"history_length", r.i64(i, 8) - 1}});
+  json out = {{"workflows", std::move(items)}, {"next_page_token", nullptr}};
+  if (r.rows() > req.page_size)
+    out["next_page_token"] = r.str(n - 1, 9) + "|" + r.str(n - 1, 2);
+  return out;
+}
+
+HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
+                         int page_size) {
+  auto run = key.run_id.empty() ? RunState::load_latest(conn, key.ns, key.workflow_id)
+                                : RunState::load(conn, key);
+  if (!run)
+    throw ApiError(ErrorCode::kNotFound, fmt::format("workflow \"{}\" in namespace \"{}\" not found",
+                                                     key.workflow_id, key.ns));
+  HistoryPage page{run->key(), "[", 0, run->row().next_event_id, !run->is_open()};
+  auto r = conn.exec("history_page",
+                     "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
+                     "FROM history_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+                     "$3::uuid AND event_id >= $4::bigint ORDER BY event_id LIMIT $5::int",
+                     {page.run.ns, page.run.workflow_id, page.run.run_id,
+                      std::to_string(from_event_id), std::to_string(page_size)});
+  for (int i = 0; i < r.rows(); ++i) {
+    fmt::format_to(std::back_inserter(page.events_json),
+                   R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
+                   i ? "," : "", r.text(i, 0), r.text(i, 1),
+                   format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
+  }
+  page.events_json += "]";
+  page.count = r.rows();
+  return page;
+}
+
+bool namespace_exists(pg::Connection& conn, const std::string& ns) {
+  return conn.exec("namespace_exists", "SELECT 1 FROM namespaces WHERE name = $1", {ns}).rows() == 1;
+}
+
+void register_namespace(pg::Connection& conn, const std::string& ns, const std::string& description) {
+  auto r = conn.exec("namespace_insert",
+                     "INSERT INTO namespaces (name, description) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                     {ns, description});
+  if (r.affected() == 0)
+    throw ApiError(ErrorCode::kAlreadyExists, fmt::format("namespace \"{}\" already exists", ns));
+}
+
+json list_namespaces(pg::Connection& conn) {
+  auto r = conn.exec("namespace_list", "SELECT name, description FROM namespaces ORDER BY name");
+  json out = json::array();
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({{"name", r.str(i, 0)}, {"description", r.str(i, 1)}});
+  return {{"namespaces", out}};
+}
+
+}  // namespace reprise::store

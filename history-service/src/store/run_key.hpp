@@ -1,0 +1,34 @@
+#pragma once
+
+#include <string>
+
+#include <fmt/format.h>
+
+namespace reprise::store {
+
+/// A run's identity; every run-scoped table is keyed by it first.
+struct RunKey {
+  std::string ns;
+  std::string workflow_id;
+  std::string run_id;
+
+  bool operator==(const RunKey&) const = default;
+};
+
+/// A task queue of one kind ("workflow" or "activity") in a namespace.
+struct QueueKey {
+  std::string ns;
+  std::string task_queue;
+  std::string kind;
+
+  bool operator==(const QueueKey&) const = default;
+};
+
+inline std::string to_string(const RunKey& k) {
+  return fmt::format("{}/{}/{}", k.ns, k.workflow_id, k.run_id);
+}
+inline std::string to_string(const QueueKey& k) {
+  return fmt::format("{}/{}/{}", k.ns, k.kind, k.task_queue);
+}
+
+}  // namespace reprise::store

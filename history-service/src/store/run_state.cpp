@@ -1,0 +1,263 @@
+#include "store/run_state.hpp"
+
+#include <fmt/format.h>
+
+#include "pg/database.hpp"
+#include "store/sql_values.hpp"
+#include "store/tables.hpp"
+
+namespace reprise::store {
+
+Timestamp now() {
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+}
+
+namespace {
+
+constexpr const char* kExecutionColumns = R"(
+  namespace, workflow_id, run_id::text, first_run_id::text, workflow_type, task_queue, status,
+  next_event_id, )" REPRISE_EPOCH_MS("start_time") ", " REPRISE_EPOCH_MS("close_time") ", "
+    REPRISE_EPOCH_MS("execution_deadline") ", " REPRISE_EPOCH_MS("run_deadline") R"(,
+  workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
+  wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version)";
+
+ExecutionRow read_row(const pg::Result& r, int i) {
+  ExecutionRow row;
+  row.key = {r.str(i, 0), r.str(i, 1), r.str(i, 2)};
+  row.first_run_id = r.str(i, 3);
+  row.workflow_type = r.str(i, 4);
+  row.task_queue = r.str(i, 5);
+  row.status = r.str(i, 6);
+  row.next_event_id = r.i64(i, 7);
+  row.start_time = *opt_timestamp(r, i, 8);
+  row.close_time = opt_timestamp(r, i, 9);
+  row.execution_deadline = opt_timestamp(r, i, 10);
+  row.run_deadline = opt_timestamp(r, i, 11);
+  row.workflow_task_timeout_ms = r.i64(i, 12);
+  row.start_request_id = r.opt_str(i, 13);
+  row.memo = r.opt_str(i, 14);
+  row.retry_policy = r.opt_str(i, 15);
+  row.attempt = static_cast<std::int32_t>(r.i64(i, 16));
+  row.wft_scheduled_event_id = r.i64(i, 17);
+  row.wft_started_event_id = r.i64(i, 18);
+  row.wft_attempt = static_cast<std::int32_t>(r.i64(i, 19));
+  row.cancel_requested = r.boolean(i, 20);
+  row.version = r.i64(i, 21);
+  return row;
+}
+
+}  // namespace
+
+std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key) {
+  auto r = conn.exec("run_load",
+                     fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+                                 "AND run_id = $3::uuid",
+                                 kExecutionColumns),
+                     {key.ns, key.workflow_id, key.run_id});
+  if (r.rows() == 0) return std::nullopt;
+  return RunState(conn, read_row(r, 0), false);
+}
+
+std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,
+                                              const std::string& workflow_id) {
+  auto r = conn.exec("run_load_latest",
+                     fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+                                 "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1",
+                                 kExecutionColumns),
+                     {ns, workflow_id});
+  if (r.rows() == 0) return std::nullopt;
+  return RunState(conn, read_row(r, 0), false);
+}
+
+RunState RunState::create(pg::Connection& conn, ExecutionRow row) {
+  return RunState(conn, std::move(row), true);
+}
+
+std::int64_t RunState::append(EventType type, json attributes) {
+  std::int64_t id = row_.next_event_id++;
+  events_.push_back({id, type, now(), attributes.dump()});
+  return id;
+}
+
+void RunState::add_external(EventType type, json attributes) {
+  add_external({{type, std::move(attributes)}});
+}
+
+void RunState::add_external(std::vector<std::pair<EventType, json>> events) {
+  for (auto& [type, attributes] : events) {
+    if (workflow_task_in_flight())
+      buffered_.push_back({0, type, now(), attributes.dump()});
+    else
+      append(type, std::move(attributes));
+  }
+  if (!workflow_task_in_flight()) schedule_workflow_task();
+}
+
+bool RunState::has_buffered() {
+  if (!buffered_.empty()) return true;
+  auto r = conn_->exec("buffered_any",
+                       "SELECT 1 FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND "
+                       "run_id = $3::uuid LIMIT 1",
+                       {key().ns, key().workflow_id, key().run_id});
+  return r.rows() > 0;
+}
+
+int RunState::flush_buffered() {
+  auto r = conn_->exec("buffered_take",
+                       "DELETE FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND "
+                       "run_id = $3::uuid RETURNING seq, event_type, " REPRISE_EPOCH_MS("event_time")
+                       ", attributes",
+                       {key().ns, key().workflow_id, key().run_id});
+  std::vector<std::pair<std::int64_t, NewEvent>> stored;
+  for (int i = 0; i < r.rows(); ++i)
+    stored.push_back({r.i64(i, 0), NewEvent{0, *protocol::event_type_from_string(r.text(i, 1)),
+                                            *opt_timestamp(r, i, 2), r.str(i, 3)}});
+  std::sort(stored.begin(), stored.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  int count = 0;
+  auto take = [&](NewEvent e) {
+    e.id = row_.next_event_id++;
+    events_.push_back(std::move(e));
+    ++count;
+  };
+  for (auto& [seq, e] : stored) take(std::move(e));
+  for (auto& e : buffered_) take(std::move(e));
+  buffered_.clear();
+  return count;
+}
+
+void RunState::schedule_workflow_task(std::optional<Timestamp> not_before) {
+  if (row_.wft_scheduled_event_id != 0 || !is_open()) return;
+  row_.wft_scheduled_event_id =
+      append(EventType::kWorkflowTaskScheduled,
+             {{"task_queue", row_.task_queue},
+              {"start_to_close_timeout", fmt::format("{}ms", row_.workflow_task_timeout_ms)},
+              {"attempt", row_.wft_attempt}});
+  row_.wft_started_event_id = 0;
+  if (not_before && *not_before > now())
+    set_timer({timer_kind::kWorkflowTaskRetry, row_.wft_scheduled_event_id, row_.wft_attempt,
+               *not_before});
+  else
+    create_task("workflow", row_.task_queue, row_.wft_scheduled_event_id, row_.wft_attempt);
+}
+
+void RunState::create_task(const std::string& kind, const std::string& task_queue,
+                           std::int64_t scheduled_event_id, std::int32_t attempt) {
+  tasks_.push_back({kind, task_queue, scheduled_event_id, attempt});
+  effects_.new_tasks.push_back({key().ns, task_queue, kind});
+}
+
+void RunState::set_timer(const TimerSpec& timer) {
+  timers_.push_back(timer);
+  effects_.add_timer(timer.fire_at);
+}
+
+void RunState::delete_timer(const std::string& timer_key) { dropped_timers_.push_back(timer_key); }
+
+void RunState::close(const std::string& status, EventType type, json attributes) {
+  // Whatever callers saw accepted (signals, activity outcomes) goes into the history first.
+  flush_buffered();
+  append(type, std::move(attributes));
+  row_.status = status;
+  row_.close_time = now();
+  row_.wft_scheduled_event_id = 0;
+  row_.wft_started_event_id = 0;
+  buffered_.clear();
+  tasks_.clear();
+  timers_.clear();
+  dropped_timers_.clear();
+  effects_.new_tasks.clear();
+  // Nothing may stay pending for a closed run: its activities, timers and buffered events go.
+  // Task rows already queued are skipped when claimed, because the run is no longer open.
+  pg::Param ns = key().ns, wid = key().workflow_id, rid = key().run_id;
+  conn_->exec("close_activities",
+              "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
+              {ns, wid, rid});
+  conn_->exec("close_timers",
+              "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
+              {ns, wid, rid});
+  conn_->exec("close_buffered",
+              "DELETE FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+              "$3::uuid",
+              {ns, wid, rid});
+}
+
+void RunState::insert_events(const std::vector<NewEvent>& events, bool buffered) {
+  // One multi-row INSERT per chunk: one round trip however many events a task produced.
+  constexpr std::size_t kChunk = 32;
+  for (std::size_t start = 0; start < events.size(); start += kChunk) {
+    std::size_t n = std::min(kChunk, events.size() - start);
+    std::string sql = buffered ? "INSERT INTO buffered_events (namespace, workflow_id, run_id, "
+                                 "event_type, event_time, attributes) VALUES "
+                               : "INSERT INTO history_events (namespace, workflow_id, run_id, "
+                                 "event_id, event_type, event_time, attributes) VALUES ";
+    std::vector<pg::Param> params{key().ns, key().workflow_id, key().run_id};
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& e = events[start + i];
+      std::size_t p = params.size();
+      if (buffered) {
+        sql += fmt::format("{}($1, $2, $3::uuid, ${}, ${}::timestamptz, ${})", i ? ", " : "", p + 1,
+                           p + 2, p + 3);
+      } else {
+        sql += fmt::format("{}($1, $2, $3::uuid, ${}::bigint, ${}, ${}::timestamptz, ${})",
+                           i ? ", " : "", p + 1, p + 2, p + 3, p + 4);
+        params.push_back(std::to_string(e.id));
+      }
+      params.push_back(std::string(protocol::to_string(e.type)));
+      params.push_back(protocol::format_timestamp(e.time));
+      params.push_back(e.attributes);
+    }
+    conn_->exec(fmt::format("{}_{}", buffered ? "buffer_events" : "append_events", n), sql, params);
+  }
+}
+
+Effects RunState::save() {
+  const auto& r = row_;
+  std::vector<pg::Param> values{
+      r.key.ns, r.key.workflow_id, r.key.run_id, r.status, std::to_string(r.next_event_id),
+      opt_timestamp_param(r.close_time), std::to_string(r.wft_scheduled_event_id),
+      std::to_string(r.wft_started_event_id), std::to_string(r.wft_attempt),
+      r.cancel_requested ? "true" : "false", std::to_string(r.version)};
+  if (is_new_) {
+    values.insert(values.end(),
+                  {r.first_run_id, r.workflow_type, r.task_queue, protocol::format_timestamp(r.start_time),
+                   opt_timestamp_param(r.execution_deadline), opt_timestamp_param(r.run_deadline),
+                   std::to_string(r.workflow_task_timeout_ms), r.start_request_id, r.memo,
+                   r.retry_policy, std::to_string(r.attempt)});
+    conn_->exec("run_insert", R"(
+      INSERT INTO executions (namespace, workflow_id, run_id, status, next_event_id, close_time,
+        wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
+        first_run_id, workflow_type, task_queue, start_time, execution_deadline, run_deadline,
+        workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt)
+      VALUES ($1, $2, $3::uuid, $4, $5::bigint, $6::timestamptz, $7::bigint, $8::bigint, $9::int,
+        $10::boolean, $11::bigint + 1, $12::uuid, $13, $14, $15::timestamptz, $16::timestamptz,
+        $17::timestamptz, $18::int, $19, $20, $21, $22::int))",
+                values);
+    is_new_ = false;
+  } else {
+    auto result = conn_->exec("run_update", R"(
+      UPDATE executions SET status = $4, next_event_id = $5::bigint, close_time = $6::timestamptz,
+        wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
+        wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1
+      WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint)",
+                              values);
+    if (result.affected() != 1) throw pg::WriteConflict{};
+  }
+  row_.version += 1;
+
+  insert_events(events_, false);
+  insert_events(buffered_, true);
+  for (const auto& t : tasks_)
+    insert_task(*conn_, key(), t.kind, t.task_queue, t.scheduled_event_id, t.attempt);
+  for (const auto& k : dropped_timers_) store::delete_timer(*conn_, key(), k);
+  for (const auto& t : timers_) upsert_timer(*conn_, key(), t);
+
+  if (!events_.empty() || !buffered_.empty()) effects_.changed_runs.push_back(key());
+  events_.clear();
+  buffered_.clear();
+  tasks_.clear();
+  timers_.clear();
+  dropped_timers_.clear();
+  return std::exchange(effects_, {});
+}
+
+}  // namespace reprise::store

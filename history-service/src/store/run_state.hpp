@@ -1,0 +1,124 @@
+#pragma once
+/// One run's mutable state inside one transaction: load it, change it (append events, buffer
+/// events that arrive while a workflow task is in flight, schedule tasks and timers, close
+/// the run), then save() writes everything fenced on the version that was read.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <reprise/protocol/event_type.hpp>
+#include <reprise/protocol/timestamp.hpp>
+
+#include "pg/connection.hpp"
+#include "store/effects.hpp"
+#include "store/run_key.hpp"
+#include "store/timer_spec.hpp"
+
+namespace reprise::store {
+
+using protocol::EventType;
+using protocol::Timestamp;
+using nlohmann::json;
+
+Timestamp now();
+
+/// Status names as stored and served.
+inline constexpr const char* kRunning = "Running";
+
+struct ExecutionRow {
+  RunKey key;
+  std::string first_run_id;
+  std::string workflow_type;
+  std::string task_queue;
+  std::string status = kRunning;
+  std::int64_t next_event_id = 1;
+  Timestamp start_time;
+  std::optional<Timestamp> close_time;
+  std::optional<Timestamp> execution_deadline;
+  std::optional<Timestamp> run_deadline;
+  std::int64_t workflow_task_timeout_ms = 10'000;
+  std::optional<std::string> start_request_id;
+  std::optional<std::string> memo;          // JSON text
+  std::optional<std::string> retry_policy;  // JSON text
+  std::int32_t attempt = 1;
+  std::int64_t wft_scheduled_event_id = 0;  // 0: no workflow task scheduled
+  std::int64_t wft_started_event_id = 0;    // 0: the scheduled task is not started
+  std::int32_t wft_attempt = 1;
+  bool cancel_requested = false;
+  std::int64_t version = 0;
+};
+
+
+class RunState {
+ public:
+  static std::optional<RunState> load(pg::Connection& conn, const RunKey& key);
+  /// The open run of a workflow id, or else its most recently started run.
+  static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
+                                             const std::string& workflow_id);
+  /// A new run; save() inserts it.
+  static RunState create(pg::Connection& conn, ExecutionRow row);
+
+  const ExecutionRow& row() const { return row_; }
+  ExecutionRow& row() { return row_; }
+  const RunKey& key() const { return row_.key; }
+  bool is_open() const { return row_.status == kRunning; }
+  bool workflow_task_in_flight() const { return row_.wft_started_event_id != 0; }
+
+  /// Appends an event to the history now; returns its id.
+  std::int64_t append(EventType type, json attributes);
+  /// An event from outside the workflow's own commands (signal, activity outcome, timer):
+  /// buffered while a workflow task is in flight, else appended with a workflow task scheduled.
+  void add_external(EventType type, json attributes);
+  /// Several external events that belong together (an activity's Started and its outcome).
+  void add_external(std::vector<std::pair<EventType, json>> events);
+  /// Appends the events buffered while the workflow task was in flight. Returns how many.
+  int flush_buffered();
+  bool has_buffered();
+  /// Schedules the run's workflow task unless one is already scheduled. With `not_before`
+  /// the task is handed out only from then on (backoff after failed attempts).
+  void schedule_workflow_task(std::optional<Timestamp> not_before = std::nullopt);
+  /// Queues a task row; `kind` is "workflow" or "activity".
+  void create_task(const std::string& kind, const std::string& task_queue,
+                   std::int64_t scheduled_event_id, std::int32_t attempt);
+  void set_timer(const TimerSpec& timer);
+  void delete_timer(const std::string& timer_key);
+  /// Appends the terminal event, marks the run closed and drops what was pending for it.
+  void close(const std::string& status, EventType type, json attributes);
+
+  /// Writes the changes. Throws pg::WriteConflict when another writer changed the run first.
+  Effects save();
+
+  pg::Connection& connection() { return *conn_; }
+
+ private:
+  struct NewEvent {
+    std::int64_t id;  // 0 for buffered events: they get an id when flushed
+    EventType type;
+    Timestamp time;
+    std::string attributes;
+  };
+  struct NewTask {
+    std::string kind, task_queue;
+    std::int64_t scheduled_event_id;
+    std::int32_t attempt;
+  };
+
+  RunState(pg::Connection& conn, ExecutionRow row, bool is_new)
+      : conn_(&conn), row_(std::move(row)), is_new_(is_new) {}
+  void insert_events(const std::vector<NewEvent>& events, bool buffered);
+
+  pg::Connection* conn_;
+  ExecutionRow row_;                     // the run as it will be after save()
+  bool is_new_;                          // save() inserts rather than updates
+  std::vector<NewEvent> events_;         // appended to the history in this transaction
+  std::vector<NewEvent> buffered_;       // buffered in this transaction
+  std::vector<NewTask> tasks_;           // task rows to insert
+  std::vector<TimerSpec> timers_;        // timer rows to upsert
+  std::vector<std::string> dropped_timers_;  // timer keys to delete
+  Effects effects_;
+};
+
+}  // namespace reprise::store

@@ -1,0 +1,56 @@
+#include "store/tables.hpp"
+
+#include "store/sql_values.hpp"
+
+namespace reprise::store {
+
+/// Takes the oldest task row of the queue, skipping rows other pollers hold.
+std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue) {
+  auto r = conn.exec("task_take", R"(
+    DELETE FROM tasks WHERE (namespace, task_queue, kind, task_id) = (
+      SELECT namespace, task_queue, kind, task_id FROM tasks
+      WHERE namespace = $1 AND task_queue = $2 AND kind = $3
+      ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING workflow_id, run_id::text, scheduled_event_id, attempt)",
+                     {queue.ns, queue.task_queue, queue.kind});
+  if (r.rows() == 0) return std::nullopt;
+  return ClaimedTask{{queue.ns, r.str(0, 0), r.str(0, 1)}, r.i64(0, 2),
+                     static_cast<std::int32_t>(r.i64(0, 3))};
+}
+
+
+void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kind,
+                 const std::string& task_queue, std::int64_t scheduled_event_id, std::int32_t attempt) {
+  conn.exec("task_insert",
+            "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, "
+            "attempt) VALUES ($1, $2, $3, $4, $5::uuid, $6::bigint, $7::int)",
+            {run.ns, task_queue, kind, run.workflow_id, run.run_id, std::to_string(scheduled_event_id),
+             std::to_string(attempt)});
+}
+
+void upsert_timer(pg::Connection& conn, const RunKey& run, const TimerSpec& t) {
+  conn.exec("timer_upsert", R"(
+    INSERT INTO timers (namespace, workflow_id, run_id, timer_key, kind, ref_id, attempt, fire_at, user_timer_id)
+    VALUES ($1, $2, $3::uuid, $4, $5, $6::bigint, $7::int, $8::timestamptz, $9)
+    ON CONFLICT (namespace, workflow_id, run_id, timer_key)
+    DO UPDATE SET kind = EXCLUDED.kind, ref_id = EXCLUDED.ref_id, attempt = EXCLUDED.attempt,
+                  fire_at = EXCLUDED.fire_at, user_timer_id = EXCLUDED.user_timer_id)",
+            {run.ns, run.workflow_id, run.run_id, t.key(), t.kind, std::to_string(t.ref_id),
+             std::to_string(t.attempt), protocol::format_timestamp(t.fire_at), t.user_timer_id});
+}
+
+void delete_timer(pg::Connection& conn, const RunKey& run, const std::string& timer_key) {
+  conn.exec("timer_delete",
+            "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
+            "timer_key = $4",
+            {run.ns, run.workflow_id, run.run_id, timer_key});
+}
+
+void delete_activity_timers(pg::Connection& conn, const RunKey& run, std::int64_t scheduled_event_id) {
+  conn.exec("timer_delete_activity",
+            "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
+            "kind LIKE 'activity%' AND ref_id = $4::bigint",
+            {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});
+}
+
+}  // namespace reprise::store

@@ -1,0 +1,104 @@
+#include "store/task_token.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <nlohmann/json.hpp>
+#include <reprise/protocol/api_error.hpp>
+
+namespace reprise::store {
+namespace {
+
+constexpr std::string_view kAlphabet =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url(std::string_view in) {
+  std::string out;
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+bool unbase64url(std::string_view in, std::string& out) {
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string_view::npos) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xFF);
+    }
+  }
+  return true;
+}
+
+protocol::ApiError invalid(std::string_view why) {
+  return protocol::ApiError(protocol::ErrorCode::kInvalidTaskToken,
+                            std::string("task_token is not valid: ") + std::string(why) +
+                                "; pass the token exactly as the poll returned it");
+}
+
+}  // namespace
+
+std::string TaskTokenSigner::mac(std::string_view payload) const {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
+       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length);
+  return std::string(reinterpret_cast<const char*>(digest), length);
+}
+
+std::string TaskTokenSigner::sign(const TaskToken& t) const {
+  nlohmann::json j = {{"k", t.kind == TaskToken::Kind::kWorkflow ? "w" : "a"},
+                      {"n", t.run.ns},
+                      {"w", t.run.workflow_id},
+                      {"r", t.run.run_id},
+                      {"s", t.scheduled_event_id},
+                      {"t", t.started_event_id},
+                      {"a", t.attempt}};
+  std::string payload = base64url(j.dump());
+  return payload + "." + base64url(mac(payload));
+}
+
+TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expected) const {
+  auto dot = token.find('.');
+  if (dot == std::string_view::npos) throw invalid("it has no signature");
+  auto payload = token.substr(0, dot);
+  std::string given_mac, expected_mac = mac(payload);
+  if (!unbase64url(token.substr(dot + 1), given_mac) || given_mac.size() != expected_mac.size() ||
+      CRYPTO_memcmp(given_mac.data(), expected_mac.data(), given_mac.size()) != 0)
+    throw invalid("its signature does not match (forged, altered, or issued by another cluster)");
+  std::string text;
+  if (!unbase64url(payload, text)) throw invalid("it is not base64url");
+  try {
+    auto j = nlohmann::json::parse(text);
+    TaskToken t;
+    t.kind = j.at("k") == "w" ? TaskToken::Kind::kWorkflow : TaskToken::Kind::kActivity;
+    t.run = {j.at("n"), j.at("w"), j.at("r")};
+    t.scheduled_event_id = j.at("s");
+    t.started_event_id = j.at("t");
+    t.attempt = j.at("a");
+    if (t.kind != expected)
+      throw invalid(expected == TaskToken::Kind::kWorkflow
+                        ? "it is an activity task token, and this call takes a workflow task token"
+                        : "it is a workflow task token, and this call takes an activity task token");
+    return t;
+  } catch (const nlohmann::json::exception&) {
+    throw invalid("its payload is malformed");
+  }
+}
+
+}  // namespace reprise::store

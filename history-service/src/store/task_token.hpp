@@ -1,0 +1,36 @@
+#pragma once
+/// Task tokens name one attempt of one task and cannot be forged: the service signs them with
+/// HMAC-SHA256 under a secret kept in PostgreSQL (shared by every instance). A token that
+/// fails the check is rejected as InvalidTaskToken; a genuine token for an attempt that is no
+/// longer current is rejected as StaleTaskToken by the store.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "store/run_key.hpp"
+
+namespace reprise::store {
+
+struct TaskToken {
+  enum class Kind { kWorkflow, kActivity };
+  Kind kind = Kind::kWorkflow;
+  RunKey run;
+  std::int64_t scheduled_event_id = 0;
+  std::int64_t started_event_id = 0;  // workflow tasks only
+  std::int32_t attempt = 0;
+};
+
+class TaskTokenSigner {
+ public:
+  explicit TaskTokenSigner(std::string secret) : secret_(std::move(secret)) {}
+  std::string sign(const TaskToken& token) const;
+  /// Throws protocol::ApiError(kInvalidTaskToken) when the token is mangled or not ours.
+  TaskToken verify(std::string_view token, TaskToken::Kind expected) const;
+
+ private:
+  std::string mac(std::string_view payload) const;
+  std::string secret_;
+};
+
+}  // namespace reprise::store

@@ -1,0 +1,143 @@
+// Firing due timers: user timers, retries' backoff and every timeout.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "pg/database.hpp"
+#include "store/activity_outcome.hpp"
+#include "store/operations.hpp"
+#include "store/run_state.hpp"
+#include "store/sql_values.hpp"
+#include "store/tables.hpp"
+#include "store/workflow_task_retry.hpp"
+
+namespace reprise::store {
+namespace {
+
+using protocol::format_duration;
+using std::chrono::milliseconds;
+
+struct DueTimer {
+  RunKey run;
+  TimerSpec spec;
+};
+
+/// Takes (deletes) the most overdue timer; its effect commits in the same transaction, so a
+/// crash before COMMIT leaves it in place to fire again.
+std::optional<DueTimer> take_due_timer(pg::Connection& conn, Timestamp at) {
+  auto r = conn.exec("timer_take", R"(
+    DELETE FROM timers WHERE (namespace, workflow_id, run_id, timer_key) = (
+      SELECT namespace, workflow_id, run_id, timer_key FROM timers
+      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING namespace, workflow_id, run_id::text, kind, ref_id, attempt, )" REPRISE_EPOCH_MS("fire_at") R"(,
+      user_timer_id)",
+                     {protocol::format_timestamp(at)});
+  if (r.rows() == 0) return std::nullopt;
+  return DueTimer{{r.str(0, 0), r.str(0, 1), r.str(0, 2)},
+                  {r.str(0, 3), r.i64(0, 4), static_cast<std::int32_t>(r.i64(0, 5)),
+                   *opt_timestamp(r, 0, 6), r.opt_str(0, 7)}};
+}
+
+json timeout_failure(const ActivityRow& a, std::string_view type, std::int64_t ms) {
+  return {{"message", fmt::format("activity {} \"{}\" attempt {} timed out: {} timeout of {}",
+                                  a.activity_type, a.activity_id, a.attempt, type,
+                                  format_duration(milliseconds(ms)))},
+          {"type", "Timeout"},
+          {"timeout_type", type},
+          {"non_retryable", false}};
+}
+
+void fire_activity_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
+  auto a = ActivityRow::load(conn, t.run, t.spec.ref_id);
+  if (!a) return;
+  const auto& kind = t.spec.kind;
+  if (kind == timer_kind::kActivityScheduleToClose) {
+    retry_or_fail_activity(conn, *a, timeout_failure(*a, "ScheduleToClose", a->schedule_to_close_ms),
+                           "reprise-server", "ScheduleToClose", effects);
+    return;
+  }
+  if (a->attempt != t.spec.attempt) return;  // set for an attempt that has ended
+  if (kind == timer_kind::kActivityRetry) {
+    if (a->started_time) return;
+    insert_task(conn, a->run, "activity", a->task_queue, a->scheduled_event_id, a->attempt);
+    effects.new_tasks.push_back({a->run.ns, a->task_queue, "activity"});
+    if (a->schedule_to_start_ms) {
+      TimerSpec s2s{timer_kind::kActivityScheduleToStart, a->scheduled_event_id, a->attempt,
+                    now() + milliseconds(a->schedule_to_start_ms)};
+      upsert_timer(conn, a->run, s2s);
+      effects.add_timer(s2s.fire_at);
+    }
+  } else if (kind == timer_kind::kActivityScheduleToStart) {
+    if (a->started_time) return;
+    retry_or_fail_activity(conn, *a, timeout_failure(*a, "ScheduleToStart", a->schedule_to_start_ms),
+                           "reprise-server", "ScheduleToStart", effects);
+  } else if (kind == timer_kind::kActivityStartToClose) {
+    if (!a->started_time) return;
+    retry_or_fail_activity(conn, *a, timeout_failure(*a, "StartToClose", a->start_to_close_ms),
+                           "reprise-server", "StartToClose", effects);
+  } else if (kind == timer_kind::kActivityHeartbeat) {
+    if (!a->started_time) return;
+    auto last = a->last_heartbeat_time.value_or(*a->started_time);
+    auto due = last + milliseconds(a->heartbeat_ms);
+    if (due > now()) {  // a heartbeat came in after this timer was read: wait for the new due time
+      TimerSpec again{timer_kind::kActivityHeartbeat, a->scheduled_event_id, a->attempt, due};
+      upsert_timer(conn, a->run, again);
+      effects.add_timer(due);
+      return;
+    }
+    retry_or_fail_activity(conn, *a, timeout_failure(*a, "Heartbeat", a->heartbeat_ms),
+                           "reprise-server", "Heartbeat", effects);
+  }
+}
+
+void fire_run_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
+  auto run = RunState::load(conn, t.run);
+  if (!run || !run->is_open()) return;
+  auto& row = run->row();
+  const auto& kind = t.spec.kind;
+  if (kind == timer_kind::kUserTimer) {
+    run->add_external(EventType::kTimerFired,
+                      {{"timer_id", t.spec.user_timer_id.value_or("")}, {"started_event_id", t.spec.ref_id}});
+  } else if (kind == timer_kind::kWorkflowTaskTimeout) {
+    if (row.wft_scheduled_event_id != t.spec.ref_id || row.wft_started_event_id == 0 ||
+        row.wft_attempt != t.spec.attempt)
+      return;
+    spdlog::info("msg=\"workflow task timed out; handing it out again\" run={} attempt={}",
+                 to_string(run->key()), row.wft_attempt);
+    record_workflow_task_failure(*run, EventType::kWorkflowTaskTimedOut,
+                                 {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                  {"started_event_id", row.wft_started_event_id},
+                                  {"timeout_type", "StartToClose"}});
+  } else if (kind == timer_kind::kWorkflowTaskRetry) {
+    if (row.wft_scheduled_event_id != t.spec.ref_id || row.wft_started_event_id != 0) return;
+    run->create_task("workflow", row.task_queue, row.wft_scheduled_event_id, row.wft_attempt);
+  } else if (kind == timer_kind::kRunTimeout || kind == timer_kind::kExecutionTimeout) {
+    run->close("TimedOut", EventType::kWorkflowExecutionTimedOut,
+               {{"timeout_type", kind == timer_kind::kRunTimeout ? "Run" : "Execution"}});
+  } else {
+    return;
+  }
+  effects.merge(run->save());
+}
+
+}  // namespace
+
+bool fire_next_due_timer(pg::Connection& conn, Effects& effects) {
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    Effects local;
+    auto due = take_due_timer(c, now());
+    if (!due) return false;
+    if (due->spec.kind.starts_with("activity_"))
+      fire_activity_timer(c, *due, local);
+    else
+      fire_run_timer(c, *due, local);
+    effects.merge(std::move(local));
+    return true;
+  });
+}
+
+std::optional<Timestamp> next_timer_due(pg::Connection& conn) {
+  auto r = conn.exec("timer_next", "SELECT " REPRISE_EPOCH_MS("min(fire_at)") " FROM timers");
+  return opt_timestamp(r, 0, 0);
+}
+
+}  // namespace reprise::store

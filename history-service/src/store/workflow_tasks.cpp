@@ -1,0 +1,195 @@
+// Handing out workflow tasks and taking their results.
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+#include <spdlog/spdlog.h>
+
+#include "pg/database.hpp"
+#include "store/commands.hpp"
+#include "store/operations.hpp"
+#include "store/run_state.hpp"
+#include "store/sql_values.hpp"
+#include "store/tables.hpp"
+#include "store/workflow_task_retry.hpp"
+
+namespace reprise::store {
+namespace {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+
+}  // namespace
+
+std::optional<std::string> claim_workflow_task(pg::Connection& conn, const QueueKey& queue,
+                                               const std::string& identity,
+                                               const TaskTokenSigner& signer, Effects& effects) {
+  // A task row is only a pointer; rows for runs that moved on (closed, task timed out and
+  // rescheduled) are dropped here. Bounded, so one poll cannot spin on a long stale backlog.
+  for (int skipped = 0; skipped < 100; ++skipped) {
+    enum class Outcome { kEmpty, kStale, kClaimed };
+    std::string answer;
+    auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
+      auto task = take_task(c, queue);
+      if (!task) return Outcome::kEmpty;
+      auto run = RunState::load(c, task->run);
+      if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
+          run->row().wft_started_event_id != 0)
+        return Outcome::kStale;
+      auto& row = run->row();
+      row.wft_started_event_id = run->append(
+          EventType::kWorkflowTaskStarted,
+          {{"scheduled_event_id", row.wft_scheduled_event_id}, {"identity", identity},
+           {"attempt", row.wft_attempt}});
+      run->set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
+                      now() + std::chrono::milliseconds(row.workflow_task_timeout_ms)});
+      auto saved = run->save();
+      auto history = read_history(c, run->key(), 1, std::numeric_limits<int>::max());
+      TaskToken token{TaskToken::Kind::kWorkflow, run->key(), row.wft_scheduled_event_id,
+                      row.wft_started_event_id, row.wft_attempt};
+      json head = {{"task_token", signer.sign(token)},
+                   {"namespace", run->key().ns},
+                   {"workflow_id", run->key().workflow_id},
+                   {"run_id", run->key().run_id},
+                   {"workflow_type", row.workflow_type},
+                   {"task_queue", queue.task_queue},
+                   {"attempt", row.wft_attempt},
+                   {"scheduled_event_id", row.wft_scheduled_event_id},
+                   {"started_event_id", row.wft_started_event_id}};
+      answer = head.dump();
+      answer.pop_back();  // splice the stored history in as text, without re-parsing it
+      answer += ",\"history\":" + history.events_json + "}";
+      effects.merge(std::move(saved));
+      return Outcome::kClaimed;
+    });
+    if (outcome == Outcome::kEmpty) return std::nullopt;
+    if (outcome == Outcome::kClaimed) return answer;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+RunState load_task_run(pg::Connection& conn, const TaskToken& token) {
+  auto run = RunState::load(conn, token.run);
+  const char* why = nullptr;
+  if (!run) why = "its run does not exist";
+  else if (!run->is_open()) why = "its run has closed";
+  else if (run->row().wft_scheduled_event_id != token.scheduled_event_id ||
+           run->row().wft_started_event_id != token.started_event_id ||
+           run->row().wft_attempt != token.attempt)
+    why = "it was already completed, failed or timed out, and the task was handed out again";
+  if (why)
+    throw ApiError(ErrorCode::kStaleTaskToken,
+                   fmt::format("workflow task {} (scheduled event {}, attempt {}) is no longer in "
+                               "flight: {}; drop this task",
+                               to_string(token.run), token.scheduled_event_id, token.attempt, why));
+  return std::move(*run);
+}
+
+/// Ends the in-flight task's bookkeeping: no task in flight, its timeout timer gone.
+void end_workflow_task(RunState& run) {
+  auto& row = run.row();
+  run.delete_timer(TimerSpec{timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id}.key());
+  row.wft_scheduled_event_id = 0;
+  row.wft_started_event_id = 0;
+}
+
+struct HistoryLimitExceeded {
+  std::int64_t events;
+};
+
+}  // namespace
+
+void record_workflow_task_failure(RunState& run, EventType type, json attributes,
+                                  bool counts_as_attempt) {
+  auto& row = run.row();
+  run.append(type, std::move(attributes));
+  auto next_attempt = counts_as_attempt ? row.wft_attempt + 1 : 1;
+  end_workflow_task(run);
+  run.flush_buffered();
+  row.wft_attempt = next_attempt;
+  run.schedule_workflow_task(now() + workflow_task_retry_delay(next_attempt));
+}
+
+void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
+                            const std::string& identity, bool force_new_task, const Limits& limits,
+                            Effects& effects) {
+  if (!commands.is_array())
+    throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
+  bool unhandled = false;
+  std::int64_t over_limit = 0;
+  try {
+    pg::in_transaction(conn, [&](pg::Connection& c) {
+      unhandled = false;
+      auto run = load_task_run(c, token);
+      auto& row = run.row();
+      bool closing = std::any_of(commands.begin(), commands.end(), closes_run);
+      if (closing && run.has_buffered()) {
+        // New events arrived while the worker decided to close the run: it must see them
+        // first. The task fails and a new one delivers them (Temporal's UnhandledCommand).
+        unhandled = true;
+        record_workflow_task_failure(
+            run, EventType::kWorkflowTaskFailed,
+            {{"scheduled_event_id", row.wft_scheduled_event_id},
+             {"started_event_id", row.wft_started_event_id},
+             {"cause", "UnhandledEvents"},
+             {"failure", {{"message", "new events arrived while the task was in flight"}}},
+             {"identity", identity}},
+            /*counts_as_attempt=*/false);
+        effects.merge(run.save());
+        return;
+      }
+      auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
+                                     {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                      {"started_event_id", row.wft_started_event_id},
+                                      {"identity", identity}});
+      end_workflow_task(run);
+      row.wft_attempt = 1;
+      CommandContext ctx{run, completed_id, limits, {}};
+      for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
+      if (run.is_open()) {
+        if (run.flush_buffered() > 0 || force_new_task) run.schedule_workflow_task();
+        if (row.next_event_id - 1 > limits.history_max_events)
+          throw HistoryLimitExceeded{row.next_event_id - 1};
+      }
+      auto before = row.next_event_id - 1 - static_cast<std::int64_t>(commands.size());
+      if (before < limits.history_warn_events && row.next_event_id - 1 >= limits.history_warn_events)
+        spdlog::warn("msg=\"history is long\" run={} events={} limit={}", to_string(run.key()),
+                     row.next_event_id - 1, limits.history_max_events);
+      effects.merge(run.save());
+      for (auto& next : ctx.new_runs) effects.merge(next.save());
+    });
+  } catch (const HistoryLimitExceeded& e) {
+    over_limit = e.events;
+  }
+  if (over_limit) {
+    terminate_workflow(conn, token.run,
+                       fmt::format("the history would grow to {} events, over the limit of {}; "
+                                   "use continue-as-new to start a fresh history",
+                                   over_limit, limits.history_max_events),
+                       "reprise-server", effects);
+    throw ApiError(ErrorCode::kResourceExhausted,
+                   fmt::format("run {} was terminated: its history would exceed {} events",
+                               to_string(token.run), limits.history_max_events));
+  }
+  if (unhandled)
+    throw ApiError(ErrorCode::kUnhandledEvents,
+                   "new events (signals, activity results) arrived while this task was in flight, "
+                   "so its closing command was not applied; a new workflow task delivers them");
+}
+
+void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,
+                        const json& failure, const std::string& identity, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto run = load_task_run(c, token);
+    auto& row = run.row();
+    record_workflow_task_failure(run, EventType::kWorkflowTaskFailed,
+                                 {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                  {"started_event_id", row.wft_started_event_id},
+                                  {"cause", cause},
+                                  {"failure", failure},
+                                  {"identity", identity}});
+    effects.merge(run.save());
+  });
+}
+
+}  // namespace reprise::store

@@ -1,0 +1,221 @@
+// Starting, signalling, cancelling and terminating runs.
+#include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
+
+#include "pg/database.hpp"
+#include "store/create_run.hpp"
+#include "store/run_state.hpp"
+#include "store/uuid.hpp"
+
+namespace reprise::store {
+namespace {
+
+using protocol::ApiError;
+using protocol::ErrorCode;
+using protocol::format_duration;
+
+std::string describe_key(const std::string& ns, const std::string& workflow_id) {
+  return fmt::format("workflow \"{}\" in namespace \"{}\"", workflow_id, ns);
+}
+
+RunState load_or_throw(pg::Connection& conn, const RunKey& run) {
+  auto state = run.run_id.empty() ? RunState::load_latest(conn, run.ns, run.workflow_id)
+                                  : RunState::load(conn, run);
+  if (!state)
+    throw ApiError(ErrorCode::kNotFound,
+                   run.run_id.empty()
+                       ? fmt::format("{} not found", describe_key(run.ns, run.workflow_id))
+                       : fmt::format("run \"{}\" of {} not found", run.run_id,
+                                     describe_key(run.ns, run.workflow_id)));
+  return std::move(*state);
+}
+
+RunState load_open_or_throw(pg::Connection& conn, const RunKey& run, std::string_view action) {
+  auto state = load_or_throw(conn, run);
+  if (!state.is_open())
+    throw ApiError(ErrorCode::kRunClosed,
+                   fmt::format("cannot {} {}: its run {} has already closed ({})", action,
+                               describe_key(run.ns, run.workflow_id), state.key().run_id,
+                               state.row().status));
+  return state;
+}
+
+/// Records a request id; false when it was recorded before (a retried call).
+bool first_use_of_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
+  if (request_id.empty()) return true;
+  auto r = conn.exec("request_id_insert",
+                     "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
+                     "VALUES ($1, $2, $3, $4::uuid) ON CONFLICT DO NOTHING",
+                     {run.ns, run.workflow_id, request_id, run.run_id});
+  return r.affected() == 1;
+}
+
+json signal_attributes(const SignalRequest& s) {
+  return {{"signal_name", s.signal_name}, {"input", s.input}, {"identity", s.identity},
+          {"request_id", s.request_id}};
+}
+
+/// Checks the id reuse policy against the latest run; returns the run id of an earlier start
+/// with the same request id, which makes this start a no-op.
+std::optional<std::string> check_reuse(pg::Connection& conn, const StartRequest& req,
+                                       Effects& effects) {
+  auto latest = RunState::load_latest(conn, req.ns, req.workflow_id);
+  if (!latest) return std::nullopt;
+  if (!req.request_id.empty() && latest->row().start_request_id == req.request_id)
+    return latest->key().run_id;
+  if (latest->is_open()) {
+    if (req.id_reuse_policy != IdReusePolicy::kTerminateIfRunning)
+      throw ApiError(ErrorCode::kWorkflowAlreadyStarted,
+                     fmt::format("{} is already running as run {}; wait for it to close, signal it, "
+                                 "or start with id_reuse_policy TerminateIfRunning",
+                                 describe_key(req.ns, req.workflow_id), latest->key().run_id));
+    latest->close("Terminated", EventType::kWorkflowExecutionTerminated,
+                  {{"reason", "terminated by a new start with id_reuse_policy TerminateIfRunning"},
+                   {"identity", req.identity}});
+    effects.merge(latest->save());
+    return std::nullopt;
+  }
+  bool reject = req.id_reuse_policy == IdReusePolicy::kRejectDuplicate ||
+                (req.id_reuse_policy == IdReusePolicy::kAllowDuplicateFailedOnly &&
+                 latest->row().status == "Completed");
+  if (reject)
+    throw ApiError(ErrorCode::kWorkflowAlreadyStarted,
+                   fmt::format("{} already ran (run {}, {}) and id_reuse_policy forbids another run",
+                               describe_key(req.ns, req.workflow_id), latest->key().run_id,
+                               latest->row().status));
+  return std::nullopt;
+}
+
+}  // namespace
+
+/// Builds a new run in `conn`'s transaction: Started, optional first signal, first workflow
+/// task, and the run's deadlines. Also used by continue-as-new.
+RunState create_run(pg::Connection& conn, const StartRequest& req, const std::string& run_id,
+                    const std::string& first_run_id, std::int32_t attempt,
+                    std::optional<Timestamp> execution_deadline, const json& extra_started,
+                    const SignalRequest* first_signal) {
+  auto start = now();
+  ExecutionRow row;
+  row.key = {req.ns, req.workflow_id, run_id};
+  row.first_run_id = first_run_id.empty() ? run_id : first_run_id;
+  row.workflow_type = req.workflow_type;
+  row.task_queue = req.task_queue;
+  row.start_time = start;
+  row.workflow_task_timeout_ms = req.task_timeout.count();
+  if (!req.request_id.empty()) row.start_request_id = req.request_id;
+  if (!req.memo.is_null()) row.memo = req.memo.dump();
+  if (req.retry_policy) row.retry_policy = json(*req.retry_policy).dump();
+  row.attempt = attempt;
+  row.execution_deadline = execution_deadline;
+  if (!row.execution_deadline && req.execution_timeout) row.execution_deadline = start + *req.execution_timeout;
+  if (req.run_timeout) row.run_deadline = start + *req.run_timeout;
+
+  auto run = RunState::create(conn, std::move(row));
+  json attrs = {{"workflow_type", req.workflow_type},
+                {"task_queue", req.task_queue},
+                {"input", req.input},
+                {"workflow_task_timeout", format_duration(req.task_timeout)},
+                {"attempt", attempt},
+                {"first_run_id", run.row().first_run_id},
+                {"identity", req.identity},
+                {"request_id", req.request_id}};
+  if (req.execution_timeout) attrs["execution_timeout"] = format_duration(*req.execution_timeout);
+  if (req.run_timeout) attrs["run_timeout"] = format_duration(*req.run_timeout);
+  if (req.retry_policy) attrs["retry_policy"] = *req.retry_policy;
+  if (!req.memo.is_null()) attrs["memo"] = req.memo;
+  if (extra_started.is_object()) attrs.update(extra_started);
+  run.append(EventType::kWorkflowExecutionStarted, std::move(attrs));
+  if (first_signal) run.append(EventType::kWorkflowExecutionSignaled, signal_attributes(*first_signal));
+  run.schedule_workflow_task();
+  if (run.row().run_deadline)
+    run.set_timer({timer_kind::kRunTimeout, 0, 0, *run.row().run_deadline});
+  if (run.row().execution_deadline)
+    run.set_timer({timer_kind::kExecutionTimeout, 0, 0, *run.row().execution_deadline});
+  return run;
+}
+
+namespace {
+
+StartResult start_in_transaction(pg::Connection& conn, const StartRequest& req,
+                                 const SignalRequest* signal, Effects& effects) {
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    Effects local;
+    if (auto earlier = check_reuse(c, req, local)) return StartResult{*earlier, false};
+    auto run_id = new_uuid();
+    auto run = create_run(c, req, run_id, "", 1, std::nullopt, nullptr, signal);
+    try {
+      local.merge(run.save());
+    } catch (const pg::PgError& e) {
+      // Another start of this workflow id committed between our read and our insert.
+      if (e.sqlstate() == "23505") throw pg::WriteConflict{};
+      throw;
+    }
+    effects.merge(std::move(local));
+    return StartResult{run_id, true};
+  });
+}
+
+}  // namespace
+
+StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects) {
+  return start_in_transaction(conn, req, nullptr, effects);
+}
+
+StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
+                              const SignalRequest& signal, Effects& effects) {
+  for (;;) {
+    auto open = RunState::load_latest(conn, start.ns, start.workflow_id);
+    if (open && open->is_open()) {
+      try {
+        SignalRequest s = signal;
+        s.run_id = open->key().run_id;
+        signal_workflow(conn, s, effects);
+        return StartResult{s.run_id, false};
+      } catch (const ApiError& e) {
+        if (e.code() != ErrorCode::kRunClosed) throw;
+        continue;  // it closed meanwhile: start a new run with the signal
+      }
+    }
+    try {
+      return start_in_transaction(conn, start, &signal, effects);
+    } catch (const ApiError& e) {
+      if (e.code() != ErrorCode::kWorkflowAlreadyStarted) throw;
+      // A run opened meanwhile: signal that one instead.
+    }
+  }
+}
+
+void signal_workflow(pg::Connection& conn, const SignalRequest& req, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto run = load_open_or_throw(c, {req.ns, req.workflow_id, req.run_id}, "signal");
+    if (!first_use_of_request_id(c, run.key(), req.request_id)) return;
+    run.add_external(EventType::kWorkflowExecutionSignaled, signal_attributes(req));
+    effects.merge(run.save());
+  });
+}
+
+void request_cancel_workflow(pg::Connection& conn, const RunKey& key, const std::string& reason,
+                             const std::string& identity, const std::string& request_id,
+                             Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto run = load_open_or_throw(c, key, "cancel");
+    if (run.row().cancel_requested) return;  // asked before: once is enough
+    if (!first_use_of_request_id(c, run.key(), request_id)) return;
+    run.row().cancel_requested = true;
+    run.add_external(EventType::kWorkflowExecutionCancelRequested,
+                     {{"reason", reason}, {"identity", identity}});
+    effects.merge(run.save());
+  });
+}
+
+void terminate_workflow(pg::Connection& conn, const RunKey& key, const std::string& reason,
+                        const std::string& identity, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto run = load_open_or_throw(c, key, "terminate");
+    run.close("Terminated", EventType::kWorkflowExecutionTerminated,
+              {{"reason", reason}, {"identity", identity}});
+    effects.merge(run.save());
+  });
+}
+
+}  // namespace reprise::store

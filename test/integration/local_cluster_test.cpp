@@ -1,0 +1,152 @@
+// The private PostgreSQL cluster every integration test and `reprise-server --dev` rely on.
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dev/local_cluster.hpp"
+#include "support/postgres_fixture.hpp"
+#include "support/temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using reprise::dev::LocalCluster;
+using reprise::dev::LocalClusterOptions;
+using reprise::test::TempDir;
+
+namespace {
+
+/// Runs `sql` and returns the first column of the first row ("" when there is none).
+std::string query_value(const std::string& conninfo, const std::string& sql) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) FAIL("cannot connect to " << conninfo << ": " << PQerrorMessage(conn.get()));
+  std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn.get(), sql.c_str()), &PQclear);
+  const auto status = PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) FAIL(sql << " failed: " << PQerrorMessage(conn.get()));
+  if (status != PGRES_TUPLES_OK || PQntuples(result.get()) == 0) return {};
+  return PQgetvalue(result.get(), 0, 0);
+}
+
+bool server_running(const fs::path& data_dir) { return fs::exists(data_dir / "postmaster.pid"); }
+
+}  // namespace
+
+TEST_CASE("a cluster created in an empty directory accepts connections and runs queries", "[cluster]") {
+  TempDir dir("cluster");
+  auto cluster = LocalCluster::open({.data_dir = dir.path() / "pgdata"});
+
+  CHECK(cluster.owns_server());
+  CHECK(cluster.port() > 0);
+  CHECK(cluster.connection_string() ==
+        "host=127.0.0.1 port=" + std::to_string(cluster.port()) + " user=reprise dbname=postgres");
+  CHECK(query_value(cluster.connection_string(), "SELECT 6 * 7") == "42");
+  CHECK(query_value(cluster.connection_string(), "SHOW server_version_num").substr(0, 2) == "15");
+  CHECK(query_value(cluster.connection_string(), "SELECT current_user") == "reprise");
+  CHECK(fs::exists(dir.path() / "pgdata.log"));
+}
+
+TEST_CASE("a cluster stops when the object that started it is destroyed", "[cluster]") {
+  TempDir dir("cluster");
+  const auto data_dir = dir.path() / "pgdata";
+  {
+    auto cluster = LocalCluster::open({.data_dir = data_dir});
+    REQUIRE(server_running(data_dir));
+  }
+  CHECK_FALSE(server_running(data_dir));
+}
+
+TEST_CASE("reopening a stopped cluster keeps its data", "[cluster]") {
+  TempDir dir("cluster");
+  const LocalClusterOptions options{.data_dir = dir.path() / "pgdata"};
+  {
+    auto cluster = LocalCluster::open(options);
+    query_value(cluster.connection_string(), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')");
+    cluster.stop();
+    CHECK_FALSE(server_running(options.data_dir));
+  }
+  auto cluster = LocalCluster::open(options);
+  CHECK(cluster.owns_server());
+  CHECK(query_value(cluster.connection_string(), "SELECT v FROM kept") == "still here");
+}
+
+TEST_CASE("opening a cluster whose server is still running reuses that server", "[cluster]") {
+  TempDir dir("cluster");
+  const LocalClusterOptions options{.data_dir = dir.path() / "pgdata"};
+  int first_port = 0;
+  {
+    // As if the previous owner had been killed: it goes away without stopping the server.
+    auto cluster = LocalCluster::open(options);
+    first_port = cluster.port();
+    query_value(cluster.connection_string(), "CREATE TABLE seen (v int)");
+    cluster.detach();
+  }
+  REQUIRE(server_running(options.data_dir));
+
+  auto cluster = LocalCluster::open(options);
+  CHECK_FALSE(cluster.owns_server());
+  CHECK(cluster.port() == first_port);
+  CHECK(query_value(cluster.connection_string(), "SELECT count(*) FROM seen") == "0");
+
+  cluster.stop();  // it was not ours, so only an explicit stop ends it
+  CHECK_FALSE(server_running(options.data_dir));
+}
+
+TEST_CASE("each created database is separate", "[cluster]") {
+  TempDir dir("cluster");
+  auto cluster = LocalCluster::open({.data_dir = dir.path() / "pgdata"});
+  const auto first = cluster.create_database("first");
+  const auto second = cluster.create_database("Second One");  // any name works: it is quoted
+
+  query_value(first, "CREATE TABLE only_in_first (v int)");
+  CHECK(query_value(first, "SELECT to_regclass('only_in_first') IS NOT NULL") == "t");
+  CHECK(query_value(second, "SELECT to_regclass('only_in_first') IS NOT NULL") == "f");
+  CHECK(query_value(second, "SELECT current_database()") == "Second One");
+  CHECK_THROWS_WITH(cluster.create_database("first"), Catch::Contains("already exists"));
+
+  cluster.drop_database("first");
+  CHECK(query_value(cluster.connection_string(), "SELECT count(*) FROM pg_database WHERE datname = 'first'") == "0");
+}
+
+TEST_CASE("extra server settings are passed to the server", "[cluster]") {
+  TempDir dir("cluster");
+  auto cluster = LocalCluster::open({.data_dir = dir.path() / "pgdata",
+                                     .settings = {"work_mem=7MB", "application_name=it's quoted"}});
+  CHECK(query_value(cluster.connection_string(), "SHOW work_mem") == "7MB");
+}
+
+TEST_CASE("a cluster runs as an unprivileged user when the tests run as root", "[cluster]") {
+  if (::geteuid() != 0) return;  // as an ordinary user the server simply runs as that user
+  TempDir dir("cluster");  // mode 0700, which the server's user must still be able to traverse
+  auto cluster = LocalCluster::open({.data_dir = dir.path() / "pgdata"});
+  struct stat st {};
+  REQUIRE(::stat((dir.path() / "pgdata").c_str(), &st) == 0);
+  CHECK(st.st_uid != 0);
+  CHECK(query_value(cluster.connection_string(), "SELECT 1") == "1");
+}
+
+TEST_CASE("missing PostgreSQL programs are reported with how to install them", "[cluster]") {
+  TempDir dir("cluster");
+  TempDir empty_bin("bin");
+  CHECK_THROWS_WITH(LocalCluster::open({.data_dir = dir.path() / "pgdata", .bin_dir = empty_bin.path()}),
+                    Catch::Contains("initdb") && Catch::Contains("apt-get install postgresql-15"));
+}
+
+TEST_CASE("a directory that is neither empty nor a cluster is refused", "[cluster]") {
+  TempDir dir("cluster");
+  fs::create_directories(dir.path() / "pgdata");
+  std::ofstream(dir.path() / "pgdata" / "notes.txt") << "mine";
+  CHECK_THROWS_WITH(LocalCluster::open({.data_dir = dir.path() / "pgdata"}),
+                    Catch::Contains("neither empty nor a PostgreSQL cluster"));
+}
+
+TEST_CASE("the shared test cluster hands out a fresh database per call", "[cluster][fixture]") {
+  const auto a = reprise::test::fresh_database("fresh a");
+  const auto b = reprise::test::fresh_database("fresh b");
+  CHECK(a != b);
+  query_value(a, "CREATE TABLE t (v int)");
+  CHECK(query_value(b, "SELECT to_regclass('t') IS NULL") == "t");
+}
