@@ -1,0 +1,71 @@
+#pragma once
+/// Drives reprise-server's HTTP API the way a worker and a client would, for integration
+/// tests. Thin on purpose: each call is one request, and the raw answer is returned so a test
+/// can assert on status codes and error codes as well as on results.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "support/http_client.hpp"
+
+namespace reprise::test {
+
+using nlohmann::json;
+
+class RepriseApi {
+ public:
+  RepriseApi(int port, std::string ns = "default");
+
+  HttpClient& http() { return http_; }
+  /// "/api/v1/namespaces/<ns>" + suffix.
+  std::string path(const std::string& suffix) const;
+
+  HttpResponse start(const json& body);  // POST /workflows
+  /// Starts and returns the run id; fails the test (throws) unless 201.
+  std::string start_ok(const std::string& workflow_id, const std::string& type,
+                       const std::string& queue, json extra = json::object());
+  HttpResponse signal(const std::string& workflow_id, const json& body);
+  HttpResponse signal_with_start(const std::string& workflow_id, const json& body);
+  HttpResponse cancel(const std::string& workflow_id, const json& body = json::object());
+  HttpResponse terminate(const std::string& workflow_id, const json& body = json::object());
+  HttpResponse describe(const std::string& workflow_id, const std::string& run_id = "");
+  HttpResponse list(const std::string& query = "");
+  /// GET history; `query` like "wait=true&from_event_id=5&timeout=5s".
+  HttpResponse history(const std::string& workflow_id, const std::string& query = "");
+  /// Event types of the run's whole history, in order.
+  std::vector<std::string> event_types(const std::string& workflow_id, const std::string& run_id = "");
+
+  /// POST .../workflow-tasks/poll; returns the task object, or nullopt on an empty poll.
+  std::optional<json> poll_workflow_task(const std::string& queue, const std::string& timeout = "5s",
+                                         const std::string& identity = "test-worker");
+  std::optional<json> poll_activity_task(const std::string& queue, const std::string& timeout = "5s",
+                                         const std::string& identity = "test-worker");
+  /// Polls until a task arrives or `timeout` passes (then throws).
+  json expect_workflow_task(const std::string& queue, const std::string& timeout = "10s");
+  json expect_activity_task(const std::string& queue, const std::string& timeout = "10s");
+
+  HttpResponse complete_workflow_task(const std::string& token, const std::vector<json>& commands,
+                                      json extra = json::object());
+  HttpResponse fail_workflow_task(const std::string& token, const std::string& cause,
+                                  const std::string& message);
+  HttpResponse complete_activity(const std::string& token, const json& result);
+  HttpResponse fail_activity(const std::string& token, const json& failure);
+  HttpResponse heartbeat_activity(const std::string& token, const json& details);
+  HttpResponse cancel_activity(const std::string& token, const json& details = nullptr);
+
+  // Command builders.
+  static json schedule_activity(const std::string& activity_id, const std::string& type,
+                                json attributes = json::object());
+  static json start_timer(const std::string& timer_id, const std::string& duration);
+  static json complete_workflow(const json& result);
+  static json command(const std::string& type, json attributes = json::object());
+
+ private:
+  HttpClient http_;
+  std::string ns_;
+};
+
+}  // namespace reprise::test
