@@ -1,4 +1,4 @@
-// reprise-server: the history service. See docs/operations.md.
+// reprise-server: the history service. See docs/architecture.md and docs/api.md.
 #include <csignal>
 #include <filesystem>
 #include <iostream>

@@ -25,7 +25,16 @@ http::Response error_response(std::exception_ptr error) {
     std::rethrow_exception(error);
   } catch (const ApiError& e) {
     return answer(e.code(), e.what());
+  } catch (const std::invalid_argument& e) {
+    // Thrown by the protocol's parsers (durations, timestamps) for text a caller sent.
+    return answer(ErrorCode::kInvalidArgument, e.what());
   } catch (const pg::PgError& e) {
+    if (e.sqlstate().starts_with("22"))  // data exception: a value the caller sent is malformed
+      return answer(ErrorCode::kInvalidArgument,
+                    fmt::format("a value in the request is malformed: {}", e.what()));
+    if (e.retryable())
+      return answer(ErrorCode::kUnavailable,
+                    fmt::format("the run is changing too fast to apply this now ({}); retry", e.what()));
     if (e.in_doubt())
       return answer(ErrorCode::kUnavailable,
                     "the database connection was lost while committing; the change may or may not "
@@ -102,6 +111,11 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
   s.input = f.payload("input");
   s.execution_timeout = f.duration("execution_timeout");
   s.run_timeout = f.duration("run_timeout");
+  for (auto [field, value] : {std::pair{"execution_timeout", s.execution_timeout},
+                              std::pair{"run_timeout", s.run_timeout}})
+    if (value && value->count() <= 0)
+      throw ApiError(ErrorCode::kInvalidArgument,
+                     fmt::format("field \"{}\" must be positive; leave it out for no limit", field));
   s.task_timeout = f.duration("workflow_task_timeout").value_or(protocol::Duration{10'000});
   if (s.task_timeout.count() <= 0)
     throw ApiError(ErrorCode::kInvalidArgument, "field \"workflow_task_timeout\" must be positive");
@@ -111,6 +125,18 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
   s.identity = f.text("identity");
   s.request_id = f.text("request_id");
   return s;
+}
+
+/// An activity failure: {"message": text, "type"?: text, "non_retryable"?: bool, "details"?: any}.
+void check_failure(const json& failure) {
+  auto bad = [](std::string_view why) {
+    return ApiError(ErrorCode::kInvalidArgument, fmt::format("field \"failure\" {}", why));
+  };
+  if (!failure.is_object() || !failure.contains("message") || !failure["message"].is_string())
+    throw bad("must be an object with a string \"message\"");
+  if (failure.contains("type") && !failure["type"].is_string()) throw bad("has a \"type\" that is not a string");
+  if (failure.contains("non_retryable") && !failure["non_retryable"].is_boolean())
+    throw bad("has a \"non_retryable\" that is not true or false");
 }
 
 int query_int(const http::Request& r, const std::string& name, int fallback, int min, int max) {
@@ -246,6 +272,9 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     const std::string& action = p[2];
+    static const std::set<std::string> kActions = {"history", "query", "signal", "signal-with-start",
+                                                   "cancel", "terminate"};
+    if (p.size() != 3 || !kActions.contains(action)) throw not_found(r);
     if (p.size() == 3 && action == "history") {
       expect_method(r, "GET");
       auto wait = std::make_shared<HistoryWait>();
@@ -290,7 +319,8 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
         store::Effects effects;
         auto result = store::signal_with_start(db_.connection(), start, s, effects);
         feed_.publish(effects);
-        return json_response({{"run_id", result.run_id}, {"created", result.created}});
+        return json_response({{"run_id", result.run_id}, {"created", result.created}},
+                             result.created ? 201 : 200);
       });
       return;
     }
@@ -393,12 +423,11 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
         auto failure = f.payload("failure");
         auto identity = f.text("identity");
         f.done();
-        if (!failure.is_object() || !failure.contains("message"))
-          throw ApiError(ErrorCode::kInvalidArgument,
-                         "field \"failure\" must be an object with at least a \"message\"");
+        check_failure(failure);
         store::fail_activity_task(conn, token, failure, identity, effects);
       } else if (action == "heartbeat") {
         auto details = f.payload("details");
+        f.text("identity");
         f.done();
         answer["cancel_requested"] = store::heartbeat_activity_task(conn, token, details, effects);
       } else {

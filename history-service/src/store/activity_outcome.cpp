@@ -59,7 +59,8 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
       next_start < a.scheduled_time + milliseconds(a.schedule_to_close_ms);
   // A schedule-to-start timeout means no worker is polling: retrying would not help.
   bool retryable_kind = !timeout_type || *timeout_type != "ScheduleToStart";
-  if (retryable_kind && before_deadline &&
+  // Once cancellation is requested, a failed attempt is the end: no more attempts.
+  if (retryable_kind && before_deadline && !a.cancel_requested &&
       a.retry_policy.allows_retry(a.attempt, error_type, non_retryable)) {
     auto next_attempt = a.attempt + 1;
     conn.exec("activity_retry", R"(
@@ -78,6 +79,7 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
   std::string retry_state = non_retryable || (!a.retry_policy.non_retryable_error_types.empty() &&
                                               !a.retry_policy.allows_retry(0, error_type, false))
                                 ? "NonRetryableFailure"
+                            : a.cancel_requested ? "CancelRequested"
                             : !before_deadline ? "Timeout"
                             : (a.retry_policy.maximum_attempts > 0 &&
                                a.attempt >= a.retry_policy.maximum_attempts)

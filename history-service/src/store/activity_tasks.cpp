@@ -1,6 +1,7 @@
 // Handing out activity tasks and taking their outcomes, with retries by the service.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/duration.hpp>
 
 #include "pg/database.hpp"
 #include "store/activity_outcome.hpp"
@@ -58,7 +59,7 @@ std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey&
 std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,
                                                const std::string& identity,
                                                const TaskTokenSigner& signer, Effects& effects) {
-  for (int skipped = 0; skipped < 100; ++skipped) {
+  for (;;) {
     enum class Outcome { kEmpty, kStale, kClaimed };
     std::string answer;
     auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
@@ -97,8 +98,8 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
                   {"scheduled_time", format_timestamp(a.scheduled_time)},
                   {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
                   {"started_time", format_timestamp(started)},
-                  {"start_to_close_timeout", fmt::format("{}ms", a.start_to_close_ms)},
-                  {"heartbeat_timeout", a.heartbeat_ms ? json(fmt::format("{}ms", a.heartbeat_ms)) : json()},
+                  {"start_to_close_timeout", protocol::format_duration(std::chrono::milliseconds(a.start_to_close_ms))},
+                  {"heartbeat_timeout", a.heartbeat_ms ? json(protocol::format_duration(std::chrono::milliseconds(a.heartbeat_ms))) : json()},
                   {"heartbeat_details", a.heartbeat_details ? json::parse(*a.heartbeat_details) : json()},
                   {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()},
                   // Stable across attempts: the key an activity uses to make its effect idempotent.
@@ -115,7 +116,6 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
     if (outcome == Outcome::kEmpty) return std::nullopt;
     if (outcome == Outcome::kClaimed) return answer;
   }
-  return std::nullopt;
 }
 
 namespace {

@@ -7,6 +7,8 @@
 #include "store/tables.hpp"
 #include "store/uuid.hpp"
 
+#include <set>
+
 namespace reprise::store {
 namespace {
 
@@ -26,22 +28,35 @@ class Attributes {
     throw ApiError(ErrorCode::kInvalidArgument,
                    fmt::format("{}: attributes.{} {}", prefix_, field, why));
   }
+  /// A name (id, type, queue): 1 to 1000 bytes of printable text.
   std::string str(std::string_view field) const {
-    auto it = attrs_.find(field);
+    auto it = find(field);
     if (it == attrs_.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
       fail(field, "must be a non-empty string");
-    return it->get<std::string>();
+    const auto& value = it->get_ref<const std::string&>();
+    if (value.size() > 1000) fail(field, "is longer than 1000 bytes");
+    for (unsigned char c : value)
+      if (c < 0x20 || c == 0x7F) fail(field, "must not contain control characters");
+    return value;
+  }
+  /// Throws naming the first attribute no reader asked for: a misspelt option is an error.
+  void done() const {
+    for (auto& [key, value] : attrs_.items())
+      if (!read_.contains(key))
+        throw ApiError(ErrorCode::kInvalidArgument,
+                       fmt::format("{}: attributes.{} is not an attribute of this command", prefix_, key));
   }
   std::string opt_str(std::string_view field, std::string fallback) const {
-    return attrs_.contains(field) ? str(field) : std::move(fallback);
+    auto it = find(field);
+    return it != attrs_.end() && !it->is_null() ? str(field) : std::move(fallback);
   }
   std::int64_t i64(std::string_view field) const {
-    auto it = attrs_.find(field);
+    auto it = find(field);
     if (it == attrs_.end() || !it->is_number_integer()) fail(field, "must be an integer");
     return it->get<std::int64_t>();
   }
   std::optional<Duration> duration(std::string_view field) const {
-    auto it = attrs_.find(field);
+    auto it = find(field);
     if (it == attrs_.end() || it->is_null()) return std::nullopt;
     if (!it->is_string()) fail(field, "must be a duration string such as \"30s\"");
     try {
@@ -53,7 +68,7 @@ class Attributes {
     }
   }
   json payload(std::string_view field, const Limits& limits) const {
-    auto it = attrs_.find(field);
+    auto it = find(field);
     if (it == attrs_.end()) return nullptr;
     auto size = it->dump().size();
     if (size > limits.max_payload_bytes)
@@ -64,7 +79,7 @@ class Attributes {
   }
   protocol::RetryPolicy retry_policy() const {
     protocol::RetryPolicy policy;
-    auto it = attrs_.find("retry_policy");
+    auto it = find("retry_policy");
     if (it == attrs_.end() || it->is_null()) return policy;
     try {
       policy = it->get<protocol::RetryPolicy>();
@@ -74,11 +89,17 @@ class Attributes {
     }
     return policy;
   }
-  const json& raw() const { return attrs_; }
+  bool has(std::string_view field) const { return find(field) != attrs_.end(); }
 
  private:
+  json::const_iterator find(std::string_view field) const {
+    read_.emplace(field);
+    return attrs_.find(field);
+  }
+
   const json& attrs_;
   std::string prefix_;
+  mutable std::set<std::string, std::less<>> read_;  // attributes asked for, for done()
 };
 
 void schedule_activity(CommandContext& ctx, const Attributes& a) {
@@ -162,6 +183,7 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
     delete_activity_timers(conn, run.key(), scheduled_id);
     run.append(EventType::kActivityTaskCanceled,
                {{"scheduled_event_id", scheduled_id}, {"details", nullptr}});
+    ctx.outcome_recorded = true;
     return;
   }
   // Running: the worker learns of it from its next heartbeat and reports it canceled.
@@ -219,10 +241,13 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   next.task_queue = a.opt_str("task_queue", row.task_queue);
   next.input = a.payload("input", ctx.limits);
   next.run_timeout = a.duration("run_timeout");
+  if (!next.run_timeout && row.run_deadline)
+    next.run_timeout = std::chrono::duration_cast<Duration>(*row.run_deadline - row.start_time);
   next.task_timeout = a.duration("workflow_task_timeout").value_or(Duration{row.workflow_task_timeout_ms});
-  if (a.raw().contains("retry_policy")) next.retry_policy = a.retry_policy();
+  if (next.task_timeout.count() <= 0) a.fail("workflow_task_timeout", "must be positive");
+  if (a.has("retry_policy")) next.retry_policy = a.retry_policy();
   else if (row.retry_policy) next.retry_policy = json::parse(*row.retry_policy).get<protocol::RetryPolicy>();
-  next.memo = a.raw().contains("memo") ? a.payload("memo", ctx.limits)
+  next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
                                        : (row.memo ? json::parse(*row.memo) : json());
   auto new_run_id = new_uuid();
   json attrs = {{"new_run_id", new_run_id},
@@ -230,11 +255,194 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
                 {"task_queue", next.task_queue},
                 {"input", next.input},
                 {"workflow_task_completed_event_id", ctx.completed_event_id}};
+  auto parent = row.parent;
+  auto first_run_id = row.first_run_id;
+  auto deadline = row.execution_deadline;
+  auto previous_run_id = row.key.run_id;
   run.close("ContinuedAsNew", EventType::kWorkflowExecutionContinuedAsNew, attrs);
-  ctx.new_runs.push_back(create_run(run.connection(), next, new_run_id, row.first_run_id, 1,
-                                    row.execution_deadline,
-                                    {{"continued_execution_run_id", row.key.run_id}}, nullptr));
+  ctx.new_runs.push_back(create_run(run.connection(), next,
+                                    {.run_id = new_run_id,
+                                     .first_run_id = first_run_id,
+                                     .execution_deadline = deadline,
+                                     .extra_started = {{"continued_execution_run_id", previous_run_id}},
+                                     .parent = parent}));
 }
+
+/// The request that started this run, rebuilt from its history (for a retry).
+StartRequest original_start(RunState& run) {
+  auto r = run.connection().exec(
+      "started_event", "SELECT attributes FROM history_events WHERE namespace = $1 AND workflow_id = "
+                       "$2 AND run_id = $3::uuid AND event_id = 1",
+      {run.key().ns, run.key().workflow_id, run.key().run_id});
+  auto started = json::parse(r.text(0, 0));
+  StartRequest s;
+  s.ns = run.key().ns;
+  s.workflow_id = run.key().workflow_id;
+  s.workflow_type = run.row().workflow_type;
+  s.task_queue = run.row().task_queue;
+  s.input = started.value("input", json());
+  if (started.contains("run_timeout")) s.run_timeout = parse_duration(started["run_timeout"].get<std::string>());
+  s.task_timeout = Duration{run.row().workflow_task_timeout_ms};
+  if (run.row().retry_policy) s.retry_policy = json::parse(*run.row().retry_policy).get<protocol::RetryPolicy>();
+  s.memo = started.value("memo", json());
+  return s;
+}
+
+void fail_workflow(CommandContext& ctx, const Attributes& a) {
+  auto& run = ctx.run;
+  const auto& row = run.row();
+  auto failure = a.payload("failure", ctx.limits);
+  json attrs = {{"failure", failure}, {"workflow_task_completed_event_id", ctx.completed_event_id}};
+  // A run with a retry policy is retried as a new run of the same workflow id, after the
+  // policy's backoff, until its attempts or its execution deadline run out.
+  if (row.retry_policy) {
+    auto policy = json::parse(*row.retry_policy).get<protocol::RetryPolicy>();
+    std::string type = failure.is_object() ? failure.value("type", "") : "";
+    bool non_retryable = failure.is_object() && failure.value("non_retryable", false);
+    auto next_start = now() + policy.backoff_before(row.attempt + 1);
+    bool in_time = !row.execution_deadline || next_start < *row.execution_deadline;
+    if (in_time && policy.allows_retry(row.attempt, type, non_retryable)) {
+      auto next = original_start(run);
+      auto new_run_id = new_uuid();
+      attrs["retry_state"] = "InProgress";
+      attrs["new_execution_run_id"] = new_run_id;
+      auto spec = NewRun{.run_id = new_run_id,
+                         .first_run_id = row.first_run_id,
+                         .attempt = row.attempt + 1,
+                         .execution_deadline = row.execution_deadline,
+                         .extra_started = {{"retried_execution_run_id", row.key.run_id}},
+                         .parent = row.parent,
+                         .first_task_at = next_start};
+      // The parent is told only when the last attempt ends: the retry keeps the link.
+      run.row().parent.reset();
+      run.close("Failed", EventType::kWorkflowExecutionFailed, std::move(attrs));
+      ctx.new_runs.push_back(create_run(run.connection(), next, spec));
+      return;
+    }
+    attrs["retry_state"] = in_time ? "MaximumAttemptsReached" : "Timeout";
+  }
+  run.close("Failed", EventType::kWorkflowExecutionFailed, std::move(attrs));
+}
+
+std::string parent_close_policy(const Attributes& a) {
+  auto policy = a.opt_str("parent_close_policy", "Terminate");
+  if (policy != "Terminate" && policy != "RequestCancel" && policy != "Abandon")
+    a.fail("parent_close_policy", "must be Terminate, RequestCancel or Abandon");
+  return policy;
+}
+
+void start_child(CommandContext& ctx, const Attributes& a) {
+  auto& run = ctx.run;
+  auto& conn = run.connection();
+  StartRequest child;
+  child.ns = run.key().ns;
+  child.workflow_id = a.str("workflow_id");
+  child.workflow_type = a.str("workflow_type");
+  child.task_queue = a.opt_str("task_queue", run.row().task_queue);
+  child.input = a.payload("input", ctx.limits);
+  child.execution_timeout = a.duration("execution_timeout");
+  child.run_timeout = a.duration("run_timeout");
+  child.task_timeout = a.duration("workflow_task_timeout").value_or(Duration{run.row().workflow_task_timeout_ms});
+  if (a.has("retry_policy")) child.retry_policy = a.retry_policy();
+  child.memo = a.payload("memo", ctx.limits);
+  auto policy = parent_close_policy(a);
+
+  json initiated = {{"workflow_id", child.workflow_id},
+                    {"workflow_type", child.workflow_type},
+                    {"task_queue", child.task_queue},
+                    {"input", child.input},
+                    {"parent_close_policy", policy},
+                    {"workflow_task_completed_event_id", ctx.completed_event_id}};
+  auto initiated_id = run.append(EventType::kStartChildWorkflowExecutionInitiated, initiated);
+  ctx.outcome_recorded = true;
+
+  auto existing = RunState::load_latest(conn, child.ns, child.workflow_id);
+  if (existing && existing->is_open()) {
+    run.append(EventType::kStartChildWorkflowExecutionFailed,
+               {{"initiated_event_id", initiated_id},
+                {"workflow_id", child.workflow_id},
+                {"workflow_type", child.workflow_type},
+                {"cause", "WorkflowAlreadyStarted"}});
+    return;
+  }
+  auto child_run_id = new_uuid();
+  ctx.new_runs.push_back(create_run(conn, child,
+                                    {.run_id = child_run_id,
+                                     .parent = ParentLink{run.key(), initiated_id}}));
+  conn.exec("child_insert",
+            "INSERT INTO child_executions (namespace, workflow_id, run_id, initiated_event_id, "
+            "child_workflow_id, parent_close_policy) VALUES ($1, $2, $3::uuid, $4::bigint, $5, $6)",
+            {run.key().ns, run.key().workflow_id, run.key().run_id, std::to_string(initiated_id),
+             child.workflow_id, policy});
+  run.append(EventType::kChildWorkflowExecutionStarted,
+             {{"initiated_event_id", initiated_id},
+              {"workflow_id", child.workflow_id},
+              {"run_id", child_run_id},
+              {"workflow_type", child.workflow_type}});
+}
+
+/// Signals or cancels another run. Its outcome is recorded in this run's history at once.
+void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
+  auto& run = ctx.run;
+  RunKey target{run.key().ns, a.str("workflow_id"), a.opt_str("run_id", "")};
+  json initiated = {{"workflow_id", target.workflow_id},
+                    {"run_id", target.run_id},
+                    {"workflow_task_completed_event_id", ctx.completed_event_id}};
+  json input;
+  std::string signal_name;
+  if (signal) {
+    signal_name = a.str("signal_name");
+    input = a.payload("input", ctx.limits);
+    initiated["signal_name"] = signal_name;
+    initiated["input"] = input;
+  }
+  auto initiated_id = run.append(signal ? EventType::kSignalExternalWorkflowExecutionInitiated
+                                        : EventType::kRequestCancelExternalWorkflowExecutionInitiated,
+                                 initiated);
+  ctx.outcome_recorded = true;
+  json sent = {{"signal_name", signal_name},
+               {"input", input},
+               {"identity", fmt::format("workflow {}", to_string(run.key()))},
+               {"request_id", ""}};
+  json cancel = {{"reason", fmt::format("requested by workflow {}", to_string(run.key()))},
+                 {"identity", fmt::format("workflow {}", to_string(run.key()))}};
+  auto deliver = [&](RunState& to) {
+    if (signal) {
+      to.add_external(EventType::kWorkflowExecutionSignaled, sent);
+    } else if (!to.row().cancel_requested) {
+      to.row().cancel_requested = true;
+      to.add_external(EventType::kWorkflowExecutionCancelRequested, cancel);
+    }
+  };
+  bool to_self = target.workflow_id == run.key().workflow_id &&
+                 (target.run_id.empty() || target.run_id == run.key().run_id);
+  std::optional<RunState> other;
+  if (!to_self)
+    other = target.run_id.empty() ? RunState::load_latest(run.connection(), target.ns, target.workflow_id)
+                                  : RunState::load(run.connection(), target);
+  if (!to_self && (!other || !other->is_open())) {
+    run.append(signal ? EventType::kSignalExternalWorkflowExecutionFailed
+                      : EventType::kRequestCancelExternalWorkflowExecutionFailed,
+               {{"initiated_event_id", initiated_id},
+                {"workflow_id", target.workflow_id},
+                {"cause", "ExternalWorkflowExecutionNotFound"}});
+    return;
+  }
+  json done = {{"initiated_event_id", initiated_id},
+               {"workflow_id", target.workflow_id},
+               {"run_id", to_self ? run.key().run_id : other->key().run_id}};
+  run.append(signal ? EventType::kExternalWorkflowExecutionSignaled
+                    : EventType::kExternalWorkflowExecutionCancelRequested,
+             done);
+  if (to_self) {
+    deliver(run);
+  } else {
+    deliver(*other);
+    ctx.new_runs.push_back(std::move(*other));  // saved with the others, after this run
+  }
+}
+
+void apply(CommandContext& ctx, std::size_t index, CommandType type, const Attributes& a);
 
 }  // namespace
 
@@ -266,13 +474,21 @@ void apply_command(CommandContext& ctx, std::size_t index, const json& command) 
     throw ApiError(ErrorCode::kInvalidArgument,
                    fmt::format("commands[{}]: attributes must be an object", index));
   Attributes a(attrs, index, *type);
+  apply(ctx, index, *type, a);
+  a.done();
+}
+
+namespace {
+
+void apply(CommandContext& ctx, std::size_t index, CommandType type, const Attributes& a) {
+  const auto name = protocol::to_string(type);
   if (!ctx.run.is_open())
     throw ApiError(ErrorCode::kInvalidArgument,
                    fmt::format("commands[{}] ({}) follows a command that closed the run; a closing "
                                "command must be the last one",
                                index, name));
   auto& run = ctx.run;
-  switch (*type) {
+  switch (type) {
     case CommandType::kScheduleActivityTask:
       return schedule_activity(ctx, a);
     case CommandType::kRequestCancelActivityTask:
@@ -293,10 +509,7 @@ void apply_command(CommandContext& ctx, std::size_t index, const json& command) 
                  {"workflow_task_completed_event_id", ctx.completed_event_id}});
       return;
     case CommandType::kFailWorkflowExecution:
-      run.close("Failed", EventType::kWorkflowExecutionFailed,
-                {{"failure", a.payload("failure", ctx.limits)},
-                 {"workflow_task_completed_event_id", ctx.completed_event_id}});
-      return;
+      return fail_workflow(ctx, a);
     case CommandType::kCancelWorkflowExecution:
       run.close("Canceled", EventType::kWorkflowExecutionCanceled,
                 {{"details", a.payload("details", ctx.limits)},
@@ -305,13 +518,14 @@ void apply_command(CommandContext& ctx, std::size_t index, const json& command) 
     case CommandType::kContinueAsNewWorkflowExecution:
       return continue_as_new(ctx, a);
     case CommandType::kStartChildWorkflowExecution:
+      return start_child(ctx, a);
     case CommandType::kSignalExternalWorkflowExecution:
+      return act_on_external(ctx, a, true);
     case CommandType::kRequestCancelExternalWorkflowExecution:
-      throw ApiError(ErrorCode::kUnimplemented,
-                     fmt::format("commands[{}]: {} is part of the protocol but this server does "
-                                 "not carry it out yet",
-                                 index, name));
+      return act_on_external(ctx, a, false);
   }
 }
+
+}  // namespace
 
 }  // namespace reprise::store

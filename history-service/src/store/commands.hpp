@@ -13,7 +13,10 @@ struct CommandContext {
   RunState& run;
   std::int64_t completed_event_id;     // the WorkflowTaskCompleted event the commands follow
   const Limits& limits;
-  std::vector<RunState> new_runs;      // continue-as-new: saved after `run`
+  std::vector<RunState> new_runs;      // continue-as-new and retries: saved after `run`
+  bool outcome_recorded = false;       // a command's outcome is already in the history (a child
+                                       // started, an unstarted activity canceled): the
+                                       // workflow needs a new task to see it
 };
 
 /// True for the commands that close the run; they must come last.

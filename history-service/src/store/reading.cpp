@@ -17,7 +17,6 @@ json opt_time(const std::optional<Timestamp>& t) { return t ? json(format_timest
 json opt_json(const std::optional<std::string>& text) {
   return text ? json::parse(*text) : json();
 }
-json ms_duration(std::int64_t ms) { return ms > 0 ? json(fmt::format("{}ms", ms)) : json(); }
 
 json execution_json(const ExecutionRow& r) {
   return {{"namespace", r.key.ns},

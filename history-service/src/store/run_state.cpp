@@ -1,5 +1,9 @@
 #include "store/run_state.hpp"
 
+#include <reprise/protocol/duration.hpp>
+
+#include <map>
+
 #include <fmt/format.h>
 
 #include "pg/database.hpp"
@@ -19,7 +23,8 @@ constexpr const char* kExecutionColumns = R"(
   next_event_id, )" REPRISE_EPOCH_MS("start_time") ", " REPRISE_EPOCH_MS("close_time") ", "
     REPRISE_EPOCH_MS("execution_deadline") ", " REPRISE_EPOCH_MS("run_deadline") R"(,
   workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
-  wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version)";
+  wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
+  parent_namespace, parent_workflow_id, parent_run_id::text, parent_initiated_event_id)";
 
 ExecutionRow read_row(const pg::Result& r, int i) {
   ExecutionRow row;
@@ -43,6 +48,8 @@ ExecutionRow read_row(const pg::Result& r, int i) {
   row.wft_attempt = static_cast<std::int32_t>(r.i64(i, 19));
   row.cancel_requested = r.boolean(i, 20);
   row.version = r.i64(i, 21);
+  if (!r.is_null(i, 22))
+    row.parent = ParentLink{{r.str(i, 22), r.str(i, 23), r.str(i, 24)}, r.i64(i, 25)};
   return row;
 }
 
@@ -130,7 +137,8 @@ void RunState::schedule_workflow_task(std::optional<Timestamp> not_before) {
   row_.wft_scheduled_event_id =
       append(EventType::kWorkflowTaskScheduled,
              {{"task_queue", row_.task_queue},
-              {"start_to_close_timeout", fmt::format("{}ms", row_.workflow_task_timeout_ms)},
+              {"start_to_close_timeout",
+               protocol::format_duration(std::chrono::milliseconds(row_.workflow_task_timeout_ms))},
               {"attempt", row_.wft_attempt}});
   row_.wft_started_event_id = 0;
   if (not_before && *not_before > now())
@@ -156,6 +164,8 @@ void RunState::delete_timer(const std::string& timer_key) { dropped_timers_.push
 void RunState::close(const std::string& status, EventType type, json attributes) {
   // Whatever callers saw accepted (signals, activity outcomes) goes into the history first.
   flush_buffered();
+  close_attributes_ = attributes;
+  closed_here_ = true;
   append(type, std::move(attributes));
   row_.status = status;
   row_.close_time = now();
@@ -223,14 +233,21 @@ Effects RunState::save() {
                    opt_timestamp_param(r.execution_deadline), opt_timestamp_param(r.run_deadline),
                    std::to_string(r.workflow_task_timeout_ms), r.start_request_id, r.memo,
                    r.retry_policy, std::to_string(r.attempt)});
+    pg::Param none;
+    values.insert(values.end(),
+                  {r.parent ? pg::Param(r.parent->run.ns) : none,
+                   r.parent ? pg::Param(r.parent->run.workflow_id) : none,
+                   r.parent ? pg::Param(r.parent->run.run_id) : none,
+                   r.parent ? pg::Param(std::to_string(r.parent->initiated_event_id)) : none});
     conn_->exec("run_insert", R"(
       INSERT INTO executions (namespace, workflow_id, run_id, status, next_event_id, close_time,
         wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
         first_run_id, workflow_type, task_queue, start_time, execution_deadline, run_deadline,
-        workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt)
+        workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
+        parent_namespace, parent_workflow_id, parent_run_id, parent_initiated_event_id)
       VALUES ($1, $2, $3::uuid, $4, $5::bigint, $6::timestamptz, $7::bigint, $8::bigint, $9::int,
         $10::boolean, $11::bigint + 1, $12::uuid, $13, $14, $15::timestamptz, $16::timestamptz,
-        $17::timestamptz, $18::int, $19, $20, $21, $22::int))",
+        $17::timestamptz, $18::int, $19, $20, $21, $22::int, $23, $24, $25::uuid, $26::bigint))",
                 values);
     is_new_ = false;
   } else {
@@ -257,7 +274,64 @@ Effects RunState::save() {
   tasks_.clear();
   timers_.clear();
   dropped_timers_.clear();
+  if (std::exchange(closed_here_, false)) {
+    report_to_parent(effects_);
+    close_children(effects_);
+  }
   return std::exchange(effects_, {});
+}
+
+void RunState::report_to_parent(Effects& effects) {
+  // A run continued as new stays the parent's child: its next run carries the link.
+  if (!row_.parent || row_.status == "ContinuedAsNew") return;
+  auto parent = RunState::load(*conn_, row_.parent->run);
+  if (!parent || !parent->is_open()) return;
+  conn_->exec("child_forget",
+              "DELETE FROM child_executions WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+              "$3::uuid AND initiated_event_id = $4::bigint",
+              {parent->key().ns, parent->key().workflow_id, parent->key().run_id,
+               std::to_string(row_.parent->initiated_event_id)});
+  static const std::map<std::string, EventType> kOutcome = {
+      {"Completed", EventType::kChildWorkflowExecutionCompleted},
+      {"Failed", EventType::kChildWorkflowExecutionFailed},
+      {"Canceled", EventType::kChildWorkflowExecutionCanceled},
+      {"TimedOut", EventType::kChildWorkflowExecutionTimedOut},
+      {"Terminated", EventType::kChildWorkflowExecutionTerminated}};
+  json attrs = close_attributes_.value_or(json::object());
+  attrs.erase("workflow_task_completed_event_id");
+  attrs["initiated_event_id"] = row_.parent->initiated_event_id;
+  attrs["workflow_id"] = key().workflow_id;
+  attrs["run_id"] = key().run_id;
+  attrs["workflow_type"] = row_.workflow_type;
+  parent->add_external(kOutcome.at(row_.status), std::move(attrs));
+  effects.merge(parent->save());
+}
+
+void RunState::close_children(Effects& effects) {
+  auto children = conn_->exec(
+      "children_of", "DELETE FROM child_executions WHERE namespace = $1 AND workflow_id = $2 AND "
+                     "run_id = $3::uuid RETURNING child_workflow_id, parent_close_policy",
+      {key().ns, key().workflow_id, key().run_id});
+  for (int i = 0; i < children.rows(); ++i) {
+    auto policy = children.str(i, 1);
+    if (policy == "Abandon") continue;
+    auto child = RunState::load_latest(*conn_, key().ns, children.str(i, 0));
+    if (!child || !child->is_open() || !child->row().parent || child->row().parent->run != key())
+      continue;
+    if (policy == "Terminate") {
+      child->close("Terminated", EventType::kWorkflowExecutionTerminated,
+                   {{"reason", fmt::format("parent {} closed ({}); parent_close_policy Terminate",
+                                           to_string(key()), row_.status)},
+                    {"identity", "reprise-server"}});
+    } else if (!child->row().cancel_requested) {
+      child->row().cancel_requested = true;
+      child->add_external(EventType::kWorkflowExecutionCancelRequested,
+                          {{"reason", fmt::format("parent {} closed; parent_close_policy RequestCancel",
+                                                  to_string(key()))},
+                           {"identity", "reprise-server"}});
+    }
+    effects.merge(child->save());
+  }
 }
 
 }  // namespace reprise::store

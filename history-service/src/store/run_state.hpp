@@ -28,6 +28,12 @@ Timestamp now();
 /// Status names as stored and served.
 inline constexpr const char* kRunning = "Running";
 
+/// A child run's parent: where its outcome goes.
+struct ParentLink {
+  RunKey run;
+  std::int64_t initiated_event_id = 0;
+};
+
 struct ExecutionRow {
   RunKey key;
   std::string first_run_id;
@@ -49,6 +55,7 @@ struct ExecutionRow {
   std::int32_t wft_attempt = 1;
   bool cancel_requested = false;
   std::int64_t version = 0;
+  std::optional<ParentLink> parent;  // set for child workflows
 };
 
 
@@ -89,6 +96,8 @@ class RunState {
   void close(const std::string& status, EventType type, json attributes);
 
   /// Writes the changes. Throws pg::WriteConflict when another writer changed the run first.
+  /// A run that closed here also reports to its parent and applies its children's
+  /// parent-close policies, in the same transaction.
   Effects save();
 
   pg::Connection& connection() { return *conn_; }
@@ -109,10 +118,14 @@ class RunState {
   RunState(pg::Connection& conn, ExecutionRow row, bool is_new)
       : conn_(&conn), row_(std::move(row)), is_new_(is_new) {}
   void insert_events(const std::vector<NewEvent>& events, bool buffered);
+  void report_to_parent(Effects& effects);
+  void close_children(Effects& effects);
 
   pg::Connection* conn_;
   ExecutionRow row_;                     // the run as it will be after save()
   bool is_new_;                          // save() inserts rather than updates
+  bool closed_here_ = false;             // close() ran: save() tells the parent and children
+  std::optional<json> close_attributes_; // the terminal event's attributes, for the parent
   std::vector<NewEvent> events_;         // appended to the history in this transaction
   std::vector<NewEvent> buffered_;       // buffered in this transaction
   std::vector<NewTask> tasks_;           // task rows to insert

@@ -23,8 +23,8 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
                                                const std::string& identity,
                                                const TaskTokenSigner& signer, Effects& effects) {
   // A task row is only a pointer; rows for runs that moved on (closed, task timed out and
-  // rescheduled) are dropped here. Bounded, so one poll cannot spin on a long stale backlog.
-  for (int skipped = 0; skipped < 100; ++skipped) {
+  // rescheduled) are dropped here, each in its own short transaction.
+  for (;;) {
     enum class Outcome { kEmpty, kStale, kClaimed };
     std::string answer;
     auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
@@ -63,7 +63,6 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
     if (outcome == Outcome::kEmpty) return std::nullopt;
     if (outcome == Outcome::kClaimed) return answer;
   }
-  return std::nullopt;
 }
 
 namespace {
@@ -147,7 +146,8 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
       CommandContext ctx{run, completed_id, limits, {}};
       for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
       if (run.is_open()) {
-        if (run.flush_buffered() > 0 || force_new_task) run.schedule_workflow_task();
+        if (run.flush_buffered() > 0 || force_new_task || ctx.outcome_recorded)
+          run.schedule_workflow_task();
         if (row.next_event_id - 1 > limits.history_max_events)
           throw HistoryLimitExceeded{row.next_event_id - 1};
       }

@@ -40,14 +40,25 @@ RunState load_open_or_throw(pg::Connection& conn, const RunKey& run, std::string
   return state;
 }
 
-/// Records a request id; false when it was recorded before (a retried call).
-bool first_use_of_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
-  if (request_id.empty()) return true;
-  auto r = conn.exec("request_id_insert",
-                     "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
-                     "VALUES ($1, $2, $3, $4::uuid) ON CONFLICT DO NOTHING",
-                     {run.ns, run.workflow_id, request_id, run.run_id});
-  return r.affected() == 1;
+/// The run an earlier call with this request id was applied to, if any: a retried call
+/// answers as the first one did, even after that run has closed.
+std::optional<std::string> applied_request(pg::Connection& conn, const RunKey& workflow,
+                                           const std::string& request_id) {
+  if (request_id.empty()) return std::nullopt;
+  auto r = conn.exec("request_id_find",
+                     "SELECT run_id::text FROM request_ids WHERE namespace = $1 AND workflow_id = $2 "
+                     "AND request_id = $3",
+                     {workflow.ns, workflow.workflow_id, request_id});
+  if (r.rows() == 0) return std::nullopt;
+  return r.str(0, 0);
+}
+
+void record_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
+  if (request_id.empty()) return;
+  conn.exec("request_id_insert",
+            "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
+            "VALUES ($1, $2, $3, $4::uuid)",
+            {run.ns, run.workflow_id, request_id, run.run_id});
 }
 
 json signal_attributes(const SignalRequest& s) {
@@ -90,14 +101,13 @@ std::optional<std::string> check_reuse(pg::Connection& conn, const StartRequest&
 
 /// Builds a new run in `conn`'s transaction: Started, optional first signal, first workflow
 /// task, and the run's deadlines. Also used by continue-as-new.
-RunState create_run(pg::Connection& conn, const StartRequest& req, const std::string& run_id,
-                    const std::string& first_run_id, std::int32_t attempt,
-                    std::optional<Timestamp> execution_deadline, const json& extra_started,
-                    const SignalRequest* first_signal) {
+RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun& spec) {
   auto start = now();
   ExecutionRow row;
-  row.key = {req.ns, req.workflow_id, run_id};
-  row.first_run_id = first_run_id.empty() ? run_id : first_run_id;
+  row.key = {req.ns, req.workflow_id, spec.run_id};
+  row.first_run_id = spec.first_run_id.empty() ? spec.run_id : spec.first_run_id;
+  row.parent = spec.parent;
+  const auto attempt = spec.attempt;
   row.workflow_type = req.workflow_type;
   row.task_queue = req.task_queue;
   row.start_time = start;
@@ -106,7 +116,7 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const std::st
   if (!req.memo.is_null()) row.memo = req.memo.dump();
   if (req.retry_policy) row.retry_policy = json(*req.retry_policy).dump();
   row.attempt = attempt;
-  row.execution_deadline = execution_deadline;
+  row.execution_deadline = spec.execution_deadline;
   if (!row.execution_deadline && req.execution_timeout) row.execution_deadline = start + *req.execution_timeout;
   if (req.run_timeout) row.run_deadline = start + *req.run_timeout;
 
@@ -123,10 +133,15 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const std::st
   if (req.run_timeout) attrs["run_timeout"] = format_duration(*req.run_timeout);
   if (req.retry_policy) attrs["retry_policy"] = *req.retry_policy;
   if (!req.memo.is_null()) attrs["memo"] = req.memo;
-  if (extra_started.is_object()) attrs.update(extra_started);
+  if (spec.parent)
+    attrs["parent"] = {{"namespace", spec.parent->run.ns},
+                       {"workflow_id", spec.parent->run.workflow_id},
+                       {"run_id", spec.parent->run.run_id},
+                       {"initiated_event_id", spec.parent->initiated_event_id}};
+  attrs.update(spec.extra_started);
   run.append(EventType::kWorkflowExecutionStarted, std::move(attrs));
-  if (first_signal) run.append(EventType::kWorkflowExecutionSignaled, signal_attributes(*first_signal));
-  run.schedule_workflow_task();
+  if (spec.first_signal) run.append(EventType::kWorkflowExecutionSignaled, signal_attributes(*spec.first_signal));
+  run.schedule_workflow_task(spec.first_task_at);
   if (run.row().run_deadline)
     run.set_timer({timer_kind::kRunTimeout, 0, 0, *run.row().run_deadline});
   if (run.row().execution_deadline)
@@ -142,7 +157,7 @@ StartResult start_in_transaction(pg::Connection& conn, const StartRequest& req,
     Effects local;
     if (auto earlier = check_reuse(c, req, local)) return StartResult{*earlier, false};
     auto run_id = new_uuid();
-    auto run = create_run(c, req, run_id, "", 1, std::nullopt, nullptr, signal);
+    auto run = create_run(c, req, {.run_id = run_id, .first_signal = signal});
     try {
       local.merge(run.save());
     } catch (const pg::PgError& e) {
@@ -163,32 +178,42 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
 
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
                               const SignalRequest& signal, Effects& effects) {
-  for (;;) {
-    auto open = RunState::load_latest(conn, start.ns, start.workflow_id);
-    if (open && open->is_open()) {
-      try {
-        SignalRequest s = signal;
-        s.run_id = open->key().run_id;
-        signal_workflow(conn, s, effects);
-        return StartResult{s.run_id, false};
-      } catch (const ApiError& e) {
-        if (e.code() != ErrorCode::kRunClosed) throw;
-        continue;  // it closed meanwhile: start a new run with the signal
-      }
+  // One transaction: either the open run gets the signal or a new run starts with it. A start
+  // racing ours conflicts on the one-open-run index and the whole decision is made again.
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    Effects local;
+    RunKey workflow{start.ns, start.workflow_id, ""};
+    if (!signal.request_id.empty()) {
+      if (auto earlier = applied_request(c, workflow, signal.request_id))
+        return StartResult{*earlier, false};
     }
+    auto latest = RunState::load_latest(c, start.ns, start.workflow_id);
+    if (latest && latest->is_open()) {
+      record_request_id(c, latest->key(), signal.request_id);
+      latest->add_external(EventType::kWorkflowExecutionSignaled, signal_attributes(signal));
+      effects.merge(latest->save());
+      return StartResult{latest->key().run_id, false};
+    }
+    if (auto earlier = check_reuse(c, start, local)) return StartResult{*earlier, false};
+    auto run_id = new_uuid();
+    auto run = create_run(c, start, {.run_id = run_id, .first_signal = &signal});
     try {
-      return start_in_transaction(conn, start, &signal, effects);
-    } catch (const ApiError& e) {
-      if (e.code() != ErrorCode::kWorkflowAlreadyStarted) throw;
-      // A run opened meanwhile: signal that one instead.
+      local.merge(run.save());
+    } catch (const pg::PgError& e) {
+      if (e.sqlstate() == "23505") throw pg::WriteConflict{};
+      throw;
     }
-  }
+    record_request_id(c, run.key(), signal.request_id);
+    effects.merge(std::move(local));
+    return StartResult{run_id, true};
+  });
 }
 
 void signal_workflow(pg::Connection& conn, const SignalRequest& req, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
+    if (applied_request(c, {req.ns, req.workflow_id, ""}, req.request_id)) return;
     auto run = load_open_or_throw(c, {req.ns, req.workflow_id, req.run_id}, "signal");
-    if (!first_use_of_request_id(c, run.key(), req.request_id)) return;
+    record_request_id(c, run.key(), req.request_id);
     run.add_external(EventType::kWorkflowExecutionSignaled, signal_attributes(req));
     effects.merge(run.save());
   });
@@ -198,9 +223,10 @@ void request_cancel_workflow(pg::Connection& conn, const RunKey& key, const std:
                              const std::string& identity, const std::string& request_id,
                              Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
+    if (applied_request(c, {key.ns, key.workflow_id, ""}, request_id)) return;
     auto run = load_open_or_throw(c, key, "cancel");
     if (run.row().cancel_requested) return;  // asked before: once is enough
-    if (!first_use_of_request_id(c, run.key(), request_id)) return;
+    record_request_id(c, run.key(), request_id);
     run.row().cancel_requested = true;
     run.add_external(EventType::kWorkflowExecutionCancelRequested,
                      {{"reason", reason}, {"identity", identity}});
