@@ -128,3 +128,151 @@ json RepriseApi::complete_workflow(const json& result) {
 }
 
 }  // namespace reprise::test
+
+// ---------------------------------------------------------------------------------------
+// Fault-test helpers (restart / multi-instance / dev-mode fault tests). Appended block.
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support/wait.hpp"
+
+extern char** environ;
+
+namespace reprise::test {
+
+std::int64_t event_time_ms(const std::string& timestamp) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, ms = 0;
+  if (std::sscanf(timestamp.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &s, &ms) != 7)
+    throw std::runtime_error("not an event time: \"" + timestamp + "\"");
+  using namespace std::chrono;
+  auto day = sys_days{year{y} / month{static_cast<unsigned>(mo)} / static_cast<unsigned>(d)};
+  auto t = day + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
+  return duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+std::filesystem::path reprise_server_binary() {
+  if (const char* env = std::getenv("REPRISE_SERVER_BINARY"); env != nullptr && *env != '\0') return env;
+#ifdef REPRISE_SERVER_BINARY
+  return REPRISE_SERVER_BINARY;
+#else
+  return std::filesystem::canonical("/proc/self/exe").parent_path().parent_path() / "history-service" /
+         "reprise-server";
+#endif
+}
+
+SpawnedServer::SpawnedServer(std::vector<std::string> args, std::filesystem::path output_file)
+    : output_file_(std::move(output_file)) {
+  args.insert(args.begin(), reprise_server_binary().string());
+  std::string command_line;
+  for (const auto& a : args) command_line += (command_line.empty() ? "" : " ") + a;
+  std::ofstream(output_file_, std::ios::app) << "=== starting: " << command_line << "\n";
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  const int out = ::open(output_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (out < 0 || devnull < 0) throw std::runtime_error("cannot open " + output_file_.string());
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    ::dup2(devnull, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::closefrom(3);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(argv[0], argv.data(), environ);
+    ::_exit(127);
+  }
+  ::close(out);
+  ::close(devnull);
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  pid_ = pid;
+}
+
+SpawnedServer::~SpawnedServer() {
+  if (pid_ > 0) kill();
+}
+
+bool SpawnedServer::try_reap() {
+  if (pid_ <= 0) return true;
+  int status = 0;
+  pid_t got;
+  while ((got = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (got != pid_) return false;
+  exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  pid_ = -1;
+  return true;
+}
+
+int SpawnedServer::wait_ready(const std::filesystem::path& ready_file, std::chrono::milliseconds timeout) {
+  int port = 0;
+  auto read_port = [&] {
+    std::ifstream in(ready_file);
+    int p = 0;
+    if (in >> p && p > 0 && p < 65536) port = p;
+    return port != 0;
+  };
+  wait_until(
+      [&] {
+        if (read_port()) return true;
+        if (try_reap())
+          throw std::runtime_error("reprise-server exited with status " + std::to_string(exit_status_) +
+                                   " before it was ready; its output:\n" + output());
+        return false;
+      },
+      timeout, "reprise-server writes its ready file " + ready_file.string() + "; output so far:\n" + output(),
+      std::chrono::milliseconds(20));
+  return port;
+}
+
+void SpawnedServer::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+int SpawnedServer::wait_exit(std::chrono::milliseconds timeout) {
+  try {
+    wait_until([&] { return try_reap(); }, timeout, "reprise-server exits");
+  } catch (const std::runtime_error&) {
+    return -1;
+  }
+  return exit_status_;
+}
+
+int SpawnedServer::kill() {
+  if (pid_ <= 0) return exit_status_;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  pid_ = -1;
+  return exit_status_;
+}
+
+std::string SpawnedServer::output() const {
+  std::ifstream in(output_file_, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+}  // namespace reprise::test
+// End of fault-test helpers.
+// ---------------------------------------------------------------------------------------

@@ -69,3 +69,53 @@ class RepriseApi {
 };
 
 }  // namespace reprise::test
+
+// ---------------------------------------------------------------------------------------
+// Fault-test helpers (restart / multi-instance / dev-mode fault tests). Appended block.
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <sys/types.h>
+
+namespace reprise::test {
+
+/// Milliseconds since the epoch of a history event_time ("2024-05-01T12:00:00.123Z").
+std::int64_t event_time_ms(const std::string& timestamp);
+
+/// The reprise-server to run: $REPRISE_SERVER_BINARY, else the REPRISE_SERVER_BINARY compiled
+/// in (if any), else ../history-service/reprise-server next to the test executable.
+std::filesystem::path reprise_server_binary();
+
+/// A reprise-server started with arbitrary arguments (e.g. --dev, which ServerProcess cannot
+/// run because it always passes --database-url). stdout and stderr go to `output_file`.
+/// Killed (SIGKILL) and reaped on destruction; PR_SET_PDEATHSIG as in ServerProcess, so
+/// spawn it from the test's main thread.
+class SpawnedServer {
+ public:
+  SpawnedServer(std::vector<std::string> args, std::filesystem::path output_file);
+  SpawnedServer(const SpawnedServer&) = delete;
+  SpawnedServer& operator=(const SpawnedServer&) = delete;
+  ~SpawnedServer();
+
+  pid_t pid() const { return pid_; }
+  /// Waits until `ready_file` holds a port and returns it; throws (with the output) if the
+  /// process exits first or `timeout` passes.
+  int wait_ready(const std::filesystem::path& ready_file, std::chrono::milliseconds timeout);
+  void signal(int sig);
+  /// Waits up to `timeout` for the process to exit; returns its status like a shell
+  /// (exit code or 128 + signal), or -1 if it is still running.
+  int wait_exit(std::chrono::milliseconds timeout);
+  /// SIGKILL and reap; returns the status.
+  int kill();
+  std::string output() const;
+
+ private:
+  bool try_reap();
+  std::filesystem::path output_file_;
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+};
+
+}  // namespace reprise::test
+// End of fault-test helpers.
+// ---------------------------------------------------------------------------------------

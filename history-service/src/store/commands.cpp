@@ -416,11 +416,17 @@ void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
   };
   bool to_self = target.workflow_id == run.key().workflow_id &&
                  (target.run_id.empty() || target.run_id == run.key().run_id);
-  std::optional<RunState> other;
-  if (!to_self)
-    other = target.run_id.empty() ? RunState::load_latest(run.connection(), target.ns, target.workflow_id)
-                                  : RunState::load(run.connection(), target);
-  if (!to_self && (!other || !other->is_open())) {
+  RunState* other = to_self ? &run : ctx.find_run(target);
+  if (!other) {
+    auto loaded = target.run_id.empty()
+                      ? RunState::load_latest(run.connection(), target.ns, target.workflow_id)
+                      : RunState::load(run.connection(), target);
+    if (loaded && loaded->is_open()) {
+      ctx.new_runs.push_back(std::move(*loaded));  // saved with the others, after this run
+      other = &ctx.new_runs.back();
+    }
+  }
+  if (!other || !other->is_open()) {
     run.append(signal ? EventType::kSignalExternalWorkflowExecutionFailed
                       : EventType::kRequestCancelExternalWorkflowExecutionFailed,
                {{"initiated_event_id", initiated_id},
@@ -430,16 +436,11 @@ void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
   }
   json done = {{"initiated_event_id", initiated_id},
                {"workflow_id", target.workflow_id},
-               {"run_id", to_self ? run.key().run_id : other->key().run_id}};
+               {"run_id", other->key().run_id}};
   run.append(signal ? EventType::kExternalWorkflowExecutionSignaled
                     : EventType::kExternalWorkflowExecutionCancelRequested,
              done);
-  if (to_self) {
-    deliver(run);
-  } else {
-    deliver(*other);
-    ctx.new_runs.push_back(std::move(*other));  // saved with the others, after this run
-  }
+  deliver(*other);
 }
 
 void apply(CommandContext& ctx, std::size_t index, CommandType type, const Attributes& a);

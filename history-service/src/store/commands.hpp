@@ -14,6 +14,14 @@ struct CommandContext {
   std::int64_t completed_event_id;     // the WorkflowTaskCompleted event the commands follow
   const Limits& limits;
   std::vector<RunState> new_runs;      // continue-as-new and retries: saved after `run`
+  /// A run this task's commands already loaded or created, so two commands acting on the
+  /// same run (signal then cancel it) change one RunState rather than conflict.
+  RunState* find_run(const RunKey& key) {
+    for (auto& r : new_runs)
+      if (r.key() == key || (key.run_id.empty() && r.key().workflow_id == key.workflow_id && r.is_open()))
+        return &r;
+    return nullptr;
+  }
   bool outcome_recorded = false;       // a command's outcome is already in the history (a child
                                        // started, an unstarted activity canceled): the
                                        // workflow needs a new task to see it
