@@ -95,8 +95,11 @@ Result Connection::exec(std::string_view name, std::string_view sql, std::span<c
 void Connection::exec_script(std::string_view sql) {
   pg_result* r = PQexec(conn_, std::string(sql).c_str());
   auto status = PQresultStatus(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    fail(sql.size() > 40 ? std::string(sql.substr(0, 40)) + "..." : std::string(sql), r);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    std::string what(sql.substr(0, 40));
+    if (sql.size() > 40) what += "...";
+    fail(what, r);
+  }
   PQclear(r);
 }
 

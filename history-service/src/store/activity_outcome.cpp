@@ -1,6 +1,7 @@
 #include "store/activity_outcome.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "store/tables.hpp"
 
@@ -85,6 +86,10 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
                                a.attempt >= a.retry_policy.maximum_attempts)
                                 ? "MaximumAttemptsReached"
                                 : "NotRetryable";
+  spdlog::warn("msg=\"activity failed for good\" namespace={} workflow_id={} run_id={} "
+               "activity_type={} activity_id={} attempt={} retry_state={} timeout_type={}",
+               a.run.ns, a.run.workflow_id, a.run.run_id, a.activity_type, a.activity_id, a.attempt,
+               retry_state, timeout_type.value_or(""));
   if (timeout_type)
     finish_activity(conn, a, identity, EventType::kActivityTaskTimedOut,
                     {{"scheduled_event_id", a.scheduled_event_id},

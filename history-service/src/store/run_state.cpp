@@ -5,6 +5,7 @@
 #include <map>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "pg/database.hpp"
 #include "store/sql_values.hpp"
@@ -227,6 +228,7 @@ Effects RunState::save() {
       opt_timestamp_param(r.close_time), std::to_string(r.wft_scheduled_event_id),
       std::to_string(r.wft_started_event_id), std::to_string(r.wft_attempt),
       r.cancel_requested ? "true" : "false", std::to_string(r.version)};
+  const bool was_new = is_new_;
   if (is_new_) {
     values.insert(values.end(),
                   {r.first_run_id, r.workflow_type, r.task_queue, protocol::format_timestamp(r.start_time),
@@ -274,7 +276,14 @@ Effects RunState::save() {
   tasks_.clear();
   timers_.clear();
   dropped_timers_.clear();
+  if (was_new)
+    spdlog::info("msg=\"run started\" namespace={} workflow_id={} run_id={} workflow_type={} "
+                 "task_queue={} attempt={}",
+                 key().ns, key().workflow_id, key().run_id, row_.workflow_type, row_.task_queue,
+                 row_.attempt);
   if (std::exchange(closed_here_, false)) {
+    spdlog::info("msg=\"run closed\" namespace={} workflow_id={} run_id={} status={} events={}",
+                 key().ns, key().workflow_id, key().run_id, row_.status, row_.next_event_id - 1);
     report_to_parent(effects_);
     close_children(effects_);
   }

@@ -101,6 +101,10 @@ struct HistoryLimitExceeded {
 void record_workflow_task_failure(RunState& run, EventType type, json attributes,
                                   bool counts_as_attempt) {
   auto& row = run.row();
+  spdlog::warn("msg=\"workflow task failed\" namespace={} workflow_id={} run_id={} event={} "
+               "attempt={} cause={}",
+               run.key().ns, run.key().workflow_id, run.key().run_id, protocol::to_string(type),
+               row.wft_attempt, attributes.value("cause", attributes.value("timeout_type", "")));
   run.append(type, std::move(attributes));
   auto next_attempt = counts_as_attempt ? row.wft_attempt + 1 : 1;
   end_workflow_task(run);
