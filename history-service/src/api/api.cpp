@@ -273,7 +273,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     }
     const std::string& action = p[2];
     static const std::set<std::string> kActions = {"history", "query", "signal", "signal-with-start",
-                                                   "cancel", "terminate"};
+                                                   "cancel", "terminate", "reset-sticky"};
     if (p.size() != 3 || !kActions.contains(action)) throw not_found(r);
     if (p.size() == 3 && action == "history") {
       expect_method(r, "GET");
@@ -321,6 +321,18 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
         feed_.publish(effects);
         return json_response({{"run_id", result.run_id}, {"created", result.created}},
                              result.created ? 201 : 200);
+      });
+      return;
+    }
+    if (action == "reset-sticky") {
+      run([this, key, body, limits] {
+        RequestFields f(body, limits.max_payload_bytes);
+        store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
+        f.done();
+        store::Effects effects;
+        store::reset_sticky_queue(db_.connection(), target, effects);
+        feed_.publish(effects);
+        return json_response(json::object());
       });
       return;
     }
@@ -374,9 +386,15 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       if (action == "complete") {
         auto commands = f.array("commands");
         auto force = f.boolean("force_new_workflow_task");
+        std::optional<store::StickyQueue> sticky;
+        if (auto queue = f.opt_name("sticky_task_queue"); !queue.empty())
+          sticky = store::StickyQueue{queue, f.duration("sticky_schedule_to_start_timeout")
+                                                 .value_or(protocol::Duration{5'000})};
+        else
+          f.duration("sticky_schedule_to_start_timeout");
         f.done();
         try {
-          store::complete_workflow_task(db_.connection(), token, commands, identity, force,
+          store::complete_workflow_task(db_.connection(), token, commands, identity, force, sticky,
                                         options_.limits, effects);
         } catch (const ApiError& e) {
           // A command the service cannot carry out fails the task, visibly in the history,

@@ -95,9 +95,19 @@ HistoryPage read_history(pg::Connection& conn, const RunKey& run, std::int64_t f
 std::optional<std::string> claim_workflow_task(pg::Connection& conn, const QueueKey& queue,
                                                const std::string& identity,
                                                const TaskTokenSigner& signer, Effects& effects);
+/// Where the worker that completed a task wants the run's next tasks (sticky execution).
+struct StickyQueue {
+  std::string task_queue;
+  Duration schedule_to_start_timeout{5'000};
+};
+
 void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                            const std::string& identity, bool force_new_task, const Limits& limits,
+                            const std::string& identity, bool force_new_task,
+                            const std::optional<StickyQueue>& sticky, const Limits& limits,
                             Effects& effects);
+/// Forgets the run's sticky worker (it is shutting down or dropped the run from its cache);
+/// a workflow task waiting on the sticky queue moves to the run's own queue at once.
+void reset_sticky_queue(pg::Connection& conn, const RunKey& run, Effects& effects);
 void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,
                         const json& failure, const std::string& identity, Effects& effects);
 

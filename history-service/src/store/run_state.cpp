@@ -25,7 +25,8 @@ constexpr const char* kExecutionColumns = R"(
     REPRISE_EPOCH_MS("execution_deadline") ", " REPRISE_EPOCH_MS("run_deadline") R"(,
   workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
   wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
-  parent_namespace, parent_workflow_id, parent_run_id::text, parent_initiated_event_id)";
+  parent_namespace, parent_workflow_id, parent_run_id::text, parent_initiated_event_id,
+  sticky_task_queue, sticky_schedule_to_start_ms, sticky_history_from)";
 
 ExecutionRow read_row(const pg::Result& r, int i) {
   ExecutionRow row;
@@ -51,6 +52,9 @@ ExecutionRow read_row(const pg::Result& r, int i) {
   row.version = r.i64(i, 21);
   if (!r.is_null(i, 22))
     row.parent = ParentLink{{r.str(i, 22), r.str(i, 23), r.str(i, 24)}, r.i64(i, 25)};
+  row.sticky_task_queue = r.opt_str(i, 26);
+  row.sticky_schedule_to_start_ms = r.i64(i, 27);
+  row.sticky_history_from = r.i64(i, 28);
   return row;
 }
 
@@ -142,11 +146,18 @@ void RunState::schedule_workflow_task(std::optional<Timestamp> not_before) {
                protocol::format_duration(std::chrono::milliseconds(row_.workflow_task_timeout_ms))},
               {"attempt", row_.wft_attempt}});
   row_.wft_started_event_id = 0;
-  if (not_before && *not_before > now())
+  if (not_before && *not_before > now()) {
     set_timer({timer_kind::kWorkflowTaskRetry, row_.wft_scheduled_event_id, row_.wft_attempt,
                *not_before});
-  else
+  } else if (row_.sticky_task_queue) {
+    // The worker with the run cached gets the first chance; the timer hands the task to the
+    // run's own queue if it does not take it in time.
+    create_task("workflow", *row_.sticky_task_queue, row_.wft_scheduled_event_id, row_.wft_attempt);
+    set_timer({timer_kind::kWorkflowTaskStickyTimeout, row_.wft_scheduled_event_id, row_.wft_attempt,
+               now() + std::chrono::milliseconds(row_.sticky_schedule_to_start_ms)});
+  } else {
     create_task("workflow", row_.task_queue, row_.wft_scheduled_event_id, row_.wft_attempt);
+  }
 }
 
 void RunState::create_task(const std::string& kind, const std::string& task_queue,
@@ -229,6 +240,9 @@ Effects RunState::save() {
       std::to_string(r.wft_started_event_id), std::to_string(r.wft_attempt),
       r.cancel_requested ? "true" : "false", std::to_string(r.version)};
   const bool was_new = is_new_;
+  if (!is_new_)
+    values.insert(values.end(), {r.sticky_task_queue, std::to_string(r.sticky_schedule_to_start_ms),
+                                 std::to_string(r.sticky_history_from)});
   if (is_new_) {
     values.insert(values.end(),
                   {r.first_run_id, r.workflow_type, r.task_queue, protocol::format_timestamp(r.start_time),
@@ -256,7 +270,9 @@ Effects RunState::save() {
     auto result = conn_->exec("run_update", R"(
       UPDATE executions SET status = $4, next_event_id = $5::bigint, close_time = $6::timestamptz,
         wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
-        wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1
+        wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1,
+        sticky_task_queue = $12, sticky_schedule_to_start_ms = $13::bigint,
+        sticky_history_from = $14::bigint
       WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint)",
                               values);
     if (result.affected() != 1) throw pg::WriteConflict{};

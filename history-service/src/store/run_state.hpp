@@ -56,6 +56,16 @@ struct ExecutionRow {
   bool cancel_requested = false;
   std::int64_t version = 0;
   std::optional<ParentLink> parent;  // set for child workflows
+  // Sticky execution: where the worker holding this run in its cache polls.
+  std::optional<std::string> sticky_task_queue;
+  std::int64_t sticky_schedule_to_start_ms = 0;
+  std::int64_t sticky_history_from = 1;  // the first event that worker has not seen
+
+  /// Forgets the sticky worker: the next workflow task goes to the run's own queue.
+  void clear_sticky() {
+    sticky_task_queue.reset();
+    sticky_history_from = 1;
+  }
 };
 
 

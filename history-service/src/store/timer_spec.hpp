@@ -14,6 +14,7 @@ namespace timer_kind {
 inline constexpr const char* kUserTimer = "user_timer";
 inline constexpr const char* kWorkflowTaskTimeout = "workflow_task_timeout";
 inline constexpr const char* kWorkflowTaskRetry = "workflow_task_retry";
+inline constexpr const char* kWorkflowTaskStickyTimeout = "workflow_task_sticky_timeout";
 inline constexpr const char* kRunTimeout = "run_timeout";
 inline constexpr const char* kExecutionTimeout = "execution_timeout";
 inline constexpr const char* kActivityRetry = "activity_retry";

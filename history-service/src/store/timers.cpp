@@ -107,6 +107,11 @@ void fire_run_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},
                                   {"started_event_id", row.wft_started_event_id},
                                   {"timeout_type", "StartToClose"}});
+  } else if (kind == timer_kind::kWorkflowTaskStickyTimeout) {
+    // The sticky worker did not take the task in time (gone, or busy): any worker may.
+    if (row.wft_scheduled_event_id != t.spec.ref_id || row.wft_started_event_id != 0) return;
+    row.clear_sticky();
+    run->create_task("workflow", row.task_queue, row.wft_scheduled_event_id, row.wft_attempt);
   } else if (kind == timer_kind::kWorkflowTaskRetry) {
     if (row.wft_scheduled_event_id != t.spec.ref_id || row.wft_started_event_id != 0) return;
     run->create_task("workflow", row.task_queue, row.wft_scheduled_event_id, row.wft_attempt);

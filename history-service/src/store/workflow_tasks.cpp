@@ -41,8 +41,11 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
            {"attempt", row.wft_attempt}});
       run->set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
                       now() + std::chrono::milliseconds(row.workflow_task_timeout_ms)});
+      // The sticky worker has the run cached and gets only what it has not seen.
+      bool sticky = row.sticky_task_queue == queue.task_queue;
+      auto from = sticky ? row.sticky_history_from : 1;
       auto saved = run->save();
-      auto history = read_history(c, run->key(), 1, std::numeric_limits<int>::max());
+      auto history = read_history(c, run->key(), from, std::numeric_limits<int>::max());
       TaskToken token{TaskToken::Kind::kWorkflow, run->key(), row.wft_scheduled_event_id,
                       row.wft_started_event_id, row.wft_attempt};
       json head = {{"task_token", signer.sign(token)},
@@ -53,7 +56,8 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
                    {"task_queue", queue.task_queue},
                    {"attempt", row.wft_attempt},
                    {"scheduled_event_id", row.wft_scheduled_event_id},
-                   {"started_event_id", row.wft_started_event_id}};
+                   {"started_event_id", row.wft_started_event_id},
+                   {"history_from_event_id", from}};
       answer = head.dump();
       answer.pop_back();  // splice the stored history in as text, without re-parsing it
       answer += ",\"history\":" + history.events_json + "}";
@@ -108,13 +112,16 @@ void record_workflow_task_failure(RunState& run, EventType type, json attributes
   run.append(type, std::move(attributes));
   auto next_attempt = counts_as_attempt ? row.wft_attempt + 1 : 1;
   end_workflow_task(run);
+  // The worker's cached state may be what failed; the next attempt replays from scratch.
+  row.clear_sticky();
   run.flush_buffered();
   row.wft_attempt = next_attempt;
   run.schedule_workflow_task(now() + workflow_task_retry_delay(next_attempt));
 }
 
 void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                            const std::string& identity, bool force_new_task, const Limits& limits,
+                            const std::string& identity, bool force_new_task,
+                            const std::optional<StickyQueue>& sticky, const Limits& limits,
                             Effects& effects) {
   if (!commands.is_array())
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
@@ -145,8 +152,17 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
                                      {{"scheduled_event_id", row.wft_scheduled_event_id},
                                       {"started_event_id", row.wft_started_event_id},
                                       {"identity", identity}});
+      auto started_id = row.wft_started_event_id;
       end_workflow_task(run);
       row.wft_attempt = 1;
+      if (sticky) {
+        // The worker saw everything up to the task's start; it knows the commands it sent.
+        row.sticky_task_queue = sticky->task_queue;
+        row.sticky_schedule_to_start_ms = sticky->schedule_to_start_timeout.count();
+        row.sticky_history_from = started_id + 1;
+      } else {
+        row.clear_sticky();
+      }
       CommandContext ctx{run, completed_id, limits, {}};
       for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
       if (run.is_open()) {
@@ -193,6 +209,19 @@ void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std:
                                   {"failure", failure},
                                   {"identity", identity}});
     effects.merge(run.save());
+  });
+}
+
+void reset_sticky_queue(pg::Connection& conn, const RunKey& key, Effects& effects) {
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    auto run = key.run_id.empty() ? RunState::load_latest(c, key.ns, key.workflow_id)
+                                  : RunState::load(c, key);
+    if (!run || !run->is_open() || !run->row().sticky_task_queue) return;
+    auto& row = run->row();
+    row.clear_sticky();
+    if (row.wft_scheduled_event_id != 0 && row.wft_started_event_id == 0)
+      run->create_task("workflow", row.task_queue, row.wft_scheduled_event_id, row.wft_attempt);
+    effects.merge(run->save());
   });
 }
 
