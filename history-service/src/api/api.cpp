@@ -8,6 +8,7 @@
 #include "pg/database.hpp"
 #include "service/change_feed.hpp"
 #include "service/wait_hub.hpp"
+#include "store/uuid.hpp"
 
 namespace reprise::api {
 
@@ -289,12 +290,34 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       wait_history(std::move(wait));
       return;
     }
-    if (p.size() == 3 && action == "query") {
-      throw ApiError(ErrorCode::kUnimplemented,
-                     "queries are part of the protocol (docs/api.md) but this server does not "
-                     "answer them yet");
-    }
     expect_method(r, "POST");
+    if (action == "query") {
+      RequestFields f(body, limits.max_payload_bytes);
+      auto wait = std::make_shared<QueryWait>();
+      store::QueryRequest q{{ns, workflow_id, f.text("run_id", key.run_id)}, store::new_uuid(),
+                            f.name("query_type"), f.payload("args")};
+      auto timeout = f.duration("timeout").value_or(std::chrono::milliseconds{30'000});
+      f.done();
+      wait->query_id = q.query_id;
+      wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(timeout, options_.max_poll_wait);
+      wait->respond = std::move(respond);
+      // Read the wait sequence before submitting: an answer may come back before we wait.
+      auto seen = hub_.sequence(service::query_wait_key(q.query_id));
+      on_db(
+          [wait](http::Response response) {
+            if (!response.body.empty()) wait->respond(std::move(response));
+          },
+          [this, wait, q, seen]() -> http::Response {
+            check_namespace(q.run.ns);
+            store::Effects effects;
+            wait->run = store::submit_query(db_.connection(), q, effects);
+            feed_.publish(effects);
+            hub_.wait(service::query_wait_key(wait->query_id), seen, wait->deadline,
+                      [this, wait](bool) { wait_query(wait); });
+            return {200, ""};  // answered when the worker answers
+          });
+      return;
+    }
     if (p.size() == 3 && action == "signal") {
       run([this, key, body, limits] {
         RequestFields f(body, limits.max_payload_bytes);
@@ -377,6 +400,24 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
   if (p.size() == 2 && p[0] == "workflow-tasks") {
     expect_method(r, "POST");
     const std::string action = p[1];
+    if (action == "respond-query") {
+      run([this, body, limits, token_of] {
+        RequestFields f(body, limits.max_payload_bytes);
+        auto token = token_of(f, store::TaskToken::Kind::kQuery);
+        auto result = f.payload("result");
+        auto failure = f.payload("failure");
+        f.text("identity");
+        f.done();
+        if (!failure.is_null() && (!failure.is_object() || !failure.contains("message")))
+          throw ApiError(ErrorCode::kInvalidArgument,
+                         "field \"failure\" must be an object with a \"message\"");
+        store::Effects effects;
+        store::answer_query(db_.connection(), token, result, failure, effects);
+        feed_.publish(effects);
+        return json_response(json::object());
+      });
+      return;
+    }
     if (action != "complete" && action != "fail") throw not_found(r);
     run([this, body, limits, action, token_of] {
       RequestFields f(body, limits.max_payload_bytes);

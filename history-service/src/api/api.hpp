@@ -37,6 +37,7 @@ class Api {
  private:
   struct PollState;
   struct HistoryWait;
+  struct QueryWait;
   using Segments = std::vector<std::string>;
 
   /// Runs `work` on a database thread and responds with its result or its error.
@@ -49,6 +50,7 @@ class Api {
 
   void poll(std::shared_ptr<PollState> state);
   void wait_history(std::shared_ptr<HistoryWait> state);
+  void wait_query(std::shared_ptr<QueryWait> state);
 
   pg::Database& db_;
   service::WaitHub& hub_;

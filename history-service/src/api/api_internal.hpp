@@ -25,6 +25,13 @@ struct Api::HistoryWait {
   http::Respond respond;
 };
 
+struct Api::QueryWait {
+  store::RunKey run;  // resolved by the submission
+  std::string query_id;
+  Clock::time_point deadline;
+  http::Respond respond;
+};
+
 template <class Work>
 void Api::on_db(http::Respond respond, Work work) {
   db_.post([respond = std::move(respond), work = std::move(work)]() mutable {

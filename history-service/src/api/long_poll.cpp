@@ -2,6 +2,7 @@
 // waits on the WaitHub until work is published for its key or its deadline passes, then
 // reads again. It holds no thread while it waits.
 #include <fmt/format.h>
+#include <reprise/protocol/api_error.hpp>
 
 #include "api/api_internal.hpp"
 #include "pg/database.hpp"
@@ -36,6 +37,36 @@ void Api::poll(std::shared_ptr<PollState> s) {
       else s->respond({200, R"({"task":null})"});
     });
   });
+}
+
+void Api::wait_query(std::shared_ptr<QueryWait> s) {
+  auto key = service::query_wait_key(s->query_id);
+  auto seen = hub_.sequence(key);
+  on_db(
+      [s](http::Response response) {
+        if (!response.body.empty()) s->respond(std::move(response));
+      },
+      [this, s, key, seen]() -> http::Response {
+        auto& conn = db_.connection();
+        if (auto answer = store::take_query_answer(conn, s->run, s->query_id)) {
+          if (!answer->failure.is_null())
+            throw protocol::ApiError(
+                protocol::ErrorCode::kQueryFailed,
+                fmt::format("the workflow's query handler failed: {}",
+                            answer->failure.value("message", answer->failure.dump())));
+          return json_response({{"result", answer->result}});
+        }
+        if (Clock::now() >= s->deadline) {
+          store::abandon_query(conn, s->run, s->query_id);
+          throw protocol::ApiError(
+              protocol::ErrorCode::kDeadlineExceeded,
+              fmt::format("no worker answered the query on {} in time; is a worker polling the "
+                          "run's task queue?",
+                          store::to_string(s->run)));
+        }
+        hub_.wait(key, seen, s->deadline, [this, s](bool) { wait_query(s); });
+        return {200, ""};
+      });
 }
 
 void Api::wait_history(std::shared_ptr<HistoryWait> s) {

@@ -29,6 +29,8 @@ std::string run_wait_key(const store::RunKey& r) {
   return fmt::format("r\t{}\t{}\t{}", r.ns, r.workflow_id, r.run_id);
 }
 
+std::string query_wait_key(const std::string& query_id) { return "a\t" + query_id; }
+
 ChangeFeed::ChangeFeed(std::string conninfo, WaitHub& hub) : conninfo_(std::move(conninfo)), hub_(hub) {}
 
 ChangeFeed::~ChangeFeed() { stop(); }
@@ -55,6 +57,11 @@ void ChangeFeed::publish(const store::Effects& effects) {
   }
   for (const auto& r : effects.changed_runs) {
     auto key = run_wait_key(r);
+    hub_.notify(key);
+    lines.push_back(std::move(key));
+  }
+  for (const auto& id : effects.answered_queries) {
+    auto key = query_wait_key(id);
     hub_.notify(key);
     lines.push_back(std::move(key));
   }

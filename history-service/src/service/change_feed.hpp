@@ -21,6 +21,7 @@ class WaitHub;
 /// The wait key of a task queue, and of a run's history.
 std::string queue_wait_key(const store::QueueKey& queue);
 std::string run_wait_key(const store::RunKey& run);
+std::string query_wait_key(const std::string& query_id);
 
 class ChangeFeed {
  public:

@@ -16,6 +16,7 @@ struct Effects {
   std::vector<QueueKey> new_tasks;
   std::vector<RunKey> changed_runs;
   std::optional<protocol::Timestamp> earliest_timer;
+  std::vector<std::string> answered_queries;  // query ids whose callers wait for the answer
 
   void add_timer(protocol::Timestamp at) {
     if (!earliest_timer || at < *earliest_timer) earliest_timer = at;
@@ -24,6 +25,8 @@ struct Effects {
     new_tasks.insert(new_tasks.end(), other.new_tasks.begin(), other.new_tasks.end());
     changed_runs.insert(changed_runs.end(), other.changed_runs.begin(), other.changed_runs.end());
     if (other.earliest_timer) add_timer(*other.earliest_timer);
+    answered_queries.insert(answered_queries.end(), other.answered_queries.begin(),
+                            other.answered_queries.end());
   }
 };
 

@@ -111,6 +111,31 @@ void reset_sticky_queue(pg::Connection& conn, const RunKey& run, Effects& effect
 void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,
                         const json& failure, const std::string& identity, Effects& effects);
 
+// ---- Queries -----------------------------------------------------------------------------
+
+struct QueryRequest {
+  RunKey run;  // empty run_id: the open run, else the latest
+  std::string query_id;  // chosen by the caller, so it can wait before submitting
+  std::string query_type;
+  json args;
+};
+/// Records the question and queues it for the workers of the run's task queue. Returns the
+/// run asked.
+RunKey submit_query(pg::Connection& conn, const QueryRequest& req, Effects& effects);
+
+struct QueryAnswer {
+  json result;
+  json failure;  // null when the handler succeeded
+};
+/// The answer, once a worker gave it; the query is then forgotten.
+std::optional<QueryAnswer> take_query_answer(pg::Connection& conn, const RunKey& run,
+                                             const std::string& query_id);
+/// The caller gave up: forget the question (a late answer is then stale).
+void abandon_query(pg::Connection& conn, const RunKey& run, const std::string& query_id);
+/// A worker's answer to a query task.
+void answer_query(pg::Connection& conn, const TaskToken& token, const json& result,
+                  const json& failure, Effects& effects);
+
 // ---- Activity tasks -----------------------------------------------------------------------
 
 std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,

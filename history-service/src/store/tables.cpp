@@ -11,11 +11,11 @@ std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue
       SELECT namespace, task_queue, kind, task_id FROM tasks
       WHERE namespace = $1 AND task_queue = $2 AND kind = $3
       ORDER BY task_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING workflow_id, run_id::text, scheduled_event_id, attempt)",
+    RETURNING workflow_id, run_id::text, scheduled_event_id, attempt, query_id::text)",
                      {queue.ns, queue.task_queue, queue.kind});
   if (r.rows() == 0) return std::nullopt;
   return ClaimedTask{{queue.ns, r.str(0, 0), r.str(0, 1)}, r.i64(0, 2),
-                     static_cast<std::int32_t>(r.i64(0, 3))};
+                     static_cast<std::int32_t>(r.i64(0, 3)), r.opt_str(0, 4)};
 }
 
 
@@ -26,6 +26,14 @@ void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kin
             "attempt) VALUES ($1, $2, $3, $4, $5::uuid, $6::bigint, $7::int)",
             {run.ns, task_queue, kind, run.workflow_id, run.run_id, std::to_string(scheduled_event_id),
              std::to_string(attempt)});
+}
+
+void insert_query_task(pg::Connection& conn, const RunKey& run, const std::string& task_queue,
+                       const std::string& query_id) {
+  conn.exec("task_insert_query",
+            "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, "
+            "attempt, query_id) VALUES ($1, $2, 'workflow', $3, $4::uuid, 0, 0, $5::uuid)",
+            {run.ns, task_queue, run.workflow_id, run.run_id, query_id});
 }
 
 void upsert_timer(pg::Connection& conn, const RunKey& run, const TimerSpec& t) {

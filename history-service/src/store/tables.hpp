@@ -16,6 +16,7 @@ struct ClaimedTask {
   RunKey run;
   std::int64_t scheduled_event_id;
   std::int32_t attempt;
+  std::optional<std::string> query_id;  // set for a query task
 };
 
 /// Takes (deletes) the oldest task row of the queue, skipping rows other pollers hold.
@@ -23,6 +24,9 @@ std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue
 
 void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kind,
                  const std::string& task_queue, std::int64_t scheduled_event_id, std::int32_t attempt);
+/// Queues a query for the workers of `task_queue`.
+void insert_query_task(pg::Connection& conn, const RunKey& run, const std::string& task_queue,
+                       const std::string& query_id);
 void upsert_timer(pg::Connection& conn, const RunKey& run, const TimerSpec& timer);
 void delete_timer(pg::Connection& conn, const RunKey& run, const std::string& timer_key);
 /// Drops every timer of one activity (retry, all timeouts).

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <reprise/protocol/api_error.hpp>
 
@@ -45,6 +46,15 @@ bool unbase64url(std::string_view in, std::string& out) {
   return true;
 }
 
+const char* kind_letter(TaskToken::Kind k) {
+  return k == TaskToken::Kind::kWorkflow ? "w" : k == TaskToken::Kind::kActivity ? "a" : "q";
+}
+const char* kind_name(TaskToken::Kind k) {
+  return k == TaskToken::Kind::kWorkflow   ? "a workflow task"
+         : k == TaskToken::Kind::kActivity ? "an activity task"
+                                           : "a query task";
+}
+
 protocol::ApiError invalid(std::string_view why) {
   return protocol::ApiError(protocol::ErrorCode::kInvalidTaskToken,
                             std::string("task_token is not valid: ") + std::string(why) +
@@ -62,13 +72,14 @@ std::string TaskTokenSigner::mac(std::string_view payload) const {
 }
 
 std::string TaskTokenSigner::sign(const TaskToken& t) const {
-  nlohmann::json j = {{"k", t.kind == TaskToken::Kind::kWorkflow ? "w" : "a"},
+  nlohmann::json j = {{"k", kind_letter(t.kind)},
                       {"n", t.run.ns},
                       {"w", t.run.workflow_id},
                       {"r", t.run.run_id},
                       {"s", t.scheduled_event_id},
                       {"t", t.started_event_id},
                       {"a", t.attempt}};
+  if (!t.query_id.empty()) j["q"] = t.query_id;
   std::string payload = base64url(j.dump());
   return payload + "." + base64url(mac(payload));
 }
@@ -86,15 +97,18 @@ TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expect
   try {
     auto j = nlohmann::json::parse(text);
     TaskToken t;
-    t.kind = j.at("k") == "w" ? TaskToken::Kind::kWorkflow : TaskToken::Kind::kActivity;
+    auto letter = j.at("k").get<std::string>();
+    t.kind = letter == "w" ? TaskToken::Kind::kWorkflow
+             : letter == "a" ? TaskToken::Kind::kActivity
+                             : TaskToken::Kind::kQuery;
+    t.query_id = j.value("q", "");
     t.run = {j.at("n"), j.at("w"), j.at("r")};
     t.scheduled_event_id = j.at("s");
     t.started_event_id = j.at("t");
     t.attempt = j.at("a");
     if (t.kind != expected)
-      throw invalid(expected == TaskToken::Kind::kWorkflow
-                        ? "it is an activity task token, and this call takes a workflow task token"
-                        : "it is a workflow task token, and this call takes an activity task token");
+      throw invalid(fmt::format("it is {} token, and this call takes {} token", kind_name(t.kind),
+                                kind_name(expected)));
     return t;
   } catch (const nlohmann::json::exception&) {
     throw invalid("its payload is malformed");

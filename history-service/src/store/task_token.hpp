@@ -13,12 +13,13 @@
 namespace reprise::store {
 
 struct TaskToken {
-  enum class Kind { kWorkflow, kActivity };
+  enum class Kind { kWorkflow, kActivity, kQuery };
   Kind kind = Kind::kWorkflow;
   RunKey run;
   std::int64_t scheduled_event_id = 0;
   std::int64_t started_event_id = 0;  // workflow tasks only
   std::int32_t attempt = 0;
+  std::string query_id;  // query tasks only
 };
 
 class TaskTokenSigner {

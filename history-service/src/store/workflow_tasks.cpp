@@ -6,12 +6,14 @@
 #include "pg/database.hpp"
 #include "store/commands.hpp"
 #include "store/operations.hpp"
+#include "store/query_tasks.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
 #include "store/workflow_task_retry.hpp"
 
 namespace reprise::store {
+
 namespace {
 
 using protocol::ApiError;
@@ -30,6 +32,12 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
     auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
       auto task = take_task(c, queue);
       if (!task) return Outcome::kEmpty;
+      if (task->query_id) {
+        auto query = query_task_answer(c, *task, queue, signer);
+        if (!query) return Outcome::kStale;
+        answer = std::move(*query);
+        return Outcome::kClaimed;
+      }
       auto run = RunState::load(c, task->run);
       if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
           run->row().wft_started_event_id != 0)

@@ -12,7 +12,7 @@ struct CodeInfo {
 };
 
 // Indexed by ErrorCode; the order must follow the enum's.
-constexpr std::array<CodeInfo, 18> kCodes = {{
+constexpr std::array<CodeInfo, 20> kCodes = {{
     {"MalformedJson", 400},
     {"InvalidArgument", 400},
     {"UnknownCommand", 400},
@@ -24,6 +24,7 @@ constexpr std::array<CodeInfo, 18> kCodes = {{
     {"WorkflowAlreadyStarted", 409},
     {"StaleTaskToken", 409},
     {"UnhandledEvents", 409},
+    {"QueryFailed", 400},
     {"RunClosed", 409},
     {"AlreadyExists", 409},
     {"PayloadTooLarge", 413},
@@ -31,6 +32,7 @@ constexpr std::array<CodeInfo, 18> kCodes = {{
     {"Internal", 500},
     {"Unavailable", 503},
     {"Unimplemented", 501},
+    {"DeadlineExceeded", 504},
 }};
 
 }  // namespace

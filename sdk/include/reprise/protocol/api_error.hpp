@@ -22,6 +22,7 @@ enum class ErrorCode {
   kWorkflowAlreadyStarted,  ///< 409: a start that conflicts with a run under the same id.
   kStaleTaskToken,          ///< 409: the task was already completed, timed out or retried.
   kUnhandledEvents,         ///< 409: a closing command raced new events; a new task delivers them.
+  kQueryFailed,             ///< 400: the workflow's query handler failed or does not exist.
   kRunClosed,               ///< 409: the run has closed; signals and cancels need an open run.
   kAlreadyExists,           ///< 409: a namespace of that name exists.
   kPayloadTooLarge,         ///< 413
@@ -29,6 +30,7 @@ enum class ErrorCode {
   kInternal,                ///< 500
   kUnavailable,             ///< 503: the database cannot be reached; safe to retry.
   kUnimplemented,           ///< 501
+  kDeadlineExceeded,        ///< 504: nobody answered in time (a query with no worker polling).
 };
 
 std::string_view to_string(ErrorCode code);
