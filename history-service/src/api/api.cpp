@@ -48,6 +48,9 @@ http::Response error_response(std::exception_ptr error) {
   } catch (const std::exception& e) {
     spdlog::error("msg=\"internal error\" error=\"{}\"", e.what());
     return answer(ErrorCode::kInternal, e.what());
+  } catch (...) {
+    spdlog::error("msg=\"internal error\" error=\"an exception that is not a std::exception\"");
+    return answer(ErrorCode::kInternal, "internal error");
   }
 }
 
@@ -162,7 +165,12 @@ std::optional<std::string> query_opt(const http::Request& r, const std::string& 
 
 }  // namespace
 
-void Api::handle(http::Request&& request, http::Respond respond) {
+void Api::handle(http::Request&& request, http::Respond respond_once) {
+  ++in_flight_;
+  http::Respond respond = [this, respond_once = std::move(respond_once)](http::Response r) {
+    respond_once(std::move(r));
+    --in_flight_;
+  };
   try {
     auto path = split_path(request.path);
     route(request, path, respond);

@@ -3,6 +3,7 @@
 /// store work on the database threads, answers long polls when work arrives or time is up,
 /// and turns every failure into {"error": {"code", "message"}}.
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,11 @@ class Api {
   Api(pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
       store::TaskTokenSigner signer, ApiOptions options);
   void handle(http::Request&& request, http::Respond respond);
+  /// Shutting down: polls answer empty without claiming anything, and waits answer at once,
+  /// so no task is handed to a connection that is about to close.
+  void begin_drain() { draining_ = true; }
+  /// Requests received and not yet answered.
+  int in_flight() const { return in_flight_; }
 
  private:
   struct PollState;
@@ -59,6 +65,8 @@ class Api {
   ApiOptions options_;
   std::mutex namespaces_mutex_;
   std::set<std::string> known_namespaces_;  // namespaces seen to exist; never unregistered
+  std::atomic<bool> draining_{false};
+  std::atomic<int> in_flight_{0};
 };
 
 /// The error answer for any exception, with the status of its code; logs unexpected ones.

@@ -16,6 +16,7 @@ void Api::poll(std::shared_ptr<PollState> s) {
   // Read the sequence before the database: work published after this point wakes the wait.
   auto seen = hub_.sequence(key);
   db_.post([this, s, key, seen] {
+    if (draining_) return s->respond({200, R"({"task":null})"});
     try {
       if (s->check_namespace) {
         check_namespace(s->queue.ns);
@@ -56,6 +57,11 @@ void Api::wait_query(std::shared_ptr<QueryWait> s) {
                             answer->failure.value("message", answer->failure.dump())));
           return json_response({{"result", answer->result}});
         }
+        if (draining_) {
+          store::abandon_query(conn, s->run, s->query_id);
+          throw protocol::ApiError(protocol::ErrorCode::kUnavailable,
+                                   "this server instance is shutting down; ask again");
+        }
         if (Clock::now() >= s->deadline) {
           store::abandon_query(conn, s->run, s->query_id);
           throw protocol::ApiError(
@@ -81,7 +87,7 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
         check_namespace(s->run.ns);
         auto page = store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
         bool nothing_new = page.count == 0 && !page.closed;
-        if (s->wait && nothing_new && Clock::now() < s->deadline) {
+        if (s->wait && nothing_new && Clock::now() < s->deadline && !draining_) {
           if (!resolved) {  // now that we know the run, read again under its wait key
             s->run = page.run;
             wait_history(s);

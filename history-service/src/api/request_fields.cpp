@@ -61,7 +61,9 @@ std::string RequestFields::text(std::string_view field, std::string fallback) {
   auto* v = find(field);
   if (!v) return fallback;
   if (!v->is_string()) throw invalid(field, "must be a string");
-  return v->get<std::string>();
+  const auto& s = v->get_ref<const std::string&>();
+  if (s.find('\0') != std::string::npos) throw invalid(field, "must not contain NUL characters");
+  return s;
 }
 
 std::optional<protocol::Duration> RequestFields::duration(std::string_view field) {

@@ -10,7 +10,8 @@ namespace reprise::http {
 
 struct Request {
   std::string method;  // "GET", "POST", ...
-  std::string path;    // without the query string, percent-decoded
+  std::string path;    // without the query string, still percent-encoded (the router decodes
+                       // each segment, so an encoded '/' stays inside its segment)
   std::map<std::string, std::string> query;
   std::string body;
   std::string authorization;

@@ -27,7 +27,7 @@ class Server {
   ~Server();
   /// Binds and starts accepting. Throws std::runtime_error naming the address when it cannot.
   void start();
-  /// Stops accepting; connections finish what they are doing.
+  /// Stops accepting new connections. Requests in progress go on; see Api::begin_drain.
   void stop();
   int port() const;
 

@@ -41,7 +41,26 @@ std::int64_t Result::affected() const {
   return n && *n ? std::strtoll(n, nullptr, 10) : 0;
 }
 
-Connection::Connection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str())) {
+namespace {
+
+/// Opens a connection with defaults that keep a dead network or a stuck peer from holding a
+/// thread forever: TCP keepalives and a user timeout notice a vanished server, and the
+/// session timeouts end a statement, a lock wait or an idle transaction that hangs. Settings
+/// in the caller's conninfo win: it is expanded last.
+pg_conn* connect_with_defaults(const std::string& conninfo) {
+  const char* keywords[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                            "keepalives_count", "tcp_user_timeout", "application_name", "options",
+                            "dbname", nullptr};
+  const char* values[] = {"10", "1", "10", "5", "3", "30000", "reprise-server",
+                          "-c statement_timeout=60000 -c lock_timeout=30000 "
+                          "-c idle_in_transaction_session_timeout=120000",
+                          conninfo.c_str(), nullptr};
+  return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+}
+
+}  // namespace
+
+Connection::Connection(const std::string& conninfo) : conn_(connect_with_defaults(conninfo)) {
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(conn_);
     PQfinish(conn_);

@@ -41,7 +41,12 @@ void ChangeFeed::start() {
 }
 
 void ChangeFeed::stop() {
-  if (stopping_.exchange(true)) return;
+  {
+    // Under the lock, so the sender cannot check its wait condition between our store and
+    // our notify, and sleep through both.
+    std::lock_guard lock(mutex_);
+    if (stopping_.exchange(true)) return;
+  }
   wake_.notify_all();
   if (sender_.joinable()) sender_.join();
   if (listener_.joinable()) listener_.join();

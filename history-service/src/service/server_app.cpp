@@ -5,6 +5,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "pg/database.hpp"
@@ -56,11 +57,28 @@ int run_server(const ServerAppOptions& options) {
   spdlog::info("msg=\"serving\" address={} port={}", options.http.address, server.port());
   if (!options.ready_file.empty()) write_ready_file(options.ready_file, server.port());
 
+  // Graceful stop: no new connections; waiting polls answer empty without claiming; then
+  // the io threads stop once every request has been answered (or after 10 s).
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  boost::asio::steady_timer drain_timer(io);
+  auto drain_deadline = std::chrono::steady_clock::now();
+  std::function<void()> stop_when_drained = [&] {
+    if (api.in_flight() > 0 && std::chrono::steady_clock::now() < drain_deadline) {
+      drain_timer.expires_after(std::chrono::milliseconds(20));
+      drain_timer.async_wait([&](const boost::system::error_code&) { stop_when_drained(); });
+      return;
+    }
+    // The last answers were handed to their connections; give the writes a moment.
+    drain_timer.expires_after(std::chrono::milliseconds(100));
+    drain_timer.async_wait([&](const boost::system::error_code&) { io.stop(); });
+  };
   signals.async_wait([&](const boost::system::error_code&, int signal) {
-    spdlog::info("msg=\"stopping\" signal={}", signal);
+    spdlog::info("msg=\"stopping\" signal={} requests_in_flight={}", signal, api.in_flight());
     server.stop();
-    io.stop();
+    api.begin_drain();
+    hub.notify_everyone();
+    drain_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    stop_when_drained();
   });
 
   std::vector<std::thread> threads;

@@ -1,8 +1,12 @@
 #pragma once
 /// Where long polls wait: a poller waits on a key (a task queue, or a run's history) until the
-/// key is notified or its deadline passes. Each key has a sequence number, so a notification
-/// that lands between a poller's empty database read and its wait is not missed.
+/// key is notified or its deadline passes. Every key has a sequence number that a
+/// notification bumps; a poller reads it before its database read and waits only if it has
+/// not moved since, so a notification landing between the two is not missed. Sequences live
+/// in a fixed table of buckets by key hash: memory stays bounded however many keys are ever
+/// notified, and keys sharing a bucket cost at most a spurious early wake.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -38,18 +42,18 @@ class WaitHub {
 
  private:
   struct Waiter;
-  struct Slot {
-    std::uint64_t sequence = 0;
-    std::list<std::shared_ptr<Waiter>> waiters;  // oldest first: the longest waiter wakes first
-  };
+  using Waiters = std::list<std::shared_ptr<Waiter>>;  // oldest first: the longest waiter wakes first
+  static constexpr std::size_t kBuckets = 4096;
+
+  std::uint64_t& sequence_of(const std::string& key) {
+    return sequences_[std::hash<std::string>{}(key) % kBuckets];
+  }
   void wake(const std::shared_ptr<Waiter>& waiter);
-  void forget_if_idle(std::unordered_map<std::string, Slot>::iterator it);
 
   boost::asio::io_context& io_;
   mutable std::mutex mutex_;
-  std::unordered_map<std::string, Slot> slots_;  // only keys with waiters, or just notified
-  std::uint64_t counter_ = 0;           // source of sequence numbers
-  std::uint64_t absent_sequence_ = 0;   // the sequence of every key without a slot
+  std::unordered_map<std::string, Waiters> waiters_;  // only keys someone waits on
+  std::array<std::uint64_t, kBuckets> sequences_{};   // bumped by every notification
 };
 
 }  // namespace reprise::service

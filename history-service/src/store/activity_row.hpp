@@ -26,6 +26,8 @@ struct ActivityRow {
   std::optional<std::string> started_identity, heartbeat_details, last_failure;
   bool cancel_requested = false;
 
+  /// Loads and locks the row until the transaction ends: every caller is about to change it
+  /// (start, heartbeat, finish, retry), and two of them must not both act on one attempt.
   static std::optional<ActivityRow> load(pg::Connection& conn, const RunKey& run,
                                          std::int64_t scheduled_event_id);
 };

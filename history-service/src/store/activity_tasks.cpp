@@ -29,7 +29,8 @@ std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey&
       attempt, )" REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
       started_identity, heartbeat_details, last_failure, cancel_requested
     FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
-      AND scheduled_event_id = $4::bigint)",
+      AND scheduled_event_id = $4::bigint
+    FOR UPDATE)",
                      {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});
   if (r.rows() == 0) return std::nullopt;
   ActivityRow a;

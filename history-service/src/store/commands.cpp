@@ -167,6 +167,7 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
                          "SELECT 1 FROM activities WHERE namespace = $1 AND workflow_id = $2 AND "
                          "run_id = $3::uuid AND scheduled_event_id = $4::bigint",
                          {ns, wid, rid, sid});
+  if (found.rows() == 0 && ctx.has_buffered) throw CancelRacedOutcome{};
   if (found.rows() == 0)
     a.fail("scheduled_event_id",
            fmt::format("{} names no pending activity of this run (it may have finished already)",
@@ -199,12 +200,7 @@ void start_timer(CommandContext& ctx, const Attributes& a) {
   auto fire_after = a.duration("start_to_fire_timeout");
   if (!fire_after) a.fail("start_to_fire_timeout", "is required");
   TimerSpec spec{timer_kind::kUserTimer, 0, 0, now() + *fire_after, timer_id};
-  auto existing = run.connection().exec(
-      "user_timer_exists",
-      "SELECT 1 FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
-      "timer_key = $4",
-      {run.key().ns, run.key().workflow_id, run.key().run_id, spec.key()});
-  if (existing.rows() > 0)
+  if (run.pending_user_timer(spec.key()))
     a.fail("timer_id", fmt::format("\"{}\" is already used by a pending timer of this run", timer_id));
   spec.ref_id = run.append(EventType::kTimerStarted,
                            {{"timer_id", timer_id},
@@ -217,16 +213,13 @@ void cancel_timer(CommandContext& ctx, const Attributes& a) {
   auto& run = ctx.run;
   auto timer_id = a.str("timer_id");
   TimerSpec spec{timer_kind::kUserTimer, 0, 0, {}, timer_id};
-  auto found = run.connection().exec(
-      "user_timer_find",
-      "SELECT ref_id FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
-      "AND timer_key = $4",
-      {run.key().ns, run.key().workflow_id, run.key().run_id, spec.key()});
-  if (found.rows() == 0)
+  auto started = run.pending_user_timer(spec.key());
+  if (!started && ctx.has_buffered) throw CancelRacedOutcome{};
+  if (!started)
     a.fail("timer_id", fmt::format("\"{}\" names no pending timer of this run (it may have fired)",
                                    timer_id));
   run.append(EventType::kTimerCanceled, {{"timer_id", timer_id},
-                                         {"started_event_id", found.i64(0, 0)},
+                                         {"started_event_id", *started},
                                          {"workflow_task_completed_event_id", ctx.completed_event_id}});
   run.delete_timer(spec.key());
 }
@@ -260,7 +253,7 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   auto deadline = row.execution_deadline;
   auto previous_run_id = row.key.run_id;
   run.close("ContinuedAsNew", EventType::kWorkflowExecutionContinuedAsNew, attrs);
-  ctx.new_runs.push_back(create_run(run.connection(), next,
+  ctx.runs.add(create_run(run.connection(), next,
                                     {.run_id = new_run_id,
                                      .first_run_id = first_run_id,
                                      .execution_deadline = deadline,
@@ -316,7 +309,7 @@ void fail_workflow(CommandContext& ctx, const Attributes& a) {
       // The parent is told only when the last attempt ends: the retry keeps the link.
       run.row().parent.reset();
       run.close("Failed", EventType::kWorkflowExecutionFailed, std::move(attrs));
-      ctx.new_runs.push_back(create_run(run.connection(), next, spec));
+      ctx.runs.add(create_run(run.connection(), next, spec));
       return;
     }
     attrs["retry_state"] = in_time ? "MaximumAttemptsReached" : "Timeout";
@@ -356,7 +349,7 @@ void start_child(CommandContext& ctx, const Attributes& a) {
   auto initiated_id = run.append(EventType::kStartChildWorkflowExecutionInitiated, initiated);
   ctx.outcome_recorded = true;
 
-  auto existing = RunState::load_latest(conn, child.ns, child.workflow_id);
+  auto* existing = ctx.runs.get({child.ns, child.workflow_id, ""});
   if (existing && existing->is_open()) {
     run.append(EventType::kStartChildWorkflowExecutionFailed,
                {{"initiated_event_id", initiated_id},
@@ -366,7 +359,7 @@ void start_child(CommandContext& ctx, const Attributes& a) {
     return;
   }
   auto child_run_id = new_uuid();
-  ctx.new_runs.push_back(create_run(conn, child,
+  ctx.runs.add(create_run(conn, child,
                                     {.run_id = child_run_id,
                                      .parent = ParentLink{run.key(), initiated_id}}));
   conn.exec("child_insert",
@@ -416,16 +409,7 @@ void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
   };
   bool to_self = target.workflow_id == run.key().workflow_id &&
                  (target.run_id.empty() || target.run_id == run.key().run_id);
-  RunState* other = to_self ? &run : ctx.find_run(target);
-  if (!other) {
-    auto loaded = target.run_id.empty()
-                      ? RunState::load_latest(run.connection(), target.ns, target.workflow_id)
-                      : RunState::load(run.connection(), target);
-    if (loaded && loaded->is_open()) {
-      ctx.new_runs.push_back(std::move(*loaded));  // saved with the others, after this run
-      other = &ctx.new_runs.back();
-    }
-  }
+  RunState* other = to_self ? &run : ctx.runs.get(target);
   if (!other || !other->is_open()) {
     run.append(signal ? EventType::kSignalExternalWorkflowExecutionFailed
                       : EventType::kRequestCancelExternalWorkflowExecutionFailed,

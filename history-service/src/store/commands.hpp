@@ -5,23 +5,16 @@
 #include <vector>
 
 #include "store/operations.hpp"
-#include "store/run_state.hpp"
+#include "store/run_set.hpp"
 
 namespace reprise::store {
 
 struct CommandContext {
-  RunState& run;
+  RunSet& runs;                        // every run this task touches, `run` first
+  RunState& run;                       // the run whose task completes
   std::int64_t completed_event_id;     // the WorkflowTaskCompleted event the commands follow
   const Limits& limits;
-  std::vector<RunState> new_runs;      // continue-as-new and retries: saved after `run`
-  /// A run this task's commands already loaded or created, so two commands acting on the
-  /// same run (signal then cancel it) change one RunState rather than conflict.
-  RunState* find_run(const RunKey& key) {
-    for (auto& r : new_runs)
-      if (r.key() == key || (key.run_id.empty() && r.key().workflow_id == key.workflow_id && r.is_open()))
-        return &r;
-    return nullptr;
-  }
+  bool has_buffered = false;           // events arrived while the task was in flight
   bool outcome_recorded = false;       // a command's outcome is already in the history (a child
                                        // started, an unstarted activity canceled): the
                                        // workflow needs a new task to see it
@@ -29,6 +22,10 @@ struct CommandContext {
 
 /// True for the commands that close the run; they must come last.
 bool closes_run(const json& command);
+
+/// A cancel of a timer or activity that finished while the task was in flight: the worker
+/// must see that outcome (buffered) before deciding again, as with UnhandledEvents.
+struct CancelRacedOutcome {};
 
 /// Applies `commands[index]`. Throws ApiError (InvalidArgument, UnknownCommand, PayloadTooLarge,
 /// Unimplemented) with a message that names the command's index and field.

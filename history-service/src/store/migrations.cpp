@@ -15,6 +15,9 @@ constexpr const char* kMigrationLock = "7233001";
 }  // namespace
 
 int apply_migrations(pg::Connection& conn) {
+  // A migration may take long on a big database; the session's default timeouts are for
+  // requests, not for this.
+  conn.exec_script("SET statement_timeout = 0; SET lock_timeout = 0");
   conn.exec_script(fmt::format("SELECT pg_advisory_lock({})", kMigrationLock));
   int applied = 0;
   try {

@@ -171,7 +171,10 @@ void RunState::set_timer(const TimerSpec& timer) {
   effects_.add_timer(timer.fire_at);
 }
 
-void RunState::delete_timer(const std::string& timer_key) { dropped_timers_.push_back(timer_key); }
+void RunState::delete_timer(const std::string& timer_key) {
+  std::erase_if(timers_, [&](const TimerSpec& t) { return t.key() == timer_key; });
+  dropped_timers_.push_back(timer_key);
+}
 
 void RunState::close(const std::string& status, EventType type, json attributes) {
   // Whatever callers saw accepted (signals, activity outcomes) goes into the history first.
@@ -297,66 +300,31 @@ Effects RunState::save() {
                  "task_queue={} attempt={}",
                  key().ns, key().workflow_id, key().run_id, row_.workflow_type, row_.task_queue,
                  row_.attempt);
+  row_changed_ = false;
   if (std::exchange(closed_here_, false)) {
     spdlog::info("msg=\"run closed\" namespace={} workflow_id={} run_id={} status={} events={}",
                  key().ns, key().workflow_id, key().run_id, row_.status, row_.next_event_id - 1);
-    report_to_parent(effects_);
-    close_children(effects_);
+    closed_saved_ = true;
   }
   return std::exchange(effects_, {});
 }
 
-void RunState::report_to_parent(Effects& effects) {
-  // A run continued as new stays the parent's child: its next run carries the link.
-  if (!row_.parent || row_.status == "ContinuedAsNew") return;
-  auto parent = RunState::load(*conn_, row_.parent->run);
-  if (!parent || !parent->is_open()) return;
-  conn_->exec("child_forget",
-              "DELETE FROM child_executions WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
-              "$3::uuid AND initiated_event_id = $4::bigint",
-              {parent->key().ns, parent->key().workflow_id, parent->key().run_id,
-               std::to_string(row_.parent->initiated_event_id)});
-  static const std::map<std::string, EventType> kOutcome = {
-      {"Completed", EventType::kChildWorkflowExecutionCompleted},
-      {"Failed", EventType::kChildWorkflowExecutionFailed},
-      {"Canceled", EventType::kChildWorkflowExecutionCanceled},
-      {"TimedOut", EventType::kChildWorkflowExecutionTimedOut},
-      {"Terminated", EventType::kChildWorkflowExecutionTerminated}};
-  json attrs = close_attributes_.value_or(json::object());
-  attrs.erase("workflow_task_completed_event_id");
-  attrs["initiated_event_id"] = row_.parent->initiated_event_id;
-  attrs["workflow_id"] = key().workflow_id;
-  attrs["run_id"] = key().run_id;
-  attrs["workflow_type"] = row_.workflow_type;
-  parent->add_external(kOutcome.at(row_.status), std::move(attrs));
-  effects.merge(parent->save());
+bool RunState::dirty() const {
+  return is_new_ || row_changed_ || closed_here_ || !events_.empty() || !buffered_.empty() ||
+         !tasks_.empty() || !timers_.empty() || !dropped_timers_.empty();
 }
 
-void RunState::close_children(Effects& effects) {
-  auto children = conn_->exec(
-      "children_of", "DELETE FROM child_executions WHERE namespace = $1 AND workflow_id = $2 AND "
-                     "run_id = $3::uuid RETURNING child_workflow_id, parent_close_policy",
-      {key().ns, key().workflow_id, key().run_id});
-  for (int i = 0; i < children.rows(); ++i) {
-    auto policy = children.str(i, 1);
-    if (policy == "Abandon") continue;
-    auto child = RunState::load_latest(*conn_, key().ns, children.str(i, 0));
-    if (!child || !child->is_open() || !child->row().parent || child->row().parent->run != key())
-      continue;
-    if (policy == "Terminate") {
-      child->close("Terminated", EventType::kWorkflowExecutionTerminated,
-                   {{"reason", fmt::format("parent {} closed ({}); parent_close_policy Terminate",
-                                           to_string(key()), row_.status)},
-                    {"identity", "reprise-server"}});
-    } else if (!child->row().cancel_requested) {
-      child->row().cancel_requested = true;
-      child->add_external(EventType::kWorkflowExecutionCancelRequested,
-                          {{"reason", fmt::format("parent {} closed; parent_close_policy RequestCancel",
-                                                  to_string(key()))},
-                           {"identity", "reprise-server"}});
-    }
-    effects.merge(child->save());
-  }
+std::optional<std::int64_t> RunState::pending_user_timer(const std::string& timer_key) {
+  for (const auto& t : timers_)
+    if (t.key() == timer_key) return t.ref_id;
+  for (const auto& k : dropped_timers_)
+    if (k == timer_key) return std::nullopt;
+  auto r = conn_->exec("user_timer_find",
+                       "SELECT ref_id FROM timers WHERE namespace = $1 AND workflow_id = $2 AND "
+                       "run_id = $3::uuid AND timer_key = $4",
+                       {key().ns, key().workflow_id, key().run_id, timer_key});
+  if (r.rows() == 0) return std::nullopt;
+  return r.i64(0, 0);
 }
 
 }  // namespace reprise::store

@@ -79,7 +79,11 @@ class RunState {
   static RunState create(pg::Connection& conn, ExecutionRow row);
 
   const ExecutionRow& row() const { return row_; }
-  ExecutionRow& row() { return row_; }
+  /// For changes: marks the execution row as needing a write.
+  ExecutionRow& row() {
+    row_changed_ = true;
+    return row_;
+  }
   const RunKey& key() const { return row_.key; }
   bool is_open() const { return row_.status == kRunning; }
   bool workflow_task_in_flight() const { return row_.wft_started_event_id != 0; }
@@ -106,9 +110,16 @@ class RunState {
   void close(const std::string& status, EventType type, json attributes);
 
   /// Writes the changes. Throws pg::WriteConflict when another writer changed the run first.
-  /// A run that closed here also reports to its parent and applies its children's
-  /// parent-close policies, in the same transaction.
+  /// A run that closes must be saved through a RunSet, which tells its parent and children.
   Effects save();
+  /// Whether save() has anything to write.
+  bool dirty() const;
+  /// True once after a save() of a run that close() closed (for RunSet's cascade).
+  bool take_closed() { return std::exchange(closed_saved_, false); }
+  /// The terminal event's attributes, once closed here.
+  json close_attributes() const { return close_attributes_.value_or(json::object()); }
+  /// A pending user timer's TimerStarted event id, counting this transaction's changes.
+  std::optional<std::int64_t> pending_user_timer(const std::string& timer_key);
 
   pg::Connection& connection() { return *conn_; }
 
@@ -128,13 +139,13 @@ class RunState {
   RunState(pg::Connection& conn, ExecutionRow row, bool is_new)
       : conn_(&conn), row_(std::move(row)), is_new_(is_new) {}
   void insert_events(const std::vector<NewEvent>& events, bool buffered);
-  void report_to_parent(Effects& effects);
-  void close_children(Effects& effects);
 
   pg::Connection* conn_;
   ExecutionRow row_;                     // the run as it will be after save()
   bool is_new_;                          // save() inserts rather than updates
-  bool closed_here_ = false;             // close() ran: save() tells the parent and children
+  bool closed_here_ = false;             // close() ran and save() has not yet written it
+  bool closed_saved_ = false;            // saved a close; RunSet has not cascaded it yet
+  bool row_changed_ = false;             // the execution row differs from the database
   std::optional<json> close_attributes_; // the terminal event's attributes, for the parent
   std::vector<NewEvent> events_;         // appended to the history in this transaction
   std::vector<NewEvent> buffered_;       // buffered in this transaction

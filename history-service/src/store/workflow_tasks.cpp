@@ -7,7 +7,7 @@
 #include "store/commands.hpp"
 #include "store/operations.hpp"
 #include "store/query_tasks.hpp"
-#include "store/run_state.hpp"
+#include "store/run_set.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
 #include "store/workflow_task_retry.hpp"
@@ -47,6 +47,7 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
           EventType::kWorkflowTaskStarted,
           {{"scheduled_event_id", row.wft_scheduled_event_id}, {"identity", identity},
            {"attempt", row.wft_attempt}});
+      run->delete_timer(TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, row.wft_scheduled_event_id}.key());
       run->set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
                       now() + std::chrono::milliseconds(row.workflow_task_timeout_ms)});
       // The sticky worker has the run cached and gets only what it has not seen.
@@ -79,21 +80,22 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
 
 namespace {
 
-RunState load_task_run(pg::Connection& conn, const TaskToken& token) {
-  auto run = RunState::load(conn, token.run);
+/// The run whose workflow task the token names, if that task is still the one in flight.
+RunState& load_task_run(RunSet& runs, const TaskToken& token) {
+  auto* run = runs.get(token.run);
   const char* why = nullptr;
   if (!run) why = "its run does not exist";
   else if (!run->is_open()) why = "its run has closed";
-  else if (run->row().wft_scheduled_event_id != token.scheduled_event_id ||
-           run->row().wft_started_event_id != token.started_event_id ||
-           run->row().wft_attempt != token.attempt)
+  else if (std::as_const(*run).row().wft_scheduled_event_id != token.scheduled_event_id ||
+           std::as_const(*run).row().wft_started_event_id != token.started_event_id ||
+           std::as_const(*run).row().wft_attempt != token.attempt)
     why = "it was already completed, failed or timed out, and the task was handed out again";
   if (why)
     throw ApiError(ErrorCode::kStaleTaskToken,
                    fmt::format("workflow task {} (scheduled event {}, attempt {}) is no longer in "
                                "flight: {}; drop this task",
                                to_string(token.run), token.scheduled_event_id, token.attempt, why));
-  return std::move(*run);
+  return *run;
 }
 
 /// Ends the in-flight task's bookkeeping: no task in flight, its timeout timer gone.
@@ -127,67 +129,84 @@ void record_workflow_task_failure(RunState& run, EventType type, json attributes
   run.schedule_workflow_task(now() + workflow_task_retry_delay(next_attempt));
 }
 
+namespace {
+
+/// The task ends without its commands: WorkflowTaskFailed(UnhandledEvents), the buffered
+/// events, and a new task at once. Not a failed attempt: nothing was wrong with the worker.
+void reject_for_unhandled_events(RunState& run, const std::string& identity) {
+  const auto& row = std::as_const(run).row();
+  record_workflow_task_failure(
+      run, EventType::kWorkflowTaskFailed,
+      {{"scheduled_event_id", row.wft_scheduled_event_id},
+       {"started_event_id", row.wft_started_event_id},
+       {"cause", "UnhandledEvents"},
+       {"failure", {{"message", "new events arrived while the task was in flight"}}},
+       {"identity", identity}},
+      /*counts_as_attempt=*/false);
+}
+
+}  // namespace
+
 void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
                             const std::string& identity, bool force_new_task,
                             const std::optional<StickyQueue>& sticky, const Limits& limits,
                             Effects& effects) {
   if (!commands.is_array())
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
-  bool unhandled = false;
-  std::int64_t over_limit = 0;
-  try {
-    pg::in_transaction(conn, [&](pg::Connection& c) {
-      unhandled = false;
-      auto run = load_task_run(c, token);
-      auto& row = run.row();
-      bool closing = std::any_of(commands.begin(), commands.end(), closes_run);
-      if (closing && run.has_buffered()) {
-        // New events arrived while the worker decided to close the run: it must see them
-        // first. The task fails and a new one delivers them (Temporal's UnhandledCommand).
-        unhandled = true;
-        record_workflow_task_failure(
-            run, EventType::kWorkflowTaskFailed,
-            {{"scheduled_event_id", row.wft_scheduled_event_id},
-             {"started_event_id", row.wft_started_event_id},
-             {"cause", "UnhandledEvents"},
-             {"failure", {{"message", "new events arrived while the task was in flight"}}},
-             {"identity", identity}},
-            /*counts_as_attempt=*/false);
-        effects.merge(run.save());
-        return;
-      }
-      auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
-                                     {{"scheduled_event_id", row.wft_scheduled_event_id},
-                                      {"started_event_id", row.wft_started_event_id},
-                                      {"identity", identity}});
-      auto started_id = row.wft_started_event_id;
-      end_workflow_task(run);
-      row.wft_attempt = 1;
-      if (sticky) {
-        // The worker saw everything up to the task's start; it knows the commands it sent.
-        row.sticky_task_queue = sticky->task_queue;
-        row.sticky_schedule_to_start_ms = sticky->schedule_to_start_timeout.count();
-        row.sticky_history_from = started_id + 1;
-      } else {
-        row.clear_sticky();
-      }
-      CommandContext ctx{run, completed_id, limits, {}};
-      for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
-      if (run.is_open()) {
-        if (run.flush_buffered() > 0 || force_new_task || ctx.outcome_recorded)
-          run.schedule_workflow_task();
-        if (row.next_event_id - 1 > limits.history_max_events)
-          throw HistoryLimitExceeded{row.next_event_id - 1};
-      }
-      auto before = row.next_event_id - 1 - static_cast<std::int64_t>(commands.size());
-      if (before < limits.history_warn_events && row.next_event_id - 1 >= limits.history_warn_events)
-        spdlog::warn("msg=\"history is long\" run={} events={} limit={}", to_string(run.key()),
-                     row.next_event_id - 1, limits.history_max_events);
-      effects.merge(run.save());
-      for (auto& next : ctx.new_runs) effects.merge(next.save());
-    });
-  } catch (const HistoryLimitExceeded& e) {
-    over_limit = e.events;
+  bool unhandled = false;        // the commands raced new events: the worker must decide again
+  std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
+  for (bool settled = false; !settled;) {
+    try {
+      pg::in_transaction(conn, [&](pg::Connection& c) {
+        RunSet runs(c);
+        auto& run = load_task_run(runs, token);
+        auto& row = run.row();
+        bool has_buffered = run.has_buffered();
+        bool closing = std::any_of(commands.begin(), commands.end(), closes_run);
+        if (unhandled || (closing && has_buffered)) {
+          // New events arrived while the worker decided to close the run (or to cancel what
+          // just finished): it must see them first (Temporal's UnhandledCommand).
+          unhandled = true;
+          reject_for_unhandled_events(run, identity);
+          effects.merge(runs.save_all());
+          return;
+        }
+        auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
+                                       {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                        {"started_event_id", row.wft_started_event_id},
+                                        {"identity", identity}});
+        auto started_id = row.wft_started_event_id;
+        end_workflow_task(run);
+        row.wft_attempt = 1;
+        if (sticky) {
+          // The worker saw everything up to the task's start; it knows the commands it sent.
+          row.sticky_task_queue = sticky->task_queue;
+          row.sticky_schedule_to_start_ms = sticky->schedule_to_start_timeout.count();
+          row.sticky_history_from = started_id + 1;
+        } else {
+          row.clear_sticky();
+        }
+        CommandContext ctx{runs, run, completed_id, limits, has_buffered};
+        for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
+        if (run.is_open()) {
+          if (run.flush_buffered() > 0 || force_new_task || ctx.outcome_recorded)
+            run.schedule_workflow_task();
+          if (row.next_event_id - 1 > limits.history_max_events)
+            throw HistoryLimitExceeded{row.next_event_id - 1};
+          if (row.next_event_id - 1 >= limits.history_warn_events &&
+              completed_id - 1 < limits.history_warn_events)  // warn once, when crossing
+            spdlog::warn("msg=\"history is long\" run={} events={} limit={}", to_string(run.key()),
+                         row.next_event_id - 1, limits.history_max_events);
+        }
+        effects.merge(runs.save_all());
+      });
+      settled = true;
+    } catch (const CancelRacedOutcome&) {
+      unhandled = true;  // rolled back; the next round records the rejection instead
+    } catch (const HistoryLimitExceeded& e) {
+      over_limit = e.events;
+      settled = true;
+    }
   }
   if (over_limit) {
     terminate_workflow(conn, token.run,
@@ -201,22 +220,23 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
   }
   if (unhandled)
     throw ApiError(ErrorCode::kUnhandledEvents,
-                   "new events (signals, activity results) arrived while this task was in flight, "
-                   "so its closing command was not applied; a new workflow task delivers them");
+                   "new events (signals, activity results, timers) arrived while this task was in "
+                   "flight, so its commands were not applied; a new workflow task delivers them");
 }
 
 void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,
                         const json& failure, const std::string& identity, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
-    auto run = load_task_run(c, token);
-    auto& row = run.row();
+    RunSet runs(c);
+    auto& run = load_task_run(runs, token);
+    const auto& row = std::as_const(run).row();
     record_workflow_task_failure(run, EventType::kWorkflowTaskFailed,
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},
                                   {"started_event_id", row.wft_started_event_id},
                                   {"cause", cause},
                                   {"failure", failure},
                                   {"identity", identity}});
-    effects.merge(run.save());
+    effects.merge(runs.save_all());
   });
 }
 

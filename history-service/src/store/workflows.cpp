@@ -4,6 +4,7 @@
 
 #include "pg/database.hpp"
 #include "store/create_run.hpp"
+#include "store/run_set.hpp"
 #include "store/run_state.hpp"
 #include "store/uuid.hpp"
 
@@ -55,10 +56,16 @@ std::optional<std::string> applied_request(pg::Connection& conn, const RunKey& w
 
 void record_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
   if (request_id.empty()) return;
-  conn.exec("request_id_insert",
-            "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
-            "VALUES ($1, $2, $3, $4::uuid)",
-            {run.ns, run.workflow_id, request_id, run.run_id});
+  try {
+    conn.exec("request_id_insert",
+              "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
+              "VALUES ($1, $2, $3, $4::uuid)",
+              {run.ns, run.workflow_id, request_id, run.run_id});
+  } catch (const pg::PgError& e) {
+    // A concurrent call with the same request id committed first: run again, and find it.
+    if (e.sqlstate() == "23505") throw pg::WriteConflict{};
+    throw;
+  }
 }
 
 json signal_attributes(const SignalRequest& s) {
@@ -66,14 +73,15 @@ json signal_attributes(const SignalRequest& s) {
           {"request_id", s.request_id}};
 }
 
-/// Checks the id reuse policy against the latest run; returns the run id of an earlier start
-/// with the same request id, which makes this start a no-op.
-std::optional<std::string> check_reuse(pg::Connection& conn, const StartRequest& req,
-                                       Effects& effects) {
-  auto latest = RunState::load_latest(conn, req.ns, req.workflow_id);
+/// Checks the id reuse policy against the latest run (terminating it under
+/// TerminateIfRunning); returns the run id of an earlier start with the same request id,
+/// which makes this start a no-op.
+std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
+  if (auto earlier = applied_request(runs.connection(), {req.ns, req.workflow_id, ""}, req.request_id))
+    return earlier;
+  auto* latest = runs.get({req.ns, req.workflow_id, ""});
   if (!latest) return std::nullopt;
-  if (!req.request_id.empty() && latest->row().start_request_id == req.request_id)
-    return latest->key().run_id;
+  const auto& row = std::as_const(*latest).row();
   if (latest->is_open()) {
     if (req.id_reuse_policy != IdReusePolicy::kTerminateIfRunning)
       throw ApiError(ErrorCode::kWorkflowAlreadyStarted,
@@ -83,18 +91,39 @@ std::optional<std::string> check_reuse(pg::Connection& conn, const StartRequest&
     latest->close("Terminated", EventType::kWorkflowExecutionTerminated,
                   {{"reason", "terminated by a new start with id_reuse_policy TerminateIfRunning"},
                    {"identity", req.identity}});
-    effects.merge(latest->save());
     return std::nullopt;
   }
   bool reject = req.id_reuse_policy == IdReusePolicy::kRejectDuplicate ||
                 (req.id_reuse_policy == IdReusePolicy::kAllowDuplicateFailedOnly &&
-                 latest->row().status == "Completed");
+                 row.status == "Completed");
   if (reject)
     throw ApiError(ErrorCode::kWorkflowAlreadyStarted,
                    fmt::format("{} already ran (run {}, {}) and id_reuse_policy forbids another run",
                                describe_key(req.ns, req.workflow_id), latest->key().run_id,
-                               latest->row().status));
+                               row.status));
   return std::nullopt;
+}
+
+/// Saves every run of the transaction; a start racing ours on the one-open-run index makes
+/// the whole transaction run again, to decide anew.
+Effects save_runs(RunSet& runs) {
+  try {
+    return runs.save_all();
+  } catch (const pg::PgError& e) {
+    if (e.sqlstate() == "23505") throw pg::WriteConflict{};
+    throw;
+  }
+}
+
+/// Starts the run in `runs`' transaction; returns its id, or an earlier start's.
+StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal) {
+  if (auto earlier = check_reuse(runs, req)) return StartResult{*earlier, false};
+  auto run_id = new_uuid();
+  auto& run = runs.add(create_run(runs.connection(), req, {.run_id = run_id, .first_signal = signal}));
+  record_request_id(runs.connection(), run.key(), req.request_id);
+  if (signal && signal->request_id != req.request_id)
+    record_request_id(runs.connection(), run.key(), signal->request_id);
+  return StartResult{run_id, true};
 }
 
 }  // namespace
@@ -149,63 +178,33 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
   return run;
 }
 
-namespace {
-
-StartResult start_in_transaction(pg::Connection& conn, const StartRequest& req,
-                                 const SignalRequest* signal, Effects& effects) {
-  return pg::in_transaction(conn, [&](pg::Connection& c) {
-    Effects local;
-    if (auto earlier = check_reuse(c, req, local)) return StartResult{*earlier, false};
-    auto run_id = new_uuid();
-    auto run = create_run(c, req, {.run_id = run_id, .first_signal = signal});
-    try {
-      local.merge(run.save());
-    } catch (const pg::PgError& e) {
-      // Another start of this workflow id committed between our read and our insert.
-      if (e.sqlstate() == "23505") throw pg::WriteConflict{};
-      throw;
-    }
-    effects.merge(std::move(local));
-    return StartResult{run_id, true};
-  });
-}
-
-}  // namespace
-
 StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects) {
-  return start_in_transaction(conn, req, nullptr, effects);
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    RunSet runs(c);
+    auto result = start_in(runs, req, nullptr);
+    effects.merge(save_runs(runs));
+    return result;
+  });
 }
 
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
                               const SignalRequest& signal, Effects& effects) {
-  // One transaction: either the open run gets the signal or a new run starts with it. A start
-  // racing ours conflicts on the one-open-run index and the whole decision is made again.
+  // One transaction: either the open run gets the signal or a new run starts with it.
   return pg::in_transaction(conn, [&](pg::Connection& c) {
-    Effects local;
-    RunKey workflow{start.ns, start.workflow_id, ""};
-    if (!signal.request_id.empty()) {
-      if (auto earlier = applied_request(c, workflow, signal.request_id))
-        return StartResult{*earlier, false};
-    }
-    auto latest = RunState::load_latest(c, start.ns, start.workflow_id);
+    RunSet runs(c);
+    if (auto earlier = applied_request(c, {start.ns, start.workflow_id, ""}, signal.request_id))
+      return StartResult{*earlier, false};
+    auto* latest = runs.get({start.ns, start.workflow_id, ""});
+    StartResult result;
     if (latest && latest->is_open()) {
       record_request_id(c, latest->key(), signal.request_id);
       latest->add_external(EventType::kWorkflowExecutionSignaled, signal_attributes(signal));
-      effects.merge(latest->save());
-      return StartResult{latest->key().run_id, false};
+      result = {latest->key().run_id, false};
+    } else {
+      result = start_in(runs, start, &signal);
     }
-    if (auto earlier = check_reuse(c, start, local)) return StartResult{*earlier, false};
-    auto run_id = new_uuid();
-    auto run = create_run(c, start, {.run_id = run_id, .first_signal = &signal});
-    try {
-      local.merge(run.save());
-    } catch (const pg::PgError& e) {
-      if (e.sqlstate() == "23505") throw pg::WriteConflict{};
-      throw;
-    }
-    record_request_id(c, run.key(), signal.request_id);
-    effects.merge(std::move(local));
-    return StartResult{run_id, true};
+    effects.merge(save_runs(runs));
+    return result;
   });
 }
 
@@ -237,10 +236,11 @@ void request_cancel_workflow(pg::Connection& conn, const RunKey& key, const std:
 void terminate_workflow(pg::Connection& conn, const RunKey& key, const std::string& reason,
                         const std::string& identity, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
-    auto run = load_open_or_throw(c, key, "terminate");
+    RunSet runs(c);
+    auto& run = runs.add(load_open_or_throw(c, key, "terminate"));
     run.close("Terminated", EventType::kWorkflowExecutionTerminated,
               {{"reason", reason}, {"identity", identity}});
-    effects.merge(run.save());
+    effects.merge(runs.save_all());
   });
 }
 

@@ -42,6 +42,8 @@ Timestamp parse_timestamp(std::string_view text) {
     throw std::invalid_argument(
         fmt::format("invalid timestamp \"{}\": it must end in Z (UTC)", text));
   year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
+  if (h > 23 || mi > 59 || s > 60)
+    throw std::invalid_argument(fmt::format("invalid timestamp \"{}\": no such time of day", text));
   if (!ymd.ok()) throw std::invalid_argument(fmt::format("invalid timestamp \"{}\": no such date", text));
   return Timestamp{sys_days{ymd}.time_since_epoch() + hours{h} + minutes{mi} + seconds{s} +
                    milliseconds{millis}};

@@ -11,7 +11,7 @@ using Timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono
 
 std::string format_timestamp(Timestamp t);
 
-/// Accepts "...Z" with 0 to 6 fractional digits. Throws std::invalid_argument naming the text.
+/// Accepts "...Z" with any number of fractional digits (milliseconds are kept). Throws std::invalid_argument naming the text.
 Timestamp parse_timestamp(std::string_view text);
 
 }  // namespace reprise::protocol
