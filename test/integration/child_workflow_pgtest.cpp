@@ -169,3 +169,53 @@ TEST_CASE("a failed run is retried as a new run after the policy's backoff until
   auto retried_at = event_time_ms(retry["history"][0]["event_time"]);
   CHECK(event_time_ms(retry["history"].back()["event_time"]) - retried_at >= 300);
 }
+
+TEST_CASE("a child that signals its parent and completes in one task reaches the parent with both",
+          "[pg][child]") {
+  ServerProcess server({.database_url = fresh_database("child_signal_parent")});
+  RepriseApi api(server.port());
+  api.start_ok("parent", "Parent", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"], {child("kid")}).status == 200);
+  for (;;) {
+    auto t = api.expect_workflow_task("q");
+    if (t["workflow_id"] == "parent") {
+      REQUIRE(api.complete_workflow_task(t["task_token"], {}).status == 200);
+      continue;
+    }
+    auto r = api.complete_workflow_task(
+        t["task_token"], {RepriseApi::command("SignalExternalWorkflowExecution",
+                                              {{"workflow_id", "parent"}, {"signal_name", "hi"}}),
+                          RepriseApi::complete_workflow("done")});
+    INFO(r.raw);
+    REQUIRE(r.status == 200);
+    break;
+  }
+  auto parent = api.event_types("parent");
+  CHECK(contains(parent, "WorkflowExecutionSignaled"));
+  CHECK(contains(parent, "ChildWorkflowExecutionCompleted"));
+}
+
+TEST_CASE("a parent closing in the task that starts a child terminates that child at once",
+          "[pg][child]") {
+  ServerProcess server({.database_url = fresh_database("child_same_task")});
+  RepriseApi api(server.port());
+  api.start_ok("parent", "Parent", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"],
+                                     {child("short-lived"), RepriseApi::complete_workflow(nullptr)})
+              .status == 200);
+  CHECK(api.describe("short-lived").body["execution"]["status"] == "Terminated");
+  CHECK(api.describe("parent").body["execution"]["status"] == "Completed");
+}
+
+TEST_CASE("two children with one workflow id in one task start once", "[pg][child]") {
+  ServerProcess server({.database_url = fresh_database("child_twice")});
+  RepriseApi api(server.port());
+  api.start_ok("parent", "Parent", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"], {child("twin"), child("twin")}).status == 200);
+  auto events = api.event_types("parent");
+  CHECK(std::count(events.begin(), events.end(), "ChildWorkflowExecutionStarted") == 1);
+  CHECK(std::count(events.begin(), events.end(), "StartChildWorkflowExecutionFailed") == 1);
+}

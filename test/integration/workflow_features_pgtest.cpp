@@ -675,3 +675,44 @@ TEST_CASE("a workflow past its run timeout closes TimedOut", "[pg][timeout]") {
   CHECK(std::count_if(types.begin(), types.end(), is_terminal) == 1);
   CHECK(api.signal("rto-1", {{"signal_name", "late"}}).status == 409);
 }
+
+TEST_CASE("a timer started and canceled in one task never fires, and a duplicate timer id is refused",
+          "[pg][timer]") {
+  ServerProcess server({.database_url = fresh_database("timer_same_task")});
+  RepriseApi api(server.port());
+  api.start_ok("t-1", "T", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"],
+                                     {RepriseApi::start_timer("t", "200ms"),
+                                      RepriseApi::command("CancelTimer", {{"timer_id", "t"}})})
+              .status == 200);
+  CHECK(api.describe("t-1").body["pending_timers"].empty());
+  CHECK_FALSE(api.poll_workflow_task("q", "500ms"));
+
+  REQUIRE(api.signal("t-1", {{"signal_name", "again"}}).status == 200);
+  task = api.expect_workflow_task("q");
+  auto r = api.complete_workflow_task(task["task_token"], {RepriseApi::start_timer("u", "1h"),
+                                                           RepriseApi::start_timer("u", "1h")});
+  CHECK(r.status == 400);
+  CHECK_THAT(r.body["error"]["message"].get<std::string>(), Catch::Contains("already used by a pending timer"));
+}
+
+TEST_CASE("canceling a timer that fired while the task was in flight delivers the firing instead",
+          "[pg][timer]") {
+  ServerProcess server({.database_url = fresh_database("timer_cancel_race")});
+  RepriseApi api(server.port());
+  api.start_ok("t-2", "T", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::start_timer("t", "100ms")}).status == 200);
+  REQUIRE(api.signal("t-2", {{"signal_name", "wake"}}).status == 200);
+  task = api.expect_workflow_task("q");  // in flight while the timer fires
+  wait_until([&] { return api.describe("t-2").body["pending_timers"].empty(); }, std::chrono::seconds(10),
+             "the timer fires (buffered behind the task in flight)");
+  auto r = api.complete_workflow_task(task["task_token"],
+                                      {RepriseApi::command("CancelTimer", {{"timer_id", "t"}})});
+  CHECK(r.status == 409);
+  CHECK(r.body["error"]["code"] == "UnhandledEvents");
+  auto next = api.expect_workflow_task("q");
+  CHECK(next["attempt"] == 1);
+  CHECK(next["history"][next["history"].size() - 3]["event_type"] == "TimerFired");
+}
