@@ -1,0 +1,44 @@
+#pragma once
+/// The HTTP/JSON API of a reprise-server as the SDK uses it (docs/api.md). Internal to the
+/// SDK: Beast stays inside service_connection.cpp.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace reprise::detail {
+
+/// Calls one namespace of one reprise-server. Safe to use from several threads at once; each
+/// thread gets a keep-alive connection of its own.
+class ServiceConnection {
+ public:
+  /// `address` is "host:port" or "http://host:port".
+  explicit ServiceConnection(std::string address, std::string ns = "default");
+  ~ServiceConnection();
+
+  /// POSTs `body` to /api/v1/namespaces/<ns><path> and returns the JSON answer. Throws
+  /// reprise::ServiceError with the API's error code and message on an error answer, and with
+  /// code "Unavailable" when the server cannot be reached or does not answer within `timeout`.
+  nlohmann::json post(std::string_view path, const nlohmann::json& body,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(90));
+  /// GETs /api/v1/namespaces/<ns><path_and_query>.
+  nlohmann::json get(std::string_view path_and_query,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(90));
+
+  const std::string& ns() const { return ns_; }
+  const std::string& address() const { return address_; }
+
+ private:
+  struct Impl;
+  std::string address_;
+  std::string ns_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Percent-encodes one path segment or query value (workflow ids may hold any character).
+std::string url_encode(std::string_view text);
+
+}  // namespace reprise::detail
