@@ -1,0 +1,478 @@
+#include "engine/workflow_run.hpp"
+
+#include <fmt/format.h>
+#include <reprise/protocol/duration.hpp>
+
+namespace reprise::detail {
+
+using protocol::CommandType;
+using protocol::EventType;
+using nlohmann::json;
+
+namespace {
+
+thread_local WorkflowRun* t_current_run = nullptr;
+
+/// Sets the thread's current run for the duration of an activation.
+struct CurrentRun {
+  WorkflowRun* previous;
+  explicit CurrentRun(WorkflowRun* run) : previous(std::exchange(t_current_run, run)) {}
+  ~CurrentRun() { t_current_run = previous; }
+};
+
+std::string activity_identity(const std::string& type, const std::string& id) {
+  return fmt::format("activity_type={} activity_id={}", type, id);
+}
+std::string marker_key(const std::string& name, const std::string& id) { return name + "/" + id; }
+
+/// The command an event records, and the identity it must carry; nothing for other events.
+std::optional<std::pair<CommandType, std::string>> recorded_command(const HistoryEvent& e) {
+  const auto& a = e.attributes;
+  auto str = [&](const char* k) { return a.contains(k) && a[k].is_string() ? a[k].get<std::string>() : std::string(); };
+  switch (e.type) {
+    case EventType::kActivityTaskScheduled:
+      return {{CommandType::kScheduleActivityTask, activity_identity(str("activity_type"), str("activity_id"))}};
+    case EventType::kActivityTaskCancelRequested:
+      return {{CommandType::kRequestCancelActivityTask,
+               fmt::format("scheduled_event_id={}", a.value("scheduled_event_id", std::int64_t{0}))}};
+    case EventType::kTimerStarted:
+      return {{CommandType::kStartTimer, "timer_id=" + str("timer_id")}};
+    case EventType::kTimerCanceled:
+      return {{CommandType::kCancelTimer, "timer_id=" + str("timer_id")}};
+    case EventType::kMarkerRecorded: {
+      auto details = a.value("details", json::object());
+      return {{CommandType::kRecordMarker,
+               fmt::format("marker_name={} id={}", str("marker_name"), details.value("id", std::string()))}};
+    }
+    case EventType::kWorkflowExecutionCompleted:
+      return {{CommandType::kCompleteWorkflowExecution, ""}};
+    case EventType::kWorkflowExecutionFailed:
+      return {{CommandType::kFailWorkflowExecution, ""}};
+    case EventType::kWorkflowExecutionCanceled:
+      return {{CommandType::kCancelWorkflowExecution, ""}};
+    case EventType::kWorkflowExecutionContinuedAsNew:
+      return {{CommandType::kContinueAsNewWorkflowExecution, ""}};
+    default:
+      return std::nullopt;
+  }
+}
+
+std::string event_summary(const HistoryEvent& e) {
+  auto recorded = recorded_command(e);
+  return fmt::format("event {} {}({})", e.id, protocol::to_string(e.type),
+                     recorded ? recorded->second : e.attributes.dump());
+}
+
+std::string duration_text(std::chrono::milliseconds d) { return protocol::format_duration(d); }
+
+}  // namespace
+
+WorkflowRun* WorkflowRun::current() { return t_current_run; }
+
+WorkflowRun::WorkflowRun(const Registry& registry, StackPool& stacks, WorkflowInfo info)
+    : registry_(registry),
+      stacks_(stacks),
+      info_(std::move(info)),
+      context_(*this),
+      random_(std::hash<std::string>{}(info_.run_id)) {}
+
+WorkflowRun::~WorkflowRun() {
+  // Unwind every suspended fiber (their destructors do it), newest first, with this run current
+  // so that context calls made while unwinding see it.
+  CurrentRun scope(this);
+  while (!fibers_.empty()) fibers_.pop_back();
+}
+
+[[noreturn]] void WorkflowRun::nondeterminism(const std::string& code, const std::string& message) const {
+  throw NonDeterminismError(code, fmt::format("{} (workflow {} run {}); see docs/determinism.md",
+                                              message, info_.workflow_id, info_.run_id));
+}
+
+std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
+  CurrentRun scope(this);
+  // Markers are looked ahead: a side effect or version recorded after a task's completion is
+  // what the code must see when it runs that task again.
+  for (const auto& e : events)
+    if (e.type == EventType::kMarkerRecorded) {
+      auto details = e.attributes.value("details", json::object());
+      markers_[marker_key(e.attributes.value("marker_name", ""), details.value("id", ""))] = details;
+    }
+
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const auto& e = events[i];
+    if (e.id != next_event_id_)
+      throw std::runtime_error(fmt::format("history of run {} jumps from event {} to {}", info_.run_id,
+                                           next_event_id_ - 1, e.id));
+    ++next_event_id_;
+    switch (e.type) {
+      case EventType::kWorkflowExecutionStarted:
+        start(e);
+        break;
+      case EventType::kWorkflowTaskScheduled:
+        check_all_matched(e);
+        break;
+      case EventType::kWorkflowTaskStarted: {
+        check_all_matched(e);
+        bool last = i + 1 == events.size();
+        bool completed = !last && events[i + 1].type == EventType::kWorkflowTaskCompleted;
+        // A task that failed or timed out changed nothing: its events are seen by the next.
+        if (last || completed) activate(e, /*replaying=*/completed);
+        break;
+      }
+      case EventType::kWorkflowTaskCompleted:
+        matching_ = true;
+        break;
+      case EventType::kWorkflowTaskFailed:
+      case EventType::kWorkflowTaskTimedOut:
+      case EventType::kActivityTaskStarted:
+        break;
+      default:
+        if (recorded_command(e)) match(e);
+        else resolve(e);
+    }
+    if (protocol::is_terminal(e.type)) closed_ = true;
+  }
+  if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
+  if (!events.empty() && events.back().type == EventType::kWorkflowTaskStarted) return pending_commands();
+  return {};
+}
+
+void WorkflowRun::start(const HistoryEvent& e) {
+  const auto& a = e.attributes;
+  info_.workflow_type = a.value("workflow_type", info_.workflow_type);
+  info_.task_queue = a.value("task_queue", info_.task_queue);
+  info_.first_run_id = a.value("first_run_id", info_.run_id);
+  info_.attempt = a.value("attempt", 1);
+  input_ = a.value("input", json());
+  now_ = e.time;
+  fibers_.push_back({std::make_unique<Fiber>(stacks_, [this] { run_workflow_function(); })});
+}
+
+void WorkflowRun::run_workflow_function() {
+  const auto* fn = registry_.workflow(info_.workflow_type);
+  try {
+    if (!fn)
+      throw std::runtime_error(fmt::format(
+          "workflow type \"{}\" is not registered on this worker (it has: {}); register it with "
+          "worker.register_workflow, or route its task queue to a worker that has it",
+          info_.workflow_type, fmt::join(registry_.workflow_names(), ", ")));
+    auto result = (*fn)(context_, input_);
+    issue(CommandType::kCompleteWorkflowExecution, {{"result", result}}, "", std::source_location::current());
+  } catch (const FiberUnwind&) {
+    throw;
+  } catch (const ContinueAsNewRequest& request) {
+    issue(CommandType::kContinueAsNewWorkflowExecution, {{"input", request.input}}, "",
+          std::source_location::current());
+  } catch (const CanceledError& e) {
+    if (cancel_requested_)
+      issue(CommandType::kCancelWorkflowExecution, {{"details", e.details()}}, "", std::source_location::current());
+    else
+      issue(CommandType::kFailWorkflowExecution, {{"failure", to_failure(e)}}, "", std::source_location::current());
+  } catch (const NonDeterminismError&) {
+    fatal_ = std::current_exception();
+  } catch (const Error& e) {
+    // An error of the taxonomy is the workflow's answer: the run fails with it.
+    issue(CommandType::kFailWorkflowExecution, {{"failure", to_failure(e)}}, "", std::source_location::current());
+  } catch (...) {
+    // Anything else (std::out_of_range, a null dereference turned exception) is a bug: the
+    // task fails and is retried, so a fixed deployment continues the run where it stopped.
+    fatal_ = std::current_exception();
+  }
+  finished_ = true;
+  // Handlers capture the function's locals, which are gone now.
+  query_handlers_.clear();
+  signal_handlers_.clear();
+}
+
+void WorkflowRun::activate(const HistoryEvent& task_started, bool replaying) {
+  now_ = task_started.time;
+  replaying_ = replaying;
+  dispatch_signals();
+  run_fibers();
+}
+
+void WorkflowRun::dispatch_signals() {
+  // Each signal is handled on a fiber of its own, in arrival order; a signal whose handler is
+  // not registered yet waits for it.
+  for (auto it = signals_.begin(); it != signals_.end();) {
+    auto handler = signal_handlers_.find(it->first);
+    if (handler == signal_handlers_.end()) {
+      ++it;
+      continue;
+    }
+    spawn([fn = handler->second, payload = it->second] { fn(payload); });
+    it = signals_.erase(it);
+  }
+}
+
+void WorkflowRun::run_fibers() {
+  for (bool progress = true; progress && !finished_ && !fatal_;) {
+    progress = false;
+    // Creation order, a fixed rule: the same history always runs the fibers the same way.
+    for (std::size_t i = 0; i < fibers_.size() && !finished_ && !fatal_; ++i) {
+      auto& slot = fibers_[i];
+      if (slot.fiber->finished()) continue;
+      if (slot.waiting_for && !slot.waiting_for()) continue;
+      slot.waiting_for = nullptr;
+      current_fiber_ = &slot;
+      slot.fiber->resume();
+      current_fiber_ = nullptr;
+      progress = true;
+      dispatch_signals();  // a handler registered just now takes the signals waiting for it
+    }
+  }
+}
+
+void WorkflowRun::wait(const std::function<bool()>& ready, const std::source_location&,
+                       const std::shared_ptr<FutureState>& operation) {
+  if (!current_fiber_) throw std::logic_error("reprise: a workflow call was made outside the workflow's code");
+  auto* slot = current_fiber_;
+  auto canceled = [this, slot] { return cancel_requested_ && slot->cleanup_depth == 0; };
+  while (!ready()) {
+    if (canceled()) {
+      if (operation) cancel_operation(operation);
+      throw CanceledError("the workflow was asked to cancel");
+    }
+    slot->waiting_for = [&] { return ready() || canceled(); };
+    Fiber::yield();
+  }
+}
+
+void WorkflowRun::spawn(std::function<void()> body) {
+  fibers_.push_back({std::make_unique<Fiber>(stacks_, [this, body = std::move(body)] {
+    try {
+      body();
+    } catch (const FiberUnwind&) {
+      throw;
+    } catch (...) {
+      // An error nobody caught on a side fiber (a signal handler, a spawned branch) fails the
+      // task, like a bug: the workflow cannot go on without what that fiber was doing.
+      if (!fatal_) fatal_ = std::current_exception();
+    }
+  })});
+}
+
+void WorkflowRun::cleanup(const std::function<void()>& body) {
+  auto* slot = current_fiber_;
+  if (slot) ++slot->cleanup_depth;
+  try {
+    body();
+  } catch (...) {
+    if (slot) --slot->cleanup_depth;
+    throw;
+  }
+  if (slot) --slot->cleanup_depth;
+}
+
+void WorkflowRun::on_signal(const std::string& name, std::function<void(const Payload&)> handler) {
+  signal_handlers_[name] = std::move(handler);
+}
+
+void WorkflowRun::on_query(const std::string& name, std::function<Payload(const Payload&)> handler) {
+  query_handlers_[name] = std::move(handler);
+}
+
+Payload WorkflowRun::query(const std::string& name, const Payload& args) {
+  if (finished_)
+    throw ApplicationError(fmt::format("workflow {} has returned; queries are answered while it runs",
+                                       info_.workflow_type),
+                           "QueryNotAvailable");
+  auto it = query_handlers_.find(name);
+  if (it == query_handlers_.end()) {
+    std::vector<std::string> names;
+    for (auto& [n, h] : query_handlers_) names.push_back(n);
+    throw ApplicationError(fmt::format("workflow {} has no query handler named \"{}\" (it has: {})",
+                                       info_.workflow_type, name, fmt::join(names, ", ")),
+                           "QueryNotFound");
+  }
+  CurrentRun scope(this);
+  return it->second(args);
+}
+
+CommandRecord& WorkflowRun::issue(CommandType type, json attributes, std::string identity,
+                                  const std::source_location& loc) {
+  commands_.push_back({type, std::move(attributes), std::move(identity), loc});
+  return commands_.back();
+}
+
+std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity_type, Payload input,
+                                                            const ActivityOptions& o,
+                                                            const std::source_location& loc) {
+  auto id = o.activity_id.empty() ? std::to_string(++activity_seq_) : o.activity_id;
+  json attrs = {{"activity_id", id}, {"activity_type", activity_type}, {"input", std::move(input)}};
+  if (!o.task_queue.empty()) attrs["task_queue"] = o.task_queue;
+  if (o.start_to_close_timeout.count()) attrs["start_to_close_timeout"] = duration_text(o.start_to_close_timeout);
+  if (o.schedule_to_close_timeout.count())
+    attrs["schedule_to_close_timeout"] = duration_text(o.schedule_to_close_timeout);
+  if (o.schedule_to_start_timeout.count())
+    attrs["schedule_to_start_timeout"] = duration_text(o.schedule_to_start_timeout);
+  if (o.heartbeat_timeout.count()) attrs["heartbeat_timeout"] = duration_text(o.heartbeat_timeout);
+  if (o.retry_policy) attrs["retry_policy"] = *o.retry_policy;
+  if (!o.start_to_close_timeout.count() && !o.schedule_to_close_timeout.count())
+    throw ApplicationError(fmt::format("activity {} called at {}:{} has no timeout: set "
+                                       "start_to_close_timeout or schedule_to_close_timeout in its "
+                                       "ActivityOptions",
+                                       activity_type, loc.file_name(), loc.line()),
+                           "InvalidActivityOptions", true);
+  auto& cmd = issue(CommandType::kScheduleActivityTask, std::move(attrs), activity_identity(activity_type, id), loc);
+  cmd.future = std::make_shared<FutureState>();
+  return cmd.future;
+}
+
+std::shared_ptr<FutureState> WorkflowRun::start_timer(std::chrono::milliseconds duration,
+                                                      const std::source_location& loc) {
+  auto id = std::to_string(++timer_seq_);
+  auto& cmd = issue(CommandType::kStartTimer, {{"timer_id", id}, {"start_to_fire_timeout", duration_text(duration)}},
+                    "timer_id=" + id, loc);
+  cmd.future = std::make_shared<FutureState>();
+  timers_[id] = &cmd;
+  return cmd.future;
+}
+
+Payload WorkflowRun::side_effect(const std::function<Payload()>& fn, const std::source_location& loc) {
+  auto id = std::to_string(++side_effect_seq_);
+  auto recorded = markers_.find(marker_key("SideEffect", id));
+  Payload value = recorded != markers_.end() ? recorded->second.value("value", Payload()) : fn();
+  issue(CommandType::kRecordMarker, {{"marker_name", "SideEffect"}, {"details", {{"id", id}, {"value", value}}}},
+        fmt::format("marker_name=SideEffect id={}", id), loc);
+  return value;
+}
+
+int WorkflowRun::get_version(const std::string& change_id, int min_supported, int max_supported,
+                             const std::source_location& loc) {
+  constexpr int kDefaultVersion = -1;
+  auto recorded = markers_.find(marker_key("Version", change_id));
+  int version;
+  if (recorded != markers_.end()) {
+    version = recorded->second.value("version", kDefaultVersion);
+  } else if (replaying_) {
+    // This part of the history ran before the change existed: the old code path.
+    version = kDefaultVersion;
+  } else {
+    version = max_supported;
+  }
+  if (version != kDefaultVersion || recorded != markers_.end())
+    issue(CommandType::kRecordMarker,
+          {{"marker_name", "Version"}, {"details", {{"id", change_id}, {"version", version}}}},
+          fmt::format("marker_name=Version id={}", change_id), loc);
+  if (version < min_supported && !(version == kDefaultVersion && min_supported <= kDefaultVersion))
+    nondeterminism("RPR1200", fmt::format("get_version(\"{}\") at {}:{} supports versions {} to {}, but "
+                                          "this run recorded version {}; keep the old branch until "
+                                          "such runs have finished",
+                                          change_id, loc.file_name(), loc.line(), min_supported,
+                                          max_supported, version));
+  return version;
+}
+
+void WorkflowRun::match(const HistoryEvent& e) {
+  auto recorded = recorded_command(e);
+  while (first_unmatched_ < commands_.size() && commands_[first_unmatched_].status == CommandStatus::kDropped)
+    ++first_unmatched_;
+  if (first_unmatched_ >= commands_.size())
+    nondeterminism("RPR1100", fmt::format("{} has no matching command: the code did not issue it "
+                                          "(it now waits on something else, or returned earlier)",
+                                          event_summary(e)));
+  auto& cmd = commands_[first_unmatched_];
+  if (cmd.type != recorded->first || cmd.identity != recorded->second)
+    nondeterminism("RPR1101", fmt::format("{} does not match what the code did: {} at {}",
+                                          event_summary(e), cmd.describe(), cmd.where()));
+  cmd.status = CommandStatus::kRecorded;
+  cmd.event_id = e.id;
+  ++first_unmatched_;
+  if (cmd.type == CommandType::kScheduleActivityTask) activities_[e.id] = &cmd;
+}
+
+void WorkflowRun::check_all_matched(const HistoryEvent& at) {
+  if (!matching_) return;
+  matching_ = false;
+  for (std::size_t i = first_unmatched_; i < commands_.size(); ++i)
+    if (commands_[i].status == CommandStatus::kIssued)
+      nondeterminism("RPR1102", fmt::format("the code issued {} at {}, which the history does not "
+                                            "have: the task that ran it recorded nothing more before "
+                                            "{}",
+                                            commands_[i].describe(), commands_[i].where(), event_summary(at)));
+}
+
+void WorkflowRun::resolve(const HistoryEvent& e) {
+  const auto& a = e.attributes;
+  auto settle = [](CommandRecord* cmd, Payload value, std::exception_ptr error) {
+    if (!cmd || !cmd->future || cmd->future->ready) return;
+    cmd->future->value = std::move(value);
+    cmd->future->error = std::move(error);
+    cmd->future->ready = true;
+  };
+  auto activity = [&]() -> CommandRecord* {
+    auto it = activities_.find(a.value("scheduled_event_id", std::int64_t{0}));
+    return it == activities_.end() ? nullptr : it->second;
+  };
+  auto activity_error = [&](CommandRecord* cmd, std::shared_ptr<const Error> cause, const std::string& what) {
+    auto type = cmd ? cmd->attributes.value("activity_type", "") : "";
+    auto id = cmd ? cmd->attributes.value("activity_id", "") : "";
+    return std::make_exception_ptr(ActivityError(fmt::format("activity {} ({}) {}", type, id, what), type, id,
+                                                 a.value("retry_state", ""), std::move(cause)));
+  };
+  switch (e.type) {
+    case EventType::kActivityTaskCompleted:
+      settle(activity(), a.value("result", Payload()), nullptr);
+      break;
+    case EventType::kActivityTaskFailed: {
+      auto* cmd = activity();
+      settle(cmd, nullptr, activity_error(cmd, from_failure(a.value("failure", json())), "failed"));
+      break;
+    }
+    case EventType::kActivityTaskTimedOut: {
+      auto* cmd = activity();
+      auto failure = a.value("failure", json::object());
+      failure["type"] = "Timeout";
+      failure["timeout_type"] = a.value("timeout_type", "StartToClose");
+      settle(cmd, nullptr, activity_error(cmd, from_failure(failure), "timed out"));
+      break;
+    }
+    case EventType::kActivityTaskCanceled: {
+      auto* cmd = activity();
+      settle(cmd, nullptr, activity_error(cmd, std::make_shared<CanceledError>("activity canceled"), "was canceled"));
+      break;
+    }
+    case EventType::kTimerFired: {
+      auto it = timers_.find(a.value("timer_id", ""));
+      settle(it == timers_.end() ? nullptr : it->second, nullptr, nullptr);
+      break;
+    }
+    case EventType::kWorkflowExecutionSignaled:
+      signals_.emplace_back(a.value("signal_name", ""), a.value("input", Payload()));
+      break;
+    case EventType::kWorkflowExecutionCancelRequested:
+      cancel_requested_ = true;
+      break;
+    default:
+      break;  // events that change nothing the code can observe
+  }
+}
+
+void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation) {
+  for (auto& cmd : commands_) {
+    if (cmd.future != operation || operation->ready) continue;
+    if (cmd.status == CommandStatus::kIssued) {
+      cmd.status = CommandStatus::kDropped;  // never sent: nothing to cancel at the service
+    } else if (cmd.type == CommandType::kStartTimer) {
+      auto id = cmd.attributes.value("timer_id", "");
+      issue(CommandType::kCancelTimer, {{"timer_id", id}}, "timer_id=" + id, cmd.location);
+    } else if (cmd.type == CommandType::kScheduleActivityTask) {
+      issue(CommandType::kRequestCancelActivityTask, {{"scheduled_event_id", cmd.event_id}},
+            fmt::format("scheduled_event_id={}", cmd.event_id), cmd.location);
+    }
+    operation->error = std::make_exception_ptr(CanceledError("canceled with the workflow"));
+    operation->ready = true;
+    return;
+  }
+}
+
+std::vector<json> WorkflowRun::pending_commands() const {
+  std::vector<json> out;
+  for (std::size_t i = first_unmatched_; i < commands_.size(); ++i)
+    if (commands_[i].status == CommandStatus::kIssued)
+      out.push_back({{"command_type", protocol::to_string(commands_[i].type)}, {"attributes", commands_[i].attributes}});
+  return out;
+}
+
+}  // namespace reprise::detail

@@ -1,0 +1,276 @@
+// The replay engine against hand-built histories: what the code is asked to do next, what a
+// replay gives back, and every way the code and the history can disagree.
+#include <catch2/catch.hpp>
+#include <reprise/registry.hpp>
+
+#include "engine/workflow_run.hpp"
+#include "history_builder.hpp"
+
+using namespace reprise;
+using namespace std::chrono_literals;
+using protocol::EventType;
+using test::HistoryBuilder;
+using json = nlohmann::json;
+
+namespace {
+
+int charge(ActivityContext&, int amount) { return amount * 2; }
+int refund(ActivityContext&, int amount) { return amount; }
+
+constexpr int kChargeLine = __LINE__ + 3;
+int order(WorkflowContext& ctx, int amount) {
+  int charged = 0;
+  charged = ctx.execute_activity(charge, amount, {.start_to_close_timeout = 10s});
+  ctx.sleep(1s);
+  return charged + 1;
+}
+
+int order_changed(WorkflowContext& ctx, int amount) {  // refunds where order charged
+  int r = ctx.execute_activity(refund, amount, {.start_to_close_timeout = 10s});
+  ctx.sleep(1s);
+  return r;
+}
+
+std::string caught(WorkflowContext& ctx, int amount) {
+  try {
+    ctx.execute_activity(charge, amount, {.start_to_close_timeout = 10s});
+    return "charged";
+  } catch (const ActivityError& e) {
+    auto* app = dynamic_cast<const ApplicationError*>(e.cause());
+    ctx.cleanup([&] { ctx.execute_activity(refund, amount, {.start_to_close_timeout = 10s}); });
+    return app ? app->type() : "?";
+  }
+}
+
+int signals(WorkflowContext& ctx) {
+  int total = 0, count = 0;
+  ctx.on_signal<int>("add", [&](int v) { total += v; ++count; });
+  ctx.on_query<int>("total", [&] { return total; });
+  ctx.wait_condition([&] { return count == 2; });
+  return total;
+}
+
+std::string side_effects(WorkflowContext& ctx) {
+  auto v = ctx.side_effect<std::string>([] { return std::string("fresh"); });
+  int version = ctx.get_version("new-step", -1, 1);
+  return v + ":" + std::to_string(version);
+}
+
+std::string cancellable(WorkflowContext& ctx) {
+  try {
+    ctx.sleep(1h);
+    return "slept";
+  } catch (const CanceledError&) {
+    ctx.cleanup([&] { ctx.execute_activity(refund, 1, {.start_to_close_timeout = 10s}); });
+    throw;
+  }
+}
+
+Registry registry() {
+  Registry r;
+  r.add_activity("charge", charge);
+  r.add_activity("refund", refund);
+  r.add_workflow("order", order);
+  r.add_workflow("order_changed", order_changed);
+  r.add_workflow("caught", caught);
+  r.add_workflow("signals", signals);
+  r.add_workflow("side_effects", side_effects);
+  r.add_workflow("cancellable", cancellable);
+  return r;
+}
+
+struct Engine {
+  Registry reg = registry();
+  detail::StackPool stacks{64 * 1024};
+  std::unique_ptr<detail::WorkflowRun> run = std::make_unique<detail::WorkflowRun>(
+      reg, stacks, WorkflowInfo{"default", "wf-1", "11111111-1111-4111-8111-111111111111"});
+  std::vector<json> apply(const std::vector<detail::HistoryEvent>& events) { return run->apply(events); }
+};
+
+std::string type_of(const json& command) { return command["command_type"]; }
+
+HistoryBuilder charged_order() {
+  HistoryBuilder h;
+  h.started("order", 5).task().activity_scheduled("charge", "1").activity_completed(5, 10).task(false);
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("a new run's first task schedules the first activity with its input", "[unit][replay]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("order", 5).task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "ScheduleActivityTask");
+  CHECK(commands[0]["attributes"]["activity_type"] == "charge");
+  CHECK(commands[0]["attributes"]["input"] == 5);
+  CHECK(commands[0]["attributes"]["start_to_close_timeout"] == "10s");
+}
+
+TEST_CASE("a replay feeds recorded results back and asks only for what comes next", "[unit][replay]") {
+  Engine e;
+  auto commands = e.apply(charged_order().events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "StartTimer");
+  CHECK(commands[0]["attributes"]["start_to_fire_timeout"] == "1s");
+}
+
+TEST_CASE("a finished timer completes the run with the activity's recorded result", "[unit][replay]") {
+  Engine e;
+  auto h = charged_order();
+  h.add(EventType::kWorkflowTaskCompleted).timer_started("1").timer_fired("1").task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
+  CHECK(commands[0]["attributes"]["result"] == 11);
+}
+
+TEST_CASE("a cached run fed only new events ends where a full replay does", "[unit][replay][cache]") {
+  auto h = charged_order();
+  h.add(EventType::kWorkflowTaskCompleted).timer_started("1").timer_fired("1").task(false);
+  Engine cached;
+  cached.apply(h.slice(0, 3));  // the first task, as a worker first saw it
+  auto commands = cached.apply(h.slice(3, h.events().size()));
+  Engine fresh;
+  CHECK(commands == fresh.apply(h.events()));
+}
+
+TEST_CASE("a different activity than the history recorded is a non-determinism error naming the call",
+          "[unit][replay][nondeterminism]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("order_changed", 5).task().activity_scheduled("charge", "1").activity_completed(5, 10).task(false);
+  try {
+    e.apply(h.events());
+    FAIL("no non-determinism error");
+  } catch (const NonDeterminismError& err) {
+    CHECK(err.code() == "RPR1101");
+    std::string message = err.what();
+    CHECK_THAT(message, Catch::Contains("event 5 ActivityTaskScheduled(activity_type=charge activity_id=1)"));
+    CHECK_THAT(message, Catch::Contains("activity_type=refund"));
+    CHECK_THAT(message, Catch::Contains("workflow_run_test.cpp:"));
+  }
+}
+
+TEST_CASE("a recorded command the code no longer issues is a non-determinism error",
+          "[unit][replay][nondeterminism]") {
+  Engine e;
+  HistoryBuilder h;
+  // The code sleeps after its activity; this history shows a second activity instead.
+  h.started("order", 5).task().activity_scheduled("charge", "1").activity_completed(5, 10).task();
+  h.activity_scheduled("charge", "2").task(false);
+  try {
+    e.apply(h.events());
+    FAIL("no non-determinism error");
+  } catch (const NonDeterminismError& err) {
+    CHECK(err.code() == "RPR1101");
+    CHECK_THAT(std::string(err.what()), Catch::Contains("StartTimer(timer_id=1)"));
+  }
+  (void)kChargeLine;
+}
+
+TEST_CASE("an activity failure arrives as ActivityError with the application error as its cause",
+          "[unit][replay][errors]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("caught", 5).task().activity_scheduled("charge", "1");
+  h.activity_failed(5, {{"message", "card declined"}, {"type", "CardDeclined"}, {"non_retryable", true}}).task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "ScheduleActivityTask");
+  CHECK(commands[0]["attributes"]["activity_type"] == "refund");
+}
+
+TEST_CASE("signals reach their handler in order, and queries read the state", "[unit][replay][signal]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("signals", nullptr).task().signaled("add", 2).task(false);
+  CHECK(e.apply(h.events()).empty());  // still waiting for the second signal
+  CHECK(e.run->query("total", nullptr) == 2);
+  CHECK_THROWS_WITH(e.run->query("nope", nullptr), Catch::Contains("no query handler named \"nope\""));
+  h.add(EventType::kWorkflowTaskCompleted).signaled("add", 40).task(false);
+  auto commands = e.apply(h.slice(4, h.events().size()));
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
+  CHECK(commands[0]["attributes"]["result"] == 42);
+  // The function returned: its state (and so its handlers) is gone.
+  CHECK_THROWS_WITH(e.run->query("total", nullptr), Catch::Contains("has returned"));
+}
+
+TEST_CASE("side effects and versions are recorded live and read back on replay", "[unit][replay][marker]") {
+  HistoryBuilder live;
+  live.started("side_effects", nullptr).task(false);
+  Engine first;
+  auto commands = first.apply(live.events());
+  REQUIRE(commands.size() == 3);
+  CHECK(commands[0]["attributes"]["details"]["value"] == "fresh");
+  CHECK(commands[1]["attributes"]["details"]["version"] == 1);
+  CHECK(commands[2]["attributes"]["result"] == "fresh:1");
+
+  // Replaying a run that recorded another value returns the recorded one.
+  HistoryBuilder recorded;
+  recorded.started("side_effects", nullptr).task();
+  recorded.add(EventType::kMarkerRecorded, {{"marker_name", "SideEffect"}, {"details", {{"id", "1"}, {"value", "old"}}}});
+  recorded.add(EventType::kMarkerRecorded, {{"marker_name", "Version"}, {"details", {{"id", "new-step"}, {"version", 1}}}});
+  recorded.add(EventType::kWorkflowExecutionCompleted, {{"result", "old:1"}});
+  Engine replay;
+  CHECK(replay.apply(recorded.events()).empty());
+  CHECK(replay.run->closed());
+}
+
+TEST_CASE("a run that started before a versioned change replays the old branch", "[unit][replay][marker]") {
+  HistoryBuilder old;
+  // Recorded by code without the change: a side effect, then completion, no Version marker.
+  old.started("side_effects", nullptr).task();
+  old.add(EventType::kMarkerRecorded, {{"marker_name", "SideEffect"}, {"details", {{"id", "1"}, {"value", "v"}}}});
+  old.add(EventType::kWorkflowExecutionCompleted, {{"result", "v:-1"}});
+  Engine e;
+  CHECK_NOTHROW(e.apply(old.events()));
+}
+
+TEST_CASE("a cancel request ends the wait with CanceledError and cleanup still runs",
+          "[unit][replay][cancel]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("cancellable", nullptr).task().timer_started("1");
+  h.add(EventType::kWorkflowExecutionCancelRequested, {{"reason", "user"}}).task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 2);
+  CHECK(type_of(commands[0]) == "CancelTimer");
+  CHECK(type_of(commands[1]) == "ScheduleActivityTask");
+  CHECK(commands[1]["attributes"]["activity_type"] == "refund");
+}
+
+TEST_CASE("an unregistered workflow type fails the task with a message that names it", "[unit][replay]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("nobody", nullptr).task(false);
+  CHECK_THROWS_WITH(e.apply(h.events()), Catch::Contains("workflow type \"nobody\" is not registered"));
+}
+
+TEST_CASE("evicting a run parked in a wait unwinds its fibers", "[unit][replay][cache]") {
+  static int destroyed = 0;
+  struct Guard {
+    ~Guard() { ++destroyed; }
+  };
+  Registry r;
+  r.add_workflow("parked", +[](WorkflowContext& ctx) {
+    Guard g;
+    try {
+      ctx.sleep(24h);
+    } catch (const std::exception&) {  // must not catch the unwinding
+      return 1;
+    }
+    return 0;
+  });
+  detail::StackPool stacks;
+  auto run = std::make_unique<detail::WorkflowRun>(r, stacks, WorkflowInfo{"default", "p", "run-p"});
+  HistoryBuilder h;
+  h.started("parked", nullptr).task(false);
+  run->apply(h.events());
+  CHECK(destroyed == 0);
+  run.reset();
+  CHECK(destroyed == 1);
+}
