@@ -191,7 +191,7 @@ TEST_CASE("signals reach their handler in order, and queries read the state", "[
   CHECK(e.run->query("total", nullptr) == 2);
   CHECK_THROWS_WITH(e.run->query("nope", nullptr), Catch::Contains("no query handler named \"nope\""));
   h.add(EventType::kWorkflowTaskCompleted).signaled("add", 40).task(false);
-  auto commands = e.apply(h.slice(4, h.events().size()));
+  auto commands = e.apply(h.slice(7, h.events().size()));
   REQUIRE(commands.size() == 1);
   CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
   CHECK(commands[0]["attributes"]["result"] == 42);
