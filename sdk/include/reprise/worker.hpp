@@ -1,0 +1,70 @@
+#pragma once
+/// The worker: polls a task queue for workflow and activity tasks and runs the registered
+/// code. Keeps runs warm in a cache of parked fibers and asks the service for their next tasks
+/// on a queue of its own (sticky execution), so a warm run gets only new events.
+///
+///     reprise::Worker worker({.task_queue = "orders"});
+///     worker.register_workflow("OrderWorkflow", order_workflow);
+///     worker.register_activity("ChargeCard", charge_card);
+///     worker.run();  // until shutdown(), SIGINT or SIGTERM
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <reprise/registry.hpp>
+
+namespace reprise {
+
+struct WorkerOptions {
+  std::string address = "127.0.0.1:7233";  ///< the reprise-server to poll
+  std::string ns = "default";
+  std::string task_queue;                  ///< required
+  std::string identity;                    ///< default: host:pid
+  int workflow_pollers = 2;
+  int activity_pollers = 4;                ///< also the number of activities run at once
+  std::size_t cache_size = 1000;           ///< runs kept warm; 0 turns the cache (and stickiness) off
+  std::chrono::milliseconds sticky_schedule_to_start_timeout{5'000};
+  std::size_t fiber_stack_size = 128 * 1024;
+  std::chrono::milliseconds poll_timeout{10'000};  ///< also bounds how long shutdown waits for polls
+  /// Fail the run (rather than only its workflow task, which is retried until fixed code is
+  /// deployed) when its code no longer fits its history.
+  bool fail_workflow_on_nondeterminism = false;
+  bool handle_signals = true;  ///< run() stops gracefully on SIGINT/SIGTERM
+};
+
+class Worker {
+ public:
+  explicit Worker(WorkerOptions options);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  template <class R, class... P>
+  Worker& register_workflow(const std::string& name, R (*fn)(WorkflowContext&, P...)) {
+    registry().add_workflow(name, fn);
+    return *this;
+  }
+  template <class R, class... P>
+  Worker& register_activity(const std::string& name, R (*fn)(ActivityContext&, P...)) {
+    registry().add_activity(name, fn);
+    return *this;
+  }
+  Registry& registry();
+
+  /// Starts polling on background threads.
+  void start();
+  /// start(), then blocks until shutdown() (or a signal, with handle_signals).
+  void run();
+  /// Stops polling, finishes the tasks in hand, hands warm runs back to the shared queue.
+  void shutdown();
+  /// How many runs are warm in the cache.
+  std::size_t cached_runs() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace reprise

@@ -1,0 +1,112 @@
+#include "activity_runner.hpp"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <reprise/activity.hpp>
+#include <reprise/protocol/duration.hpp>
+#include <spdlog/spdlog.h>
+
+namespace reprise::detail {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+ActivityInfo info_of(const json& t) {
+  ActivityInfo info;
+  info.ns = t.value("namespace", "");
+  info.workflow_id = t.value("workflow_id", "");
+  info.run_id = t.value("run_id", "");
+  info.workflow_type = t.value("workflow_type", "");
+  info.activity_id = t.value("activity_id", "");
+  info.activity_type = t.value("activity_type", "");
+  info.task_queue = t.value("task_queue", "");
+  info.attempt = t.value("attempt", 1);
+  info.idempotency_key = t.value("idempotency_key", "");
+  if (t.contains("deadline") && t["deadline"].is_string())
+    info.deadline = protocol::parse_timestamp(t["deadline"].get<std::string>());
+  if (t.contains("heartbeat_timeout") && t["heartbeat_timeout"].is_string())
+    info.heartbeat_timeout = protocol::parse_duration(t["heartbeat_timeout"].get<std::string>());
+  return info;
+}
+
+/// Sends heartbeats at most every half heartbeat timeout (or every second without one): the
+/// latest details are what matters, and the service must hear from us before the timeout.
+class HeartbeatBatcher {
+ public:
+  HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout)
+      : service_(service), token_(std::move(token)),
+        interval_(timeout.count() > 0 ? timeout / 2 : std::chrono::milliseconds(1000)) {}
+
+  bool record(const json& details) {
+    auto now = Clock::now();
+    if (sent_once_ && now - last_sent_ < interval_) return cancel_requested_;
+    try {
+      auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}});
+      cancel_requested_ = answer.value("cancel_requested", false);
+    } catch (const ServiceError& e) {
+      // A stale token means this attempt is over (timed out, or the run closed): stop working.
+      if (e.code() == "StaleTaskToken") cancel_requested_ = true;
+      else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
+    }
+    last_sent_ = now;
+    sent_once_ = true;
+    return cancel_requested_;
+  }
+
+ private:
+  ServiceConnection& service_;
+  std::string token_;
+  std::chrono::milliseconds interval_;
+  Clock::time_point last_sent_;
+  bool sent_once_ = false;
+  bool cancel_requested_ = false;
+};
+
+}  // namespace
+
+void run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
+                       const std::string& identity) {
+  auto token = task.at("task_token").get<std::string>();
+  auto info = info_of(task);
+  HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout);
+  ActivityContext ctx(info, task.value("heartbeat_details", json()), task.value("last_failure", json()),
+                      [&](const json& details) { return heartbeats.record(details); });
+  auto report = [&](const char* path, json body) {
+    body["task_token"] = token;
+    body["identity"] = identity;
+    try {
+      service.post(path, body);
+    } catch (const ServiceError& e) {
+      // StaleTaskToken: the attempt timed out or the activity was canceled meanwhile; the
+      // service has moved on and this outcome is rightly dropped.
+      spdlog::warn("msg=\"activity outcome not accepted\" activity_type={} activity_id={} workflow_id={} "
+                   "code={} error=\"{}\"",
+                   info.activity_type, info.activity_id, info.workflow_id, e.code(), e.what());
+    }
+  };
+
+  const auto* fn = registry.activity(info.activity_type);
+  if (!fn) {
+    report("/activity-tasks/fail",
+           {{"failure", {{"message", fmt::format("activity type \"{}\" is not registered on worker {}",
+                                                 info.activity_type, identity)},
+                         {"type", "ActivityNotRegistered"}}}});
+    return;
+  }
+  try {
+    auto result = (*fn)(ctx, task.value("input", json()));
+    report("/activity-tasks/complete", {{"result", result}});
+  } catch (const CanceledError& e) {
+    if (ctx.is_cancelled()) report("/activity-tasks/cancel", {{"details", e.details()}});
+    else report("/activity-tasks/fail", {{"failure", to_failure(e)}});
+  } catch (const std::exception& e) {
+    report("/activity-tasks/fail", {{"failure", to_failure(e)}});
+  } catch (...) {
+    report("/activity-tasks/fail", {{"failure", {{"message", "the activity threw something that is not a std::exception"}}}});
+  }
+}
+
+}  // namespace reprise::detail

@@ -1,0 +1,220 @@
+#include <reprise/worker.hpp>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <reprise/protocol/duration.hpp>
+
+#include "activity_runner.hpp"
+#include "engine/run_cache.hpp"
+#include "engine/workflow_task_handler.hpp"
+#include "fiber/fiber.hpp"
+#include "transport/service_connection.hpp"
+
+namespace reprise {
+
+using nlohmann::json;
+using detail::TaskAnswer;
+
+namespace {
+
+std::string default_identity() {
+  char host[256] = "host";
+  ::gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}:{}", host, ::getpid());
+}
+
+std::atomic<bool> g_signal_received{false};
+extern "C" void on_stop_signal(int) { g_signal_received = true; }
+
+}  // namespace
+
+struct Worker::Impl {
+  explicit Impl(WorkerOptions o)
+      : options(std::move(o)),
+        service(options.address, options.ns),
+        stacks(options.fiber_stack_size),
+        cache(options.cache_size) {
+    if (options.task_queue.empty())
+      throw std::invalid_argument("WorkerOptions.task_queue is required: the queue this worker polls");
+    if (options.identity.empty()) options.identity = default_identity();
+    // A queue of this worker's own for the runs it keeps warm (sticky execution).
+    sticky_queue = fmt::format("{}/sticky/{}", options.task_queue, options.identity);
+  }
+
+  void poll_workflow_tasks(const std::string& queue);
+  void poll_activity_tasks();
+  void handle_workflow_task(const json& task);
+  std::vector<detail::HistoryEvent> fetch_history(const std::string& workflow_id, const std::string& run_id);
+
+  WorkerOptions options;
+  Registry registry;
+  detail::ServiceConnection service;
+  detail::StackPool stacks;
+  detail::RunCache cache;
+  std::string sticky_queue;
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> threads;
+  std::mutex mutex;
+  std::condition_variable stopped;
+  bool started = false;
+};
+
+std::vector<detail::HistoryEvent> Worker::Impl::fetch_history(const std::string& workflow_id,
+                                                              const std::string& run_id) {
+  std::vector<detail::HistoryEvent> events;
+  std::int64_t from = 1;
+  for (;;) {
+    auto page = service.get(fmt::format("/workflows/{}/history?run_id={}&from_event_id={}&page_size=10000",
+                                        detail::url_encode(workflow_id), detail::url_encode(run_id), from));
+    for (auto& e : detail::parse_events(page.at("events"))) events.push_back(std::move(e));
+    if (!page.value("has_more", false)) return events;
+    from = page.at("next_event_id").get<std::int64_t>();
+  }
+}
+
+void Worker::Impl::handle_workflow_task(const json& task) {
+  detail::WorkflowTaskHandler handler(registry, stacks, cache, options.fail_workflow_on_nondeterminism);
+  auto answer = handler.handle(task, [this](const std::string& w, const std::string& r) { return fetch_history(w, r); });
+  auto token = task.at("task_token").get<std::string>();
+  auto workflow_id = task.value("workflow_id", "");
+  bool accepted = false;
+  try {
+    switch (answer.kind) {
+      case TaskAnswer::Kind::kComplete: {
+        json body = answer.body;
+        body["task_token"] = token;
+        body["identity"] = options.identity;
+        if (cache.capacity() > 0) {
+          body["sticky_task_queue"] = sticky_queue;
+          body["sticky_schedule_to_start_timeout"] = protocol::format_duration(options.sticky_schedule_to_start_timeout);
+        }
+        service.post("/workflow-tasks/complete", body);
+        accepted = true;
+        break;
+      }
+      case TaskAnswer::Kind::kFail:
+        spdlog::warn("msg=\"workflow task failed\" workflow_id={} run_id={} error=\"{}\"", workflow_id,
+                     task.value("run_id", ""), answer.error);
+        service.post("/workflow-tasks/fail", {{"task_token", token},
+                                              {"identity", options.identity},
+                                              {"cause", answer.body["cause"]},
+                                              {"failure", answer.body["failure"]}});
+        break;
+      case TaskAnswer::Kind::kQuery: {
+        json body = answer.body;
+        body["task_token"] = token;
+        service.post("/workflow-tasks/respond-query", body);
+        break;
+      }
+    }
+  } catch (const ServiceError& e) {
+    // UnhandledEvents, a stale token after a timeout: the run's state here is not what the
+    // service holds, so it is dropped and rebuilt from the history next time.
+    spdlog::info("msg=\"workflow task answer refused\" workflow_id={} code={} error=\"{}\"", workflow_id,
+                 e.code(), e.what());
+  }
+  handler.finished(handler.release_run(), accepted);
+}
+
+void Worker::Impl::poll_workflow_tasks(const std::string& queue) {
+  auto path = fmt::format("/task-queues/{}/workflow-tasks/poll", detail::url_encode(queue));
+  auto timeout = protocol::format_duration(options.poll_timeout);
+  while (!stopping) {
+    try {
+      auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
+                                 options.poll_timeout + std::chrono::seconds(10));
+      if (answer.value("task", json()).is_null()) continue;
+      handle_workflow_task(answer["task"]);
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"workflow task poll failed; retrying\" queue={} error=\"{}\"", queue, e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+void Worker::Impl::poll_activity_tasks() {
+  auto path = fmt::format("/task-queues/{}/activity-tasks/poll", detail::url_encode(options.task_queue));
+  auto timeout = protocol::format_duration(options.poll_timeout);
+  while (!stopping) {
+    try {
+      auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
+                                 options.poll_timeout + std::chrono::seconds(10));
+      if (answer.value("task", json()).is_null()) continue;
+      detail::run_activity_task(registry, service, answer["task"], options.identity);
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"activity task poll failed; retrying\" error=\"{}\"", e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
+  }
+}
+
+Worker::Worker(WorkerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Worker::~Worker() { shutdown(); }
+
+Registry& Worker::registry() { return impl_->registry; }
+
+std::size_t Worker::cached_runs() const { return impl_->cache.size(); }
+
+void Worker::start() {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->started) return;
+  impl_->started = true;
+  auto& i = *impl_;
+  for (int n = 0; n < i.options.workflow_pollers; ++n)
+    i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.options.task_queue); });
+  if (i.cache.capacity() > 0) i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
+  for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll_activity_tasks(); });
+  spdlog::info("msg=\"worker started\" task_queue={} identity={} workflows={} activities={}", i.options.task_queue,
+               i.options.identity, i.registry.workflow_names().size(), i.registry.activity_names().size());
+}
+
+void Worker::run() {
+  if (impl_->options.handle_signals) {
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+  }
+  start();
+  std::unique_lock lock(impl_->mutex);
+  while (!impl_->stopping) {
+    impl_->stopped.wait_for(lock, std::chrono::milliseconds(100));
+    if (g_signal_received) break;
+  }
+  lock.unlock();
+  shutdown();
+}
+
+void Worker::shutdown() {
+  auto& i = *impl_;
+  {
+    std::lock_guard lock(i.mutex);
+    if (i.stopping.exchange(true) && i.threads.empty()) return;
+  }
+  i.stopped.notify_all();
+  // Polls end within poll_timeout; the task each thread holds is finished first.
+  for (auto& t : i.threads)
+    if (t.joinable()) t.join();
+  i.threads.clear();
+  // Hand warm runs back: their next tasks go to the shared queue at once instead of waiting
+  // out the sticky timeout for a worker that is gone.
+  for (auto& run : i.cache.clear()) {
+    try {
+      i.service.post(fmt::format("/workflows/{}/reset-sticky", detail::url_encode(run->info().workflow_id)),
+                     {{"run_id", run->info().run_id}});
+    } catch (const std::exception&) {
+      // the run may have closed meanwhile; nothing to hand back
+    }
+  }
+  spdlog::info("msg=\"worker stopped\" task_queue={} identity={}", i.options.task_queue, i.options.identity);
+}
+
+}  // namespace reprise
