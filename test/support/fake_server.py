@@ -4,6 +4,8 @@
 Takes the server's start arguments (--database-url, --port, --ready-file) and writes the ready
 file like the real server: atomically, once it listens. Routes:
   GET  /json        -> 200 {"ok": true, "requests_on_connection": n}
+  (/json and /drop also answer under any prefix, e.g. /api/v1/namespaces/default/workflows/drop,
+  so the SDK's connection, which always adds the API prefix, can be tested against them)
   POST /echo        -> 200, the request body and its Content-Type echoed back
   GET  /drop        -> 200, then closes the connection without saying so (a stale keep-alive)
   GET  /slow        -> answers after 5 s (to test client timeouts)
@@ -35,9 +37,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.count = getattr(self, "count", 0) + 1
-        if self.path == "/json":
+        if self.path.endswith("/json"):
             self.send(200, json.dumps({"ok": True, "requests_on_connection": self.count}))
-        elif self.path == "/drop":
+        elif self.path.endswith("/drop"):
             self.send(200, json.dumps({"dropping": True}))
             self.close_connection = True
         elif self.path == "/slow":

@@ -1,0 +1,238 @@
+// Synchronous HTTP/1.1 to a reprise-server over Boost.Beast. The only SDK file that includes
+// Beast/Asio (they cost seconds of compile time per file and must stay out of user code).
+//
+// Connections are pooled: a call takes an idle keep-alive connection (or opens one), uses it on
+// the calling thread, and puts it back when the answer left it reusable. So N threads calling at
+// once use N connections, and a thread calling in a loop reuses the same one.
+#include "transport/service_connection.hpp"
+
+#include <limits>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <reprise/errors.hpp>
+
+namespace reprise::detail {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+/// More idle connections than this are closed rather than kept: enough for a worker's pollers.
+constexpr std::size_t kMaxIdleConnections = 32;
+
+beast::string_view to_beast(std::string_view s) { return {s.data(), s.size()}; }
+
+struct HostPort {
+  std::string host;
+  std::string port;
+};
+
+/// "host:port", "http://host:port/", "[::1]:7233" or "host" (port 7233).
+HostPort parse_address(std::string_view address) {
+  if (address.starts_with("http://")) address.remove_prefix(7);
+  while (address.ends_with('/')) address.remove_suffix(1);
+  if (address.starts_with('[')) {  // IPv6 literal
+    auto close = address.find(']');
+    if (close != std::string_view::npos) {
+      std::string host(address.substr(1, close - 1));
+      auto rest = address.substr(close + 1);
+      return {host, rest.starts_with(':') ? std::string(rest.substr(1)) : "7233"};
+    }
+  }
+  auto colon = address.rfind(':');
+  if (colon == std::string_view::npos) return {std::string(address), "7233"};
+  return {std::string(address.substr(0, colon)), std::string(address.substr(colon + 1))};
+}
+
+/// The server closed an idle keep-alive connection before reading our request: safe to resend.
+bool is_stale_connection(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::connection_aborted;
+}
+
+/// One keep-alive connection, used by one thread at a time. Its own io_context runs only inside
+/// a call, on the caller's thread, so no thread of the SDK's is needed.
+struct Connection {
+  asio::io_context io;
+  beast::tcp_stream stream{io};  ///< expires at each call's deadline
+  beast::flat_buffer buffer;     ///< bytes read past the previous response
+
+  /// Starts one async operation, runs it to completion here and returns its error; the
+  /// stream's expiry turns a hang into beast::error::timeout.
+  template <typename Start>
+  beast::error_code run(Start start) {
+    beast::error_code result;
+    start([&result](beast::error_code ec, auto&&...) { result = ec; });
+    io.restart();
+    io.run();
+    return result;
+  }
+
+  ~Connection() {
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.close();
+  }
+};
+
+std::string format_ms(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+}  // namespace
+
+struct ServiceConnection::Impl {
+  HostPort endpoint;
+  std::string host_header;                        ///< "host:port" as sent in Host
+  std::mutex mutex;                               ///< guards idle
+  std::vector<std::unique_ptr<Connection>> idle;  ///< open connections no call is using
+
+  std::unique_ptr<Connection> take_idle() {
+    std::lock_guard lock(mutex);
+    if (idle.empty()) return nullptr;
+    auto connection = std::move(idle.back());  // the most recently used is the least likely stale
+    idle.pop_back();
+    return connection;
+  }
+
+  void give_back(std::unique_ptr<Connection> connection) {
+    std::lock_guard lock(mutex);
+    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(connection));
+  }
+
+  nlohmann::json call(const std::string& address, http::verb method, const std::string& target,
+                      std::string body, std::chrono::milliseconds timeout);
+};
+
+ServiceConnection::ServiceConnection(std::string address, std::string ns)
+    : address_(std::move(address)), ns_(std::move(ns)), impl_(std::make_unique<Impl>()) {
+  impl_->endpoint = parse_address(address_);
+  impl_->host_header = impl_->endpoint.host + ":" + impl_->endpoint.port;
+}
+
+ServiceConnection::~ServiceConnection() = default;
+
+nlohmann::json ServiceConnection::post(std::string_view path, const nlohmann::json& body,
+                                       std::chrono::milliseconds timeout) {
+  return impl_->call(address_, http::verb::post, "/api/v1/namespaces/" + url_encode(ns_) + std::string(path),
+                     body.dump(), timeout);
+}
+
+nlohmann::json ServiceConnection::get(std::string_view path_and_query, std::chrono::milliseconds timeout) {
+  return impl_->call(address_, http::verb::get,
+                     "/api/v1/namespaces/" + url_encode(ns_) + std::string(path_and_query), {}, timeout);
+}
+
+nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::verb method,
+                                             const std::string& target, std::string body,
+                                             std::chrono::milliseconds timeout) {
+  http::request<http::string_body> req{method, to_beast(target), 11};
+  req.set(http::field::host, host_header);
+  req.set(http::field::user_agent, "reprise-sdk-cpp");
+  req.set(http::field::accept, "application/json");
+  if (method == http::verb::post) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(body);
+  }
+  req.prepare_payload();
+
+  const auto verb_text = http::to_string(method);
+  const std::string method_name(verb_text.data(), verb_text.size());
+  const auto unavailable = [&](const std::string& why) {
+    return ServiceError("Unavailable",
+                        "cannot reach reprise-server at " + address + ": " + why + " (" + method_name +
+                            " " + target + ")",
+                        0);
+  };
+
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // At most two tries: a reused connection the server closed while it sat idle is resent once,
+  // on a new connection. A new connection that fails is an error (the server is down).
+  std::unique_ptr<Connection> connection = take_idle();
+  for (int attempt = 0;; ++attempt) {
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      connection = std::make_unique<Connection>();
+      tcp::resolver resolver(connection->io);
+      beast::error_code ec;
+      const auto endpoints = resolver.resolve(endpoint.host, endpoint.port, ec);
+      if (ec) throw unavailable("cannot resolve \"" + endpoint.host + "\": " + ec.message());
+      connection->stream.expires_at(deadline);
+      ec = connection->run([&](auto handler) { connection->stream.async_connect(endpoints, handler); });
+      if (ec == beast::error::timeout) throw unavailable("no connection within " + format_ms(timeout));
+      if (ec) throw unavailable(ec.message());
+      connection->stream.socket().set_option(tcp::no_delay(true));  // small requests: no Nagle delay
+    }
+
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // whole histories can be large
+    connection->stream.expires_at(deadline);
+    auto ec = connection->run([&](auto handler) { http::async_write(connection->stream, req, handler); });
+    if (!ec) {
+      ec = connection->run(
+          [&](auto handler) { http::async_read(connection->stream, connection->buffer, parser, handler); });
+    }
+    if (ec) {
+      connection.reset();
+      if (ec == beast::error::timeout) throw unavailable("no answer within " + format_ms(timeout));
+      // Resend only if nothing of the answer arrived: then the server never handled the request.
+      if (reused && attempt == 0 && !parser.got_some() && is_stale_connection(ec)) continue;
+      throw unavailable(ec.message());
+    }
+
+    auto& res = parser.get();
+    const int status = static_cast<int>(res.result_int());
+    if (res.keep_alive()) give_back(std::move(connection));
+
+    auto answer = nlohmann::json::parse(res.body(), nullptr, /*allow_exceptions=*/false);
+    if (res.body().empty()) answer = nlohmann::json::object();
+    if (status >= 200 && status < 300) {
+      if (answer.is_discarded()) {
+        throw ServiceError("Internal", "reprise-server at " + address + " answered " + target +
+                                           " with a body that is not JSON", status);
+      }
+      return answer;
+    }
+    if (!answer.is_discarded() && answer.contains("error") && answer["error"].is_object()) {
+      const auto& error = answer["error"];
+      throw ServiceError(error.value("code", "Internal"), error.value("message", "(no message)"), status);
+    }
+    // Not an API error answer (a proxy in between, say): name the code its status stands for.
+    std::string code = status == 503 ? "Unavailable" : status == 404 ? "NotFound" : "Internal";
+    throw ServiceError(code,
+                       "reprise-server at " + address + " answered " + target + " with HTTP " +
+                           std::to_string(status) + ": " + res.body().substr(0, 200),
+                       status);
+  }
+}
+
+std::string url_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                            c == '-' || c == '_' || c == '.' || c == '~';
+    if (unreserved) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+}  // namespace reprise::detail
