@@ -256,3 +256,22 @@ TEST_CASE("the client keeps its connection alive and resends over a new one when
   CHECK(client.handle("json").describe()["requests_on_connection"] == 1);
   CHECK(client.handle("json").describe()["requests_on_connection"] == 2);
 }
+
+TEST_CASE("signal-with-start starts a run the first time and signals the open run after that",
+          "[pg][client]") {
+  ServerProcess server({.database_url = fresh_database("client_signal_start")});
+  RepriseApi api(server.port());
+  reprise::Client client(address_of(server));
+
+  reprise::StartWorkflowOptions options{.id = "cart-7", .task_queue = "carts"};
+  auto first = client.signal_with_start("Cart", nullptr, "add_item", "apple", options);
+  auto second = client.signal_with_start("Cart", nullptr, "add_item", "pear", options);
+  CHECK(second.run_id() == first.run_id());
+
+  auto history = first.history()["events"];
+  REQUIRE(history.size() >= 4);
+  CHECK(history[0]["event_type"] == "WorkflowExecutionStarted");
+  CHECK(history[1]["event_type"] == "WorkflowExecutionSignaled");
+  CHECK(history[1]["attributes"]["input"] == "apple");
+  CHECK(api.event_types("cart-7").back() == "WorkflowExecutionSignaled");
+}

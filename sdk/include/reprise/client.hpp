@@ -63,6 +63,7 @@ struct StartWorkflowOptions {
   std::optional<std::chrono::milliseconds> run_timeout;
   /// Start-to-close timeout of each workflow task (server default 10 s).
   std::optional<std::chrono::milliseconds> task_timeout;
+  /// Whether a new run may reuse an id whose previous run has closed (or is still open).
   WorkflowIdReusePolicy id_reuse_policy = WorkflowIdReusePolicy::kAllowDuplicate;
   /// Retries a failed run as a new run of the same workflow id.
   std::optional<protocol::RetryPolicy> retry_policy;
@@ -76,8 +77,8 @@ struct StartWorkflowOptions {
 /// Filters of Client::list; every field is optional.
 struct ListWorkflowsOptions {
   std::string status;         ///< Running, Completed, Failed, Canceled, Terminated, ContinuedAsNew, TimedOut
-  std::string workflow_type;
-  std::string workflow_id;
+  std::string workflow_type;  ///< exact match
+  std::string workflow_id;    ///< every run of this id
   std::optional<protocol::Timestamp> started_after;   ///< inclusive
   std::optional<protocol::Timestamp> started_before;  ///< exclusive
   int page_size = 0;          ///< 0: the server's default (100)
@@ -104,6 +105,7 @@ struct WorkflowListPage {
 ///     handle.cancel("customer asked");
 class WorkflowHandle {
  public:
+  /// The business id given at start.
   const std::string& workflow_id() const noexcept { return workflow_id_; }
   /// The run this handle was made for; empty for a handle of "the latest run".
   const std::string& run_id() const noexcept { return run_id_; }
@@ -179,6 +181,7 @@ class WorkflowHandle {
 struct ClientOptions {
   /// "host:port" or "http://host:port" of a reprise-server.
   std::string address = "127.0.0.1:7233";
+  /// The namespace every call acts in; `default` always exists.
   std::string ns = "default";
   /// Recorded in the events this client causes; default "<pid>@<hostname>".
   std::string identity;
@@ -191,7 +194,10 @@ struct ClientOptions {
 ///     std::string greeting = handle.result<std::string>();
 class Client {
  public:
+  /// A client of namespace `ns` on the server at `address` ("host:port"). Connects lazily:
+  /// constructing one makes no call.
   explicit Client(std::string address = "127.0.0.1:7233", std::string ns = "default");
+  /// As above, with an identity of your choice.
   explicit Client(ClientOptions options);
 
   /// Starts a run of `workflow_type` with `input` (any JSON value, or anything with a
@@ -217,8 +223,11 @@ class Client {
   ///     auto page = client.list({.status = "Running"});
   WorkflowListPage list(const ListWorkflowsOptions& filter = {}) const;
 
+  /// The server's address as given.
   const std::string& address() const noexcept;
+  /// The namespace every call acts in.
   const std::string& ns() const noexcept;
+  /// Recorded as `identity` in the events this client causes.
   const std::string& identity() const noexcept { return identity_; }
 
  private:
