@@ -46,35 +46,38 @@ run_tests() {
 }
 
 start() {
-  build reprise-server
+  build reprise-server reprise order-saga
   local port=${REPRISE_PORT:-7233} data_dir=${REPRISE_DATA_DIR:-.reprise}
+  local address="127.0.0.1:$port" bin="$BUILD_DIR"
+  mkdir -p "$data_dir"
   say "Starting reprise-server --dev (PostgreSQL cluster in $data_dir/postgres)"
-  "$BUILD_DIR/history-service/reprise-server" --dev --data-dir "$data_dir" --port "$port" &
-  local server=$!
-  trap 'kill -TERM $server 2>/dev/null; wait $server' EXIT INT TERM
-  local api="http://127.0.0.1:$port/api/v1/namespaces/default"
+  "$bin/history-service/reprise-server" --dev --data-dir "$data_dir" --port "$port" >"$data_dir/server.log" 2>&1 &
+  local server=$! worker=""
+  trap 'kill -TERM $worker $server 2>/dev/null; wait $worker $server 2>/dev/null' EXIT INT TERM
   for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
-    kill -0 $server 2>/dev/null || { echo "reprise-server exited; see its output above" >&2; exit 1; }
+    curl -sf "http://$address/healthz" >/dev/null && break
+    kill -0 $server 2>/dev/null || { echo "reprise-server exited; see $data_dir/server.log" >&2; exit 1; }
     sleep 0.1
   done
-  say "Serving on http://127.0.0.1:$port. A demo run, driven with curl as a worker would:"
-  local id="demo-$(date +%s)"
-  curl -sf -XPOST "$api/workflows" -d "{\"workflow_id\":\"$id\",\"workflow_type\":\"Demo\",\"task_queue\":\"demo\",\"input\":{\"hello\":\"world\"}}"; echo
-  local token
-  token=$(curl -sf -XPOST "$api/task-queues/demo/workflow-tasks/poll" -d '{"timeout":"5s"}' |
-          sed -n 's/.*"task_token":"\([^"]*\)".*/\1/p')
-  curl -sf -XPOST "$api/workflow-tasks/complete" \
-    -d "{\"task_token\":\"$token\",\"commands\":[{\"command_type\":\"CompleteWorkflowExecution\",\"attributes\":{\"result\":\"done\"}}]}" >/dev/null
-  curl -sf "$api/workflows/$id/history" | grep -o '"event_type":"[A-Za-z]*"' | cut -d'"' -f4 | nl
+  say "Serving on http://$address (log: $data_dir/server.log). Starting the order-saga worker"
+  "$bin/samples/order-saga/order-saga" --address "$address" worker >"$data_dir/worker.log" 2>&1 &
+  worker=$!
+  local id="order-$(date +%s)"
+  say "Running one order to completion"
+  "$bin/samples/order-saga/order-saga" --address "$address" start --id "$id" --amount 2500
   cat <<MSG
 
-Next:
-  curl -s $api/workflows/$id            describe the run
-  curl -s $api/workflows                list runs
-  docs/api.md                           the whole HTTP API
-  docs/architecture.md                  how it works
-Press Ctrl-C to stop the server and its PostgreSQL.
+Look at it:
+  $bin/cli/reprise --address $address describe -w $id
+  $bin/cli/reprise --address $address history show -w $id
+  $bin/cli/reprise --address $address list
+Try a failing order (its compensations run):
+  $bin/samples/order-saga/order-saga --address $address start --id declined-1 --card declined
+Try one that waits for approval (then signal it from another shell):
+  $bin/samples/order-saga/order-saga --address $address start --id big-1 --amount 250000
+  $bin/cli/reprise --address $address signal -w big-1 --name approve --input true
+Docs: README.md, docs/architecture.md, docs/api.md. Logs: $data_dir/*.log
+Press Ctrl-C to stop the worker, the server and its PostgreSQL.
 MSG
   wait $server
 }
