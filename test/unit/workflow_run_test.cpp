@@ -274,3 +274,48 @@ TEST_CASE("evicting a run parked in a wait unwinds its fibers", "[unit][replay][
   run.reset();
   CHECK(destroyed == 1);
 }
+
+namespace {
+std::string parent(WorkflowContext& ctx) {
+  try {
+    return ctx.execute_child_workflow<std::string>("child", 3);
+  } catch (const ChildWorkflowError& e) {
+    auto* app = dynamic_cast<const ApplicationError*>(e.cause());
+    return std::string("child failed: ") + (app ? app->type() : "?");
+  }
+}
+}  // namespace
+
+TEST_CASE("a child workflow's start is recorded and its result or failure reaches the parent",
+          "[unit][replay][child]") {
+  Registry r;
+  r.add_workflow("parent", parent);
+  detail::StackPool stacks;
+  auto make = [&] { return std::make_unique<detail::WorkflowRun>(r, stacks, WorkflowInfo{"default", "p", "run-1"}); };
+
+  HistoryBuilder first;
+  first.started("parent", nullptr).task(false);
+  auto commands = make()->apply(first.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "StartChildWorkflowExecution");
+  CHECK(commands[0]["attributes"]["workflow_id"] == "p/child-1");
+  CHECK(commands[0]["attributes"]["input"] == 3);
+
+  auto with_outcome = [&](EventType type, json attrs) {
+    HistoryBuilder h;
+    h.started("parent", nullptr).task();
+    h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/child-1"}, {"workflow_type", "child"}});
+    h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/child-1"}});
+    attrs["initiated_event_id"] = 5;
+    attrs["workflow_id"] = "p/child-1";
+    h.add(type, attrs).task(false);
+    return make()->apply(h.events());
+  };
+  auto done = with_outcome(EventType::kChildWorkflowExecutionCompleted, {{"result", "child says hi"}});
+  REQUIRE(done.size() == 1);
+  CHECK(done[0]["attributes"]["result"] == "child says hi");
+  auto failed = with_outcome(EventType::kChildWorkflowExecutionFailed,
+                             {{"failure", {{"message", "no stock"}, {"type", "OutOfStock"}}}});
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0]["attributes"]["result"] == "child failed: OutOfStock");
+}

@@ -98,6 +98,16 @@ class Future {
   std::shared_ptr<detail::FutureState> state_;
 };
 
+/// How a child workflow is run. Its outcome reaches the parent; when the parent closes first,
+/// parent_close_policy says what happens to it: "Terminate" (default), "RequestCancel", "Abandon".
+struct ChildWorkflowOptions {
+  std::string workflow_id;  ///< default: "<parent id>/child-<n>", stable on replay
+  std::string task_queue;   ///< default: the parent's
+  std::optional<std::chrono::milliseconds> execution_timeout, run_timeout;
+  std::optional<RetryPolicy> retry_policy;
+  std::string parent_close_policy = "Terminate";
+};
+
 class WorkflowContext {
  public:
   explicit WorkflowContext(detail::WorkflowRun& run) : run_(&run) {}
@@ -168,6 +178,26 @@ class WorkflowContext {
                      const SourceLocation& loc = SourceLocation::current()) {
     return Future<R>(schedule_activity(std::string(activity_type), input, options, loc)).get(loc);
   }
+
+  // ---- Child workflows and other runs --------------------------------------------------------
+
+  /// Runs a child workflow and waits for its result. Failures arrive as ChildWorkflowError.
+  template <class R = Payload>
+  R execute_child_workflow(std::string_view workflow_type, const Payload& input,
+                           const ChildWorkflowOptions& options = {},
+                           const SourceLocation& loc = SourceLocation::current()) {
+    return start_child_workflow<R>(workflow_type, input, options, loc).get(loc);
+  }
+  template <class R = Payload>
+  Future<R> start_child_workflow(std::string_view workflow_type, const Payload& input,
+                                 const ChildWorkflowOptions& options = {},
+                                 const SourceLocation& loc = SourceLocation::current()) {
+    return Future<R>(start_child(std::string(workflow_type), input, options, loc));
+  }
+  /// Signals another workflow's open run; the Future fails when there is none.
+  Future<void> signal_external(const std::string& workflow_id, const std::string& signal_name,
+                               const Payload& input = nullptr,
+                               const SourceLocation& loc = SourceLocation::current());
 
   // ---- Time -----------------------------------------------------------------------------
 
@@ -253,6 +283,9 @@ class WorkflowContext {
   detail::WorkflowRun& run() { return *run_; }
 
  private:
+  std::shared_ptr<detail::FutureState> start_child(std::string workflow_type, const Payload& input,
+                                                   const ChildWorkflowOptions& options,
+                                                   const SourceLocation& loc);
   std::shared_ptr<detail::FutureState> schedule_activity(std::string activity_type, Payload input,
                                                          const ActivityOptions& options,
                                                          const SourceLocation& loc);

@@ -52,6 +52,17 @@ std::shared_ptr<detail::FutureState> WorkflowContext::schedule_activity(std::str
   return run_->schedule_activity(std::move(activity_type), std::move(input), options, loc);
 }
 
+std::shared_ptr<detail::FutureState> WorkflowContext::start_child(std::string workflow_type, const Payload& input,
+                                                                  const ChildWorkflowOptions& options,
+                                                                  const SourceLocation& loc) {
+  return run_->start_child(std::move(workflow_type), input, options, loc);
+}
+
+Future<void> WorkflowContext::signal_external(const std::string& workflow_id, const std::string& signal_name,
+                                              const Payload& input, const SourceLocation& loc) {
+  return Future<void>(run_->signal_external(workflow_id, signal_name, input, loc));
+}
+
 void WorkflowContext::sleep(std::chrono::milliseconds duration, const SourceLocation& loc) {
   start_timer(duration, loc).get(loc);
 }

@@ -44,6 +44,12 @@ std::optional<std::pair<CommandType, std::string>> recorded_command(const Histor
       return {{CommandType::kRecordMarker,
                fmt::format("marker_name={} id={}", str("marker_name"), details.value("id", std::string()))}};
     }
+    case EventType::kStartChildWorkflowExecutionInitiated:
+      return {{CommandType::kStartChildWorkflowExecution,
+               fmt::format("workflow_id={} workflow_type={}", str("workflow_id"), str("workflow_type"))}};
+    case EventType::kSignalExternalWorkflowExecutionInitiated:
+      return {{CommandType::kSignalExternalWorkflowExecution,
+               fmt::format("workflow_id={} signal_name={}", str("workflow_id"), str("signal_name"))}};
     case EventType::kWorkflowExecutionCompleted:
       return {{CommandType::kCompleteWorkflowExecution, ""}};
     case EventType::kWorkflowExecutionFailed:
@@ -319,6 +325,30 @@ std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity
   return cmd.future;
 }
 
+std::shared_ptr<FutureState> WorkflowRun::start_child(std::string workflow_type, const Payload& input,
+                                                      const ChildWorkflowOptions& o, const std::source_location& loc) {
+  auto id = o.workflow_id.empty() ? fmt::format("{}/child-{}", info_.workflow_id, ++child_seq_) : o.workflow_id;
+  json attrs = {{"workflow_id", id}, {"workflow_type", workflow_type}, {"input", input},
+                {"parent_close_policy", o.parent_close_policy}};
+  if (!o.task_queue.empty()) attrs["task_queue"] = o.task_queue;
+  if (o.execution_timeout) attrs["execution_timeout"] = duration_text(*o.execution_timeout);
+  if (o.run_timeout) attrs["run_timeout"] = duration_text(*o.run_timeout);
+  if (o.retry_policy) attrs["retry_policy"] = *o.retry_policy;
+  auto& cmd = issue(CommandType::kStartChildWorkflowExecution, std::move(attrs),
+                    fmt::format("workflow_id={} workflow_type={}", id, workflow_type), loc);
+  cmd.future = std::make_shared<FutureState>();
+  return cmd.future;
+}
+
+std::shared_ptr<FutureState> WorkflowRun::signal_external(const std::string& workflow_id, const std::string& signal_name,
+                                                          const Payload& input, const std::source_location& loc) {
+  auto& cmd = issue(CommandType::kSignalExternalWorkflowExecution,
+                    {{"workflow_id", workflow_id}, {"signal_name", signal_name}, {"input", input}},
+                    fmt::format("workflow_id={} signal_name={}", workflow_id, signal_name), loc);
+  cmd.future = std::make_shared<FutureState>();
+  return cmd.future;
+}
+
 std::shared_ptr<FutureState> WorkflowRun::start_timer(std::chrono::milliseconds duration,
                                                       const std::source_location& loc) {
   auto id = std::to_string(++timer_seq_);
@@ -380,6 +410,9 @@ void WorkflowRun::match(const HistoryEvent& e) {
   cmd.event_id = e.id;
   ++first_unmatched_;
   if (cmd.type == CommandType::kScheduleActivityTask) activities_[e.id] = &cmd;
+  if (cmd.type == CommandType::kStartChildWorkflowExecution ||
+      cmd.type == CommandType::kSignalExternalWorkflowExecution)
+    initiated_[e.id] = &cmd;
 }
 
 void WorkflowRun::check_all_matched(const HistoryEvent& at) {
@@ -431,6 +464,50 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
     case EventType::kActivityTaskCanceled: {
       auto* cmd = activity();
       settle(cmd, nullptr, activity_error(cmd, std::make_shared<CanceledError>("activity canceled"), "was canceled"));
+      break;
+    }
+    case EventType::kChildWorkflowExecutionCompleted:
+    case EventType::kChildWorkflowExecutionFailed:
+    case EventType::kChildWorkflowExecutionCanceled:
+    case EventType::kChildWorkflowExecutionTimedOut:
+    case EventType::kChildWorkflowExecutionTerminated:
+    case EventType::kStartChildWorkflowExecutionFailed:
+    case EventType::kExternalWorkflowExecutionSignaled:
+    case EventType::kSignalExternalWorkflowExecutionFailed: {
+      auto it = initiated_.find(a.value("initiated_event_id", std::int64_t{0}));
+      auto* cmd = it == initiated_.end() ? nullptr : it->second;
+      auto child_id = a.value("workflow_id", "");
+      auto child_error = [&](std::shared_ptr<const Error> cause, const std::string& what) {
+        return std::make_exception_ptr(ChildWorkflowError(
+            fmt::format("child workflow {} {}", child_id, what), child_id, a.value("run_id", ""), std::move(cause)));
+      };
+      switch (e.type) {
+        case EventType::kChildWorkflowExecutionCompleted:
+        case EventType::kExternalWorkflowExecutionSignaled:
+          settle(cmd, a.value("result", Payload()), nullptr);
+          break;
+        case EventType::kChildWorkflowExecutionFailed:
+          settle(cmd, nullptr, child_error(from_failure(a.value("failure", json())), "failed"));
+          break;
+        case EventType::kChildWorkflowExecutionCanceled:
+          settle(cmd, nullptr, child_error(std::make_shared<CanceledError>("child canceled", a.value("details", json())), "was canceled"));
+          break;
+        case EventType::kChildWorkflowExecutionTimedOut:
+          settle(cmd, nullptr, child_error(std::make_shared<TimeoutError>("child timed out", TimeoutType::kRun), "timed out"));
+          break;
+        case EventType::kChildWorkflowExecutionTerminated:
+          settle(cmd, nullptr, child_error(std::make_shared<TerminatedError>(a.value("reason", "")), "was terminated"));
+          break;
+        case EventType::kStartChildWorkflowExecutionFailed:
+          settle(cmd, nullptr, child_error(std::make_shared<ApplicationError>(
+                                               "a workflow with this id is already running", a.value("cause", "")),
+                                           "could not start"));
+          break;
+        default:  // SignalExternalWorkflowExecutionFailed
+          settle(cmd, nullptr, std::make_exception_ptr(ApplicationError(
+                                   fmt::format("no open run of workflow {} to signal", child_id),
+                                   a.value("cause", "ExternalWorkflowExecutionNotFound"))));
+      }
       break;
     }
     case EventType::kTimerFired: {

@@ -58,6 +58,10 @@ class WorkflowRun {
   std::shared_ptr<FutureState> schedule_activity(std::string activity_type, Payload input,
                                                  const ActivityOptions& options,
                                                  const std::source_location& loc);
+  std::shared_ptr<FutureState> start_child(std::string workflow_type, const Payload& input,
+                                           const ChildWorkflowOptions& options, const std::source_location& loc);
+  std::shared_ptr<FutureState> signal_external(const std::string& workflow_id, const std::string& signal_name,
+                                               const Payload& input, const std::source_location& loc);
   std::shared_ptr<FutureState> start_timer(std::chrono::milliseconds duration,
                                            const std::source_location& loc);
   Payload side_effect(const std::function<Payload()>& fn, const std::source_location& loc);
@@ -113,6 +117,7 @@ class WorkflowRun {
   bool matching_ = false;                              // between WorkflowTaskCompleted and the next task
   std::map<std::int64_t, CommandRecord*> activities_;  // by ActivityTaskScheduled event id
   std::map<std::string, CommandRecord*> timers_;       // by timer id
+  std::map<std::int64_t, CommandRecord*> initiated_;   // children and external signals, by initiated event id
   std::map<std::string, Payload> markers_;             // recorded markers by "name/id", looked ahead
   std::map<std::string, std::function<void(const Payload&)>> signal_handlers_;
   std::deque<std::pair<std::string, Payload>> signals_;  // received, not yet handed to a handler
@@ -124,7 +129,7 @@ class WorkflowRun {
   bool finished_ = false;                              // the workflow function returned or threw
   std::exception_ptr fatal_;                           // what the code threw that fails the task
   std::mt19937_64 random_;
-  std::int64_t activity_seq_ = 0, timer_seq_ = 0, side_effect_seq_ = 0;
+  std::int64_t activity_seq_ = 0, timer_seq_ = 0, side_effect_seq_ = 0, child_seq_ = 0;
 };
 
 }  // namespace reprise::detail
