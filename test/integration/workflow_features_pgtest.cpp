@@ -716,3 +716,23 @@ TEST_CASE("canceling a timer that fired while the task was in flight delivers th
   CHECK(next["attempt"] == 1);
   CHECK(next["history"][next["history"].size() - 3]["event_type"] == "TimerFired");
 }
+
+TEST_CASE("signals carried by continue-as-new are delivered to the new run", "[pg][continue]") {
+  ServerProcess server({.database_url = fresh_database("can_signals")});
+  RepriseApi api(server.port());
+  auto first = api.start_ok("c-1", "C", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(
+                 task["task_token"],
+                 {RepriseApi::command("ContinueAsNewWorkflowExecution",
+                                      {{"input", 2}, {"signals", json::array({{{"signal_name", "late"}, {"input", 7}}})}})})
+              .status == 200);
+  auto next = api.expect_workflow_task("q");
+  CHECK(next["run_id"] != first);
+  bool found = false;
+  for (const auto& e : next["history"])
+    if (e["event_type"] == "WorkflowExecutionSignaled" && e["attributes"]["signal_name"] == "late" &&
+        e["attributes"]["input"] == 7)
+      found = true;
+  CHECK(found);
+}

@@ -319,3 +319,21 @@ TEST_CASE("a child workflow's start is recorded and its result or failure reache
   REQUIRE(failed.size() == 1);
   CHECK(failed[0]["attributes"]["result"] == "child failed: OutOfStock");
 }
+
+TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "[unit][replay][continue]") {
+  Registry r;
+  r.add_workflow("continuer", +[](WorkflowContext& ctx, int n) -> int {
+    if (n < 1) ctx.continue_as_new(n + 1);
+    return n;
+  });
+  detail::StackPool stacks;
+  detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "c", "run-c"});
+  HistoryBuilder h;
+  h.started("continuer", 0).signaled("unhandled", 7).task(false);
+  auto commands = run.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "ContinueAsNewWorkflowExecution");
+  CHECK(commands[0]["attributes"]["input"] == 1);
+  CHECK(commands[0]["attributes"]["signals"] ==
+        json::array({{{"signal_name", "unhandled"}, {"input", 7}}}));
+}

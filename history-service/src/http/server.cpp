@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -86,12 +87,13 @@ std::string error_body(std::string_view code, std::string_view message) {
 
 struct Server::Impl {
   Impl(asio::io_context& io, ServerOptions o, Handler h)
-      : io(io), options(std::move(o)), handler(std::move(h)), acceptor(io) {}
+      : io(io), options(std::move(o)), handler(std::move(h)), strand(asio::make_strand(io)), acceptor(strand) {}
 
   awaitable<void> accept_loop() {
     for (;;) {
       beast::error_code ec;
-      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      // Sockets belong to the io_context, not the acceptor's strand: sessions run in parallel.
+      tcp::socket socket = co_await acceptor.async_accept(io, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (!acceptor.is_open()) co_return;
         continue;
@@ -146,6 +148,9 @@ struct Server::Impl {
   asio::io_context& io;
   ServerOptions options;
   Handler handler;
+  // The acceptor is touched by its accept loop and by stop(), from different io threads: both
+  // go through this strand, since an acceptor is not safe to use from two threads at once.
+  asio::strand<asio::io_context::executor_type> strand;
   tcp::acceptor acceptor;
 };
 
@@ -168,12 +173,14 @@ void Server::start() {
                                          "choose another with --port)",
                                          impl_->options.address, impl_->options.port, ec.message()));
   a.listen(asio::socket_base::max_listen_connections);
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->strand, impl_->accept_loop(), asio::detached);
 }
 
 void Server::stop() {
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
+  asio::post(impl_->strand, [impl = impl_.get()] {
+    beast::error_code ec;
+    impl->acceptor.close(ec);
+  });
 }
 
 int Server::port() const { return impl_->acceptor.local_endpoint().port(); }

@@ -242,6 +242,9 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   else if (row.retry_policy) next.retry_policy = json::parse(*row.retry_policy).get<protocol::RetryPolicy>();
   next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
                                        : (row.memo ? json::parse(*row.memo) : json());
+  // Signals the code received but did not handle go to the new run, never lost.
+  auto carried = a.payload("signals", ctx.limits);
+  if (!carried.is_null() && !carried.is_array()) a.fail("signals", "must be an array of {signal_name, input}");
   auto new_run_id = new_uuid();
   json attrs = {{"new_run_id", new_run_id},
                 {"workflow_type", next.workflow_type},
@@ -253,12 +256,19 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   auto deadline = row.execution_deadline;
   auto previous_run_id = row.key.run_id;
   run.close("ContinuedAsNew", EventType::kWorkflowExecutionContinuedAsNew, attrs);
-  ctx.runs.add(create_run(run.connection(), next,
-                                    {.run_id = new_run_id,
-                                     .first_run_id = first_run_id,
-                                     .execution_deadline = deadline,
-                                     .extra_started = {{"continued_execution_run_id", previous_run_id}},
-                                     .parent = parent}));
+  auto& next_run = ctx.runs.add(create_run(run.connection(), next,
+                                             {.run_id = new_run_id,
+                                              .first_run_id = first_run_id,
+                                              .execution_deadline = deadline,
+                                              .extra_started = {{"continued_execution_run_id", previous_run_id}},
+                                              .parent = parent}));
+  if (carried.is_array())
+    for (const auto& signal : carried)
+      next_run.append(EventType::kWorkflowExecutionSignaled,
+                      {{"signal_name", signal.value("signal_name", "")},
+                       {"input", signal.value("input", json())},
+                       {"identity", "carried over by continue-as-new from run " + previous_run_id},
+                       {"request_id", ""}});
 }
 
 /// The request that started this run, rebuilt from its history (for a retry).

@@ -167,8 +167,13 @@ void WorkflowRun::run_workflow_function() {
   } catch (const FiberUnwind&) {
     throw;
   } catch (const ContinueAsNewRequest& request) {
-    issue(CommandType::kContinueAsNewWorkflowExecution, {{"input", request.input}}, "",
-          std::source_location::current());
+    // Signals nobody handled yet travel to the new run: continuing never drops one.
+    json carried = json::array();
+    for (const auto& [name, payload] : signals_) carried.push_back({{"signal_name", name}, {"input", payload}});
+    signals_.clear();
+    json attrs = {{"input", request.input}};
+    if (!carried.empty()) attrs["signals"] = std::move(carried);
+    issue(CommandType::kContinueAsNewWorkflowExecution, std::move(attrs), "", std::source_location::current());
   } catch (const CanceledError& e) {
     if (cancel_requested_)
       issue(CommandType::kCancelWorkflowExecution, {{"details", e.details()}}, "", std::source_location::current());
