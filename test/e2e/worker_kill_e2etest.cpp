@@ -95,7 +95,7 @@ TEST_CASE("a workflow survives workers killed between its activities and during 
 // must go to a live worker, not to the dead worker's poll (which would hold it until the
 // workflow task or activity times out).
 TEST_CASE("a task created just after a worker is killed goes to a live worker, not to the dead worker's pending poll",
-          "[e2e][fault][kill][!mayfail]") {
+          "[e2e][fault][kill]") {
   TempDir dir("e2e-dead-poll");
   const auto queue = e2e::unique_queue("dead-poll");
   const auto log = dir.path() / "doomed.log";

@@ -2,8 +2,10 @@
 /// HTTP requests and responses as the API sees them: plain values, no Beast types, so the
 /// API's translation units do not pay for Beast's headers.
 
+#include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace reprise::http {
@@ -16,6 +18,10 @@ struct Request {
   std::string body;
   std::string authorization;
   std::string remote;  // peer address, for logs
+  /// Set by the server when the client hangs up while the request waits (a long poll whose
+  /// worker died): the handler must not hand it work then, or the work is lost until its
+  /// timeout.
+  std::shared_ptr<std::atomic<bool>> client_gone = std::make_shared<std::atomic<bool>>(false);
 };
 
 struct Response {

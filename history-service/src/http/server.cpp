@@ -1,11 +1,17 @@
 #include "http/server.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -99,8 +105,28 @@ struct Server::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(io, session(std::move(socket)), asio::detached);
+      // Each session on a strand of its own: its coroutine and its hang-up watch never run at
+      // once, while different sessions still run in parallel.
+      asio::co_spawn(asio::make_strand(io), session(std::move(socket)), asio::detached);
     }
+  }
+
+  /// While a request is being handled, a readable socket that reads as end-of-stream means the
+  /// client hung up. (Readable with data means a pipelined request: left for the next read.)
+  /// The handler runs on the session's strand, like the session, and touches the socket only
+  /// while `watching` says the session is still waiting for its answer.
+  static void watch_for_hangup(tcp::socket& socket, std::shared_ptr<std::atomic<bool>> gone,
+                               std::shared_ptr<bool> watching, asio::any_io_executor session_executor) {
+    socket.async_wait(tcp::socket::wait_read,
+                      asio::bind_executor(session_executor, [&socket, gone, watching](const beast::error_code& ec) {
+                        if (ec || !*watching) return;  // the answer was sent meanwhile
+                        // Never blocks an io thread: a readiness that turns out spurious is
+                        // EAGAIN here, not a wait.
+                        char byte;
+                        auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                          *gone = true;
+                      }));
   }
 
   awaitable<void> session(tcp::socket socket) {
@@ -131,7 +157,12 @@ struct Server::Impl {
       bool keep_alive = req.keep_alive();
       unsigned version = req.version();
       stream.expires_never();  // a long poll may take a minute; the handler owns the deadline
-      Response response = co_await call(handler, to_request(std::move(req), remote));
+      auto request = to_request(std::move(req), remote);
+      auto watching = std::make_shared<bool>(true);
+      watch_for_hangup(stream.socket(), request.client_gone, watching, co_await asio::this_coro::executor);
+      Response response = co_await call(handler, std::move(request));
+      *watching = false;
+      stream.socket().cancel(ec);  // ends the hang-up watch
       bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
       res.set(bhttp::field::server, "reprise");
       res.set(bhttp::field::content_type, response.content_type);
