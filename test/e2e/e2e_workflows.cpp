@@ -212,6 +212,23 @@ std::string killable_workflow(WorkflowContext& ctx, std::string dir) {
   return second;
 }
 
+Greeting parent_workflow(reprise::WorkflowContext& ctx, Person person) {
+  return ctx.execute_child_workflow<Greeting>("typed_activities_workflow", person,
+                                              {.workflow_id = ctx.info().workflow_id + "-child"});
+}
+
+std::string continue_with_signal_workflow(reprise::WorkflowContext& ctx, int run) {
+  if (run == 0) {
+    // Wait until a task exists that saw the signal arrive, then continue without handling it.
+    ctx.sleep(std::chrono::milliseconds(1500));
+    ctx.continue_as_new(1);
+  }
+  std::string received;
+  ctx.on_signal<std::string>("later", [&](std::string v) { received = v; });
+  ctx.wait_condition([&] { return !received.empty(); });
+  return received;
+}
+
 void register_all(reprise::Registry& r) {
   r.add_activity("greet", greet);
   r.add_activity("add", add);
@@ -236,6 +253,8 @@ void register_all(reprise::Registry& r) {
   r.add_workflow("failing_workflow", failing_workflow);
   r.add_workflow("deterministic_workflow", deterministic_workflow);
   r.add_workflow("killable_workflow", killable_workflow);
+  r.add_workflow("parent_workflow", parent_workflow);
+  r.add_workflow("continue_with_signal_workflow", continue_with_signal_workflow);
 }
 
 }  // namespace e2e

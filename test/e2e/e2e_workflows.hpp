@@ -76,6 +76,12 @@ Greeting deterministic_workflow(reprise::WorkflowContext& ctx, Person person);
 /// start-to-close timeout, record(dir, "third").
 std::string killable_workflow(reprise::WorkflowContext& ctx, std::string dir);
 
+/// Runs typed_activities_workflow as a child and returns its greeting.
+Greeting parent_workflow(reprise::WorkflowContext& ctx, Person person);
+/// Continues as new once, then waits for the "later" signal, which may have arrived before the
+/// first run ended (it must reach the second run).
+std::string continue_with_signal_workflow(reprise::WorkflowContext& ctx, int run);
+
 /// Registers every workflow and activity above under its function's name, e.g. "greet".
 void register_all(reprise::Registry& registry);
 

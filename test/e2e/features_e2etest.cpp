@@ -256,3 +256,20 @@ TEST_CASE("a workflow that throws ApplicationError fails, and the client gets th
   CHECK(handle.describe()["execution"]["status"] == "Failed");
   check_invariants(handle);
 }
+
+TEST_CASE("a child workflow runs on the worker and its result reaches the parent", "[e2e][child]") {
+  auto handle = start("parent_workflow", e2e::Person{.name = "Ada", .age = 36}, "parent");
+  auto greeting = handle.result<e2e::Greeting>(30s);
+  CHECK(greeting.next_age == 74);
+  CHECK(has_event(handle, "ChildWorkflowExecutionStarted"));
+  CHECK(has_event(handle, "ChildWorkflowExecutionCompleted"));
+  auto child = client().handle(handle.workflow_id() + "-child");
+  CHECK(child.describe()["execution"]["status"] == "Completed");
+  check_invariants(handle);
+}
+
+TEST_CASE("a signal the first run never handled reaches the run it continued as", "[e2e][continue]") {
+  auto handle = start("continue_with_signal_workflow", 0, "continue-signal");
+  handle.signal("later", "kept");  // arrives while run 1 sleeps; run 1 never registers a handler
+  CHECK(handle.result<std::string>(30s) == "kept");
+}

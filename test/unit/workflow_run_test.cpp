@@ -337,3 +337,22 @@ TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "
   CHECK(commands[0]["attributes"]["signals"] ==
         json::array({{{"signal_name", "unhandled"}, {"input", 7}}}));
 }
+
+TEST_CASE("canceling a run that waits on a child asks the child to cancel", "[unit][replay][child][cancel]") {
+  Registry r;
+  r.add_workflow("waits_on_child", +[](WorkflowContext& ctx) -> std::string {
+    return ctx.execute_child_workflow<std::string>("child", nullptr);
+  });
+  detail::StackPool stacks;
+  detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "p", "run-1"});
+  HistoryBuilder h;
+  h.started("waits_on_child", nullptr).task();
+  h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/child-1"}, {"workflow_type", "child"}});
+  h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/child-1"}});
+  h.add(EventType::kWorkflowExecutionCancelRequested, {{"reason", "user"}}).task(false);
+  auto commands = run.apply(h.events());
+  REQUIRE(commands.size() == 2);
+  CHECK(type_of(commands[0]) == "RequestCancelExternalWorkflowExecution");
+  CHECK(commands[0]["attributes"]["workflow_id"] == "p/child-1");
+  CHECK(type_of(commands[1]) == "CancelWorkflowExecution");
+}

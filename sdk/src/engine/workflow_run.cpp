@@ -50,6 +50,8 @@ std::optional<std::pair<CommandType, std::string>> recorded_command(const Histor
     case EventType::kSignalExternalWorkflowExecutionInitiated:
       return {{CommandType::kSignalExternalWorkflowExecution,
                fmt::format("workflow_id={} signal_name={}", str("workflow_id"), str("signal_name"))}};
+    case EventType::kRequestCancelExternalWorkflowExecutionInitiated:
+      return {{CommandType::kRequestCancelExternalWorkflowExecution, "workflow_id=" + str("workflow_id")}};
     case EventType::kWorkflowExecutionCompleted:
       return {{CommandType::kCompleteWorkflowExecution, ""}};
     case EventType::kWorkflowExecutionFailed:
@@ -542,6 +544,11 @@ void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation
     } else if (cmd.type == CommandType::kScheduleActivityTask) {
       issue(CommandType::kRequestCancelActivityTask, {{"scheduled_event_id", cmd.event_id}},
             fmt::format("scheduled_event_id={}", cmd.event_id), cmd.location);
+    } else if (cmd.type == CommandType::kStartChildWorkflowExecution) {
+      // The child is asked to cancel; it decides how (its own cleanup runs), like this run.
+      auto child = cmd.attributes.value("workflow_id", "");
+      issue(CommandType::kRequestCancelExternalWorkflowExecution, {{"workflow_id", child}},
+            "workflow_id=" + child, cmd.location);
     }
     operation->error = std::make_exception_ptr(CanceledError("canceled with the workflow"));
     operation->ready = true;
