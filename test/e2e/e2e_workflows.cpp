@@ -229,6 +229,12 @@ std::string continue_with_signal_workflow(reprise::WorkflowContext& ctx, int run
   return received;
 }
 
+int versioned_workflow(WorkflowContext& ctx) {
+  int v = ctx.get_version("square-instead-of-add", -1, 1);
+  if (v == 1) return ctx.execute_activity(square, 3, kQuick);
+  return ctx.execute_activity(add, 1, 2, kQuick);
+}
+
 void register_all(reprise::Registry& r) {
   r.add_activity("greet", greet);
   r.add_activity("add", add);
@@ -254,6 +260,7 @@ void register_all(reprise::Registry& r) {
   r.add_workflow("deterministic_workflow", deterministic_workflow);
   r.add_workflow("killable_workflow", killable_workflow);
   r.add_workflow("parent_workflow", parent_workflow);
+  r.add_workflow("versioned_workflow", versioned_workflow);
   r.add_workflow("continue_with_signal_workflow", continue_with_signal_workflow);
 }
 

@@ -76,6 +76,9 @@ Greeting deterministic_workflow(reprise::WorkflowContext& ctx, Person person);
 /// start-to-close timeout, record(dir, "third").
 std::string killable_workflow(reprise::WorkflowContext& ctx, std::string dir);
 
+/// Squares 3 in new runs (get_version 1) and adds 1 + 2 in runs from before the change.
+int versioned_workflow(reprise::WorkflowContext& ctx);
+
 /// Runs typed_activities_workflow as a child and returns its greeting.
 Greeting parent_workflow(reprise::WorkflowContext& ctx, Person person);
 /// Continues as new once, then waits for the "later" signal, which may have arrived before the

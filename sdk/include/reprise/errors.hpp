@@ -15,6 +15,7 @@
 /// Failures cross process boundaries as JSON (see docs/api.md, "failure"), so an error thrown
 /// in an activity on one machine is caught as the same type in the workflow on another.
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -149,12 +150,15 @@ class WorkflowFailedError : public WrappingError {
 /// (see docs/determinism.md); the message names the event, both sides and the call site.
 class NonDeterminismError : public Error {
  public:
-  NonDeterminismError(std::string code, const std::string& message)
-      : Error("[" + code + "] " + message), code_(std::move(code)) {}
+  NonDeterminismError(std::string code, const std::string& message, std::int64_t event_id = 0)
+      : Error("[" + code + "] " + message), code_(std::move(code)), event_id_(event_id) {}
   const std::string& code() const noexcept { return code_; }
+  /// The history event where the code and the history parted (0 when not tied to one).
+  std::int64_t event_id() const noexcept { return event_id_; }
 
  private:
   std::string code_;
+  std::int64_t event_id_;
 };
 
 /// The service answered a call with an error, or could not be reached (code "Unavailable").

@@ -91,9 +91,11 @@ WorkflowRun::~WorkflowRun() {
   while (!fibers_.empty()) fibers_.pop_back();
 }
 
-[[noreturn]] void WorkflowRun::nondeterminism(const std::string& code, const std::string& message) const {
+[[noreturn]] void WorkflowRun::nondeterminism(const std::string& code, const std::string& message,
+                                             std::int64_t event_id) const {
   throw NonDeterminismError(code, fmt::format("{} (workflow {} run {}); see docs/determinism.md",
-                                              message, info_.workflow_id, info_.run_id));
+                                              message, info_.workflow_id, info_.run_id),
+                            event_id);
 }
 
 std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
@@ -408,11 +410,13 @@ void WorkflowRun::match(const HistoryEvent& e) {
   if (first_unmatched_ >= commands_.size())
     nondeterminism("RPR1100", fmt::format("{} has no matching command: the code did not issue it "
                                           "(it now waits on something else, or returned earlier)",
-                                          event_summary(e)));
+                                          event_summary(e)),
+                   e.id);
   auto& cmd = commands_[first_unmatched_];
   if (cmd.type != recorded->first || cmd.identity != recorded->second)
     nondeterminism("RPR1101", fmt::format("{} does not match what the code did: {} at {}",
-                                          event_summary(e), cmd.describe(), cmd.where()));
+                                          event_summary(e), cmd.describe(), cmd.where()),
+                   e.id);
   cmd.status = CommandStatus::kRecorded;
   cmd.event_id = e.id;
   ++first_unmatched_;
@@ -430,7 +434,8 @@ void WorkflowRun::check_all_matched(const HistoryEvent& at) {
       nondeterminism("RPR1102", fmt::format("the code issued {} at {}, which the history does not "
                                             "have: the task that ran it recorded nothing more before "
                                             "{}",
-                                            commands_[i].describe(), commands_[i].where(), event_summary(at)));
+                                            commands_[i].describe(), commands_[i].where(), event_summary(at)),
+                     at.id);
 }
 
 void WorkflowRun::resolve(const HistoryEvent& e) {

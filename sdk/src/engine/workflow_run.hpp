@@ -102,7 +102,8 @@ class WorkflowRun {
   void resolve(const HistoryEvent& event);
   void cancel_operation(const std::shared_ptr<FutureState>& operation);
   std::vector<nlohmann::json> pending_commands() const;
-  [[noreturn]] void nondeterminism(const std::string& code, const std::string& message) const;
+  [[noreturn]] void nondeterminism(const std::string& code, const std::string& message,
+                                   std::int64_t event_id = 0) const;
 
   const Registry& registry_;
   StackPool& stacks_;

@@ -48,10 +48,10 @@ TaskAnswer WorkflowTaskHandler::handle(const json& task, const FetchHistory& fet
       return {TaskAnswer::Kind::kComplete,
               {{"commands", json::array({{{"command_type", "FailWorkflowExecution"},
                                           {"attributes", {{"failure", {{"message", e.what()}, {"type", "NonDeterminismError"}, {"non_retryable", true}}}}}}})}},
-              e.what(), e.code()};
+              e.what(), e.code(), e.event_id()};
     return {TaskAnswer::Kind::kFail,
             {{"cause", "NonDeterministicError"}, {"failure", {{"message", e.what()}, {"type", "NonDeterminismError"}}}},
-            e.what(), e.code()};
+            e.what(), e.code(), e.event_id()};
   } catch (const std::exception& e) {
     run_.reset();
     return {TaskAnswer::Kind::kFail,

@@ -22,6 +22,7 @@ struct TaskAnswer {
   nlohmann::json body;         // complete: {"commands"}; fail: {"cause", "failure"}; query: {"result"} or {"failure"}
   std::string error;           // why the task failed, for logs and the replayer's report
   std::string error_code;      // the NonDeterminismError code, when that is why
+  std::int64_t event_id = 0;   // the event where the code diverged, when it did
 };
 
 class WorkflowTaskHandler {

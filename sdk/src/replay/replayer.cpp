@@ -1,0 +1,205 @@
+#include <reprise/replayer.hpp>
+
+#include <fstream>
+#include <ostream>
+
+#include <fmt/format.h>
+#include <reprise/protocol/timestamp.hpp>
+
+#include "engine/run_cache.hpp"
+#include "engine/workflow_task_handler.hpp"
+#include "fiber/fiber.hpp"
+#include "transport/service_connection.hpp"
+
+namespace reprise {
+
+using nlohmann::json;
+using detail::TaskAnswer;
+
+std::string ReplayResult::report() const {
+  if (ok()) return fmt::format("run {} of {} ({}) replays cleanly\n", run_id, workflow_id, workflow_type);
+  std::string out = fmt::format("run {} of {} ({}) does not replay:\n  {}\n", run_id, workflow_id,
+                                workflow_type, message);
+  if (!excerpt.empty()) out += "history around event " + std::to_string(event_id) + ":\n" + excerpt;
+  return out;
+}
+
+Replayer::Replayer(const Registry& registry) : registry_(registry) {}
+Replayer::~Replayer() = default;
+
+namespace {
+
+std::string excerpt_around(const json& events, std::int64_t event_id) {
+  std::string out;
+  for (const auto& e : events) {
+    auto id = e.value("event_id", std::int64_t{0});
+    if (id < event_id - 4 || id > event_id + 2) continue;
+    auto attrs = e.value("attributes", json::object()).dump();
+    if (attrs.size() > 100) attrs = attrs.substr(0, 97) + "...";
+    out += fmt::format("  {} {:>5}  {}  {}\n", id == event_id ? ">" : " ", id, e.value("event_type", ""), attrs);
+  }
+  return out;
+}
+
+/// The tasks a worker with the run cached would have received: one per WorkflowTaskStarted.
+std::vector<json> split_by_task(const json& events) {
+  std::vector<json> chunks(1, json::array());
+  for (const auto& e : events) {
+    chunks.back().push_back(e);
+    if (e.value("event_type", "") == "WorkflowTaskStarted") chunks.push_back(json::array());
+  }
+  if (chunks.back().empty()) chunks.pop_back();
+  return chunks;
+}
+
+}  // namespace
+
+ReplayResult Replayer::replay(const json& history, Mode mode) const {
+  ReplayResult result;
+  if (!history.is_object() || !history.contains("events") || !history["events"].is_array()) {
+    result.message = "not a history document: it needs an \"events\" array (docs/history-format.md)";
+    return result;
+  }
+  const auto& events = history.at("events");
+  result.workflow_id = history.value("workflow_id", "");
+  result.run_id = history.value("run_id", "");
+  result.workflow_type = history.value("workflow_type", "");
+  if (result.workflow_type.empty() && !events.empty())
+    result.workflow_type = events[0].value("attributes", json::object()).value("workflow_type", "");
+
+  detail::StackPool stacks;
+  detail::RunCache cache(1);
+  detail::WorkflowTaskHandler handler(registry_, stacks, cache, /*fail_workflow_on_nondeterminism=*/false);
+  auto no_fetch = [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
+    throw std::runtime_error("the replayer has the whole history; nothing to fetch");
+  };
+  auto chunks = mode == Mode::kWhole ? std::vector<json>{events} : split_by_task(events);
+  std::int64_t from = 1;
+  for (const auto& chunk : chunks) {
+    json task = {{"namespace", history.value("namespace", "default")},
+                 {"workflow_id", result.workflow_id},
+                 {"run_id", result.run_id.empty() ? "replay" : result.run_id},
+                 {"workflow_type", result.workflow_type},
+                 {"history_from_event_id", from},
+                 {"history", chunk}};
+    auto answer = handler.handle(task, no_fetch);
+    if (answer.kind == TaskAnswer::Kind::kFail) {
+      result.code = answer.error_code;
+      result.message = answer.error;
+      result.event_id = answer.event_id;
+      if (result.event_id) result.excerpt = excerpt_around(events, result.event_id);
+      return result;
+    }
+    handler.finished(handler.release_run(), /*accepted=*/true);
+    from += static_cast<std::int64_t>(chunk.size());
+  }
+  return result;
+}
+
+ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode) const {
+  std::ifstream in(path);
+  if (!in) {
+    ReplayResult r;
+    r.message = "cannot open history file " + path.string();
+    return r;
+  }
+  json history;
+  try {
+    history = json::parse(in);
+  } catch (const json::parse_error& e) {
+    ReplayResult r;
+    r.message = fmt::format("history file {} is not JSON: {}", path.string(), e.what());
+    return r;
+  }
+  return replay(history, mode);
+}
+
+namespace {
+
+json fetch_history(detail::ServiceConnection& service, const std::string& workflow_id, const std::string& run_id) {
+  json events = json::array();
+  std::int64_t from = 1;
+  std::string resolved = run_id;
+  for (;;) {
+    auto page = service.get(fmt::format("/workflows/{}/history?from_event_id={}&page_size=10000{}",
+                                        detail::url_encode(workflow_id), from,
+                                        resolved.empty() ? "" : "&run_id=" + detail::url_encode(resolved)));
+    resolved = page.value("run_id", resolved);
+    for (auto& e : page.at("events")) events.push_back(std::move(e));
+    if (!page.value("has_more", false)) break;
+    from = page.at("next_event_id").get<std::int64_t>();
+  }
+  return {{"workflow_id", workflow_id}, {"run_id", resolved}, {"events", std::move(events)}};
+}
+
+}  // namespace
+
+ReplayResult Replayer::replay_from_service(const std::string& address, const std::string& ns,
+                                           const std::string& workflow_id, const std::string& run_id,
+                                           Mode mode) const {
+  detail::ServiceConnection service(address, ns);
+  return replay(fetch_history(service, workflow_id, run_id), mode);
+}
+
+int run_replay_gate(const Registry& registry, const ReplayGateOptions& options, std::ostream& out) {
+  detail::ServiceConnection service(options.address, options.ns);
+  Replayer replayer(registry);
+  auto types = options.workflow_types.empty() ? registry.workflow_names() : options.workflow_types;
+  struct Target {
+    std::string workflow_id, run_id, status;
+  };
+  std::vector<Target> targets;
+  auto collect = [&](const std::string& type, const std::string& filter) {
+    std::string token;
+    do {
+      auto page = service.get(fmt::format("/workflows?workflow_type={}&page_size=1000{}{}", detail::url_encode(type),
+                                          filter, token.empty() ? "" : "&page_token=" + detail::url_encode(token)));
+      for (const auto& w : page.at("workflows"))
+        targets.push_back({w.value("workflow_id", ""), w.value("run_id", ""), w.value("status", "")});
+      token = page.value("next_page_token", json()).is_string() ? page["next_page_token"].get<std::string>() : "";
+    } while (!token.empty());
+  };
+  for (const auto& type : types) {
+    if (options.closed_within) {
+      // Every run started within the window (open or closed), plus every open run.
+      auto since = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() -
+                                                                          *options.closed_within);
+      collect(type, "&started_after=" + detail::url_encode(protocol::format_timestamp(since)));
+      auto recent = targets.size();
+      collect(type, "&status=Running");
+      // drop open runs listed twice
+      std::vector<Target> unique(targets.begin(), targets.begin() + static_cast<long>(recent));
+      for (auto it = targets.begin() + static_cast<long>(recent); it != targets.end(); ++it) {
+        bool seen = false;
+        for (const auto& t : unique) seen = seen || t.run_id == it->run_id;
+        if (!seen) unique.push_back(*it);
+      }
+      targets = std::move(unique);
+    } else {
+      collect(type, "&status=Running");
+    }
+  }
+  out << fmt::format("replaying {} run(s) of {} against this build\n", targets.size(), fmt::join(types, ", "));
+  std::size_t failed = 0, done = 0;
+  for (const auto& t : targets) {
+    ++done;
+    ReplayResult r;
+    try {
+      r = replayer.replay(fetch_history(service, t.workflow_id, t.run_id));
+    } catch (const std::exception& e) {
+      r.workflow_id = t.workflow_id;
+      r.run_id = t.run_id;
+      r.message = std::string("cannot read its history: ") + e.what();
+    }
+    out << fmt::format("  [{}/{}] {:<5} {} {} ({})\n", done, targets.size(), r.ok() ? "ok" : "FAIL", t.workflow_id,
+                       t.run_id, t.status);
+    if (!r.ok()) {
+      ++failed;
+      out << r.report();
+    }
+  }
+  out << fmt::format("{} of {} run(s) replay; {} diverge\n", targets.size() - failed, targets.size(), failed);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace reprise
