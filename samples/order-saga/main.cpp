@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <reprise/client.hpp>
+#include <reprise/replayer.hpp>
 #include <reprise/worker.hpp>
 
 #include "order.hpp"
@@ -20,6 +21,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* worker_cmd = app.add_subcommand("worker", "Run the worker for task queue \"orders\"");
+  auto* gate_cmd = app.add_subcommand(
+      "replay-gate", "Instead of serving, replay every open OrderWorkflow run against this build; exit 1 on divergence");
+  int closed_within_hours = 0;
+  gate_cmd->add_option("--closed-within-hours", closed_within_hours, "Also replay runs started this recently");
   auto* start_cmd = app.add_subcommand("start", "Start an order and print its result");
   Order order{.id = "order-1", .item = "teapot", .quantity = 1, .amount_cents = 2500, .card = "4242"};
   start_cmd->add_option("--id", order.id)->capture_default_str();
@@ -29,16 +34,31 @@ int main(int argc, char** argv) {
   start_cmd->add_option("--ship-to", order.address, "\"nowhere\" makes shipping fail")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  auto register_all = [](reprise::Registry& r) {
+    r.add_workflow("OrderWorkflow", order_workflow);
+    r.add_activity("ReserveInventory", reserve_inventory);
+    r.add_activity("ReleaseInventory", release_inventory);
+    r.add_activity("ChargeCard", charge_card);
+    r.add_activity("RefundCard", refund_card);
+    r.add_activity("ShipOrder", ship_order);
+  };
   if (worker_cmd->parsed()) {
     reprise::Worker worker({.address = address, .task_queue = "orders"});
-    worker.register_workflow("OrderWorkflow", order_workflow)
-        .register_activity("ReserveInventory", reserve_inventory)
-        .register_activity("ReleaseInventory", release_inventory)
-        .register_activity("ChargeCard", charge_card)
-        .register_activity("RefundCard", refund_card)
-        .register_activity("ShipOrder", ship_order);
+    register_all(worker.registry());
     worker.run();
     return 0;
+  }
+  if (gate_cmd->parsed()) {
+    reprise::Registry registry;
+    register_all(registry);
+    reprise::ReplayGateOptions options{.address = address};
+    if (closed_within_hours > 0) options.closed_within = std::chrono::hours(closed_within_hours);
+    try {
+      return reprise::run_replay_gate(registry, options, std::cout);
+    } catch (const reprise::Error& e) {
+      std::cerr << "order-saga: " << e.what() << "\n";
+      return 1;
+    }
   }
 
   try {
