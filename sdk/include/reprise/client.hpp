@@ -159,7 +159,9 @@ class WorkflowHandle {
   /// "pending_activities": [...], "pending_timers": [...], "close_event": ...}.
   nlohmann::json describe() const;
 
-  /// The run's whole history, every page: {"workflow_id", "run_id", "events": [...]}.
+  /// The run's whole history, every page, as a history file (docs/history-format.md):
+  /// {"format", "version", "namespace", "workflow_id", "run_id", "workflow_type", "events": [...]}.
+  /// Save it and Replayer::replay_file reads it back.
   nlohmann::json history() const;
 
  private:

@@ -76,7 +76,12 @@ nlohmann::json WorkflowHandle::history() const {
     from = page.at("next_event_id").get<std::int64_t>();
     if (!page.value("has_more", false)) break;
   }
-  return {{"workflow_id", workflow_id_}, {"run_id", run_id}, {"events", std::move(events)}};
+  // The history file format (docs/history-format.md), so an export replays as it is.
+  std::string type;
+  if (!events.empty()) type = events[0].value("attributes", nlohmann::json::object()).value("workflow_type", "");
+  return {{"format", "reprise-history"}, {"version", 1},       {"namespace", connection_->ns()},
+          {"workflow_id", workflow_id_},  {"run_id", run_id},  {"workflow_type", type},
+          {"events", std::move(events)}};
 }
 
 }  // namespace reprise
