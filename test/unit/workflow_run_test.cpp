@@ -356,3 +356,17 @@ TEST_CASE("canceling a run that waits on a child asks the child to cancel", "[un
   CHECK(commands[0]["attributes"]["workflow_id"] == "p/child-1");
   CHECK(type_of(commands[1]) == "CancelWorkflowExecution");
 }
+
+TEST_CASE("a workflow and an activity returning void register and run", "[unit][replay]") {
+  Registry r;
+  r.add_activity("noop", +[](ActivityContext&) {});
+  r.add_workflow("returns_nothing", +[](WorkflowContext&) {});
+  detail::StackPool stacks;
+  detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "v", "run-v"});
+  HistoryBuilder h;
+  h.started("returns_nothing", nullptr).task(false);
+  auto commands = run.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
+  CHECK(commands[0]["attributes"]["result"].is_null());
+}

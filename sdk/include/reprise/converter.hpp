@@ -16,10 +16,17 @@ namespace reprise {
 
 using Payload = nlohmann::json;
 
+namespace detail {
 template <class T>
-inline constexpr bool is_payload_convertible_v =
-    std::is_void_v<T> || (std::is_constructible_v<nlohmann::json, const T&> &&
-                          requires(const nlohmann::json& j) { j.template get<T>(); });
+constexpr bool payload_convertible() {
+  if constexpr (std::is_void_v<T>) return true;  // no result: nothing to convert
+  else return std::is_constructible_v<nlohmann::json, const T&> &&
+              requires(const nlohmann::json& j) { j.template get<T>(); };
+}
+}  // namespace detail
+
+template <class T>
+inline constexpr bool is_payload_convertible_v = detail::payload_convertible<T>();
 
 template <class T>
 Payload to_payload(const T& value) {
