@@ -41,14 +41,17 @@ std::string excerpt_around(const json& events, std::int64_t event_id) {
   return out;
 }
 
-/// The tasks a worker with the run cached would have received: one per WorkflowTaskStarted.
+/// The history in pieces, one per workflow task, fed one after another into the same warm
+/// run as a worker with the run cached gets them. A piece starts at a WorkflowTaskScheduled
+/// and runs through that task's completion and the command events it recorded, so a task
+/// the history shows completed is replayed as such (its markers seen ahead), not run as new.
 std::vector<json> split_by_task(const json& events) {
   std::vector<json> chunks(1, json::array());
   for (const auto& e : events) {
+    if (e.value("event_type", "") == "WorkflowTaskScheduled" && !chunks.back().empty())
+      chunks.push_back(json::array());
     chunks.back().push_back(e);
-    if (e.value("event_type", "") == "WorkflowTaskStarted") chunks.push_back(json::array());
   }
-  if (chunks.back().empty()) chunks.pop_back();
   return chunks;
 }
 
