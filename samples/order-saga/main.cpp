@@ -34,14 +34,7 @@ int main(int argc, char** argv) {
   start_cmd->add_option("--ship-to", order.address, "\"nowhere\" makes shipping fail")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  auto register_all = [](reprise::Registry& r) {
-    r.add_workflow("OrderWorkflow", order_workflow);
-    r.add_activity("ReserveInventory", reserve_inventory);
-    r.add_activity("ReleaseInventory", release_inventory);
-    r.add_activity("ChargeCard", charge_card);
-    r.add_activity("RefundCard", refund_card);
-    r.add_activity("ShipOrder", ship_order);
-  };
+  const auto register_all = register_order_saga;
   if (worker_cmd->parsed()) {
     reprise::Worker worker({.address = address, .task_queue = "orders"});
     register_all(worker.registry());

@@ -4,6 +4,7 @@
 #include <string>
 
 #include <reprise/activity.hpp>
+#include <reprise/registry.hpp>
 #include <reprise/workflow.hpp>
 
 namespace order_saga {
@@ -36,5 +37,8 @@ std::string release_inventory(reprise::ActivityContext& ctx, std::string reserva
 std::string charge_card(reprise::ActivityContext& ctx, Order order);
 std::string refund_card(reprise::ActivityContext& ctx, std::string charge);
 std::string ship_order(reprise::ActivityContext& ctx, Order order);
+
+/// Registers the workflow ("OrderWorkflow") and its activities under their names.
+void register_order_saga(reprise::Registry& registry);
 
 }  // namespace order_saga

@@ -29,6 +29,15 @@ std::string refund_card(reprise::ActivityContext&, std::string charge) {
   return charge;
 }
 
+void register_order_saga(reprise::Registry& r) {
+  r.add_workflow("OrderWorkflow", order_workflow);
+  r.add_activity("ReserveInventory", reserve_inventory);
+  r.add_activity("ReleaseInventory", release_inventory);
+  r.add_activity("ChargeCard", charge_card);
+  r.add_activity("RefundCard", refund_card);
+  r.add_activity("ShipOrder", ship_order);
+}
+
 std::string ship_order(reprise::ActivityContext&, Order order) {
   if (order.address == "nowhere")
     throw reprise::ApplicationError("no carrier delivers to " + order.address, "Undeliverable", true);

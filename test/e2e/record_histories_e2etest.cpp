@@ -11,6 +11,7 @@
 
 #include "e2e/e2e_support.hpp"
 #include "e2e/e2e_workflows.hpp"
+#include "order.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -55,7 +56,7 @@ void save_bad(const std::string& name, json doc) { std::ofstream(kHistories / (n
 
 TEST_CASE("re-record the golden histories", "[.record]") {
   const auto queue = e2e::unique_queue("record");
-  e2e::TestWorker worker(queue);
+  e2e::TestWorker worker(queue, 1000, "", [](reprise::Registry& r) { order_saga::register_order_saga(r); });
   reprise::Client client(e2e::server_address());
   auto run = [&](const std::string& name, const std::string& type, const json& input,
                  const std::function<void(reprise::WorkflowHandle&)>& drive = {}) {
@@ -82,6 +83,18 @@ TEST_CASE("re-record the golden histories", "[.record]") {
   run("saga", "saga_workflow", dir.path().string());
   run("child", "parent_workflow", e2e::Person{.name = "Grace", .age = 45});
   run("activity-failure", "catch_activity_failure_workflow", "card declined");
+  run("cancel", "cancel_workflow", dir.path().string(), [&](reprise::WorkflowHandle& h) {
+    wait_until([&] { return e2e::count_events(h.history(), "TimerStarted") > 0; }, 20s, "the workflow sleeps");
+    h.cancel("golden");
+  });
+  using order_saga::Order;
+  run("order-completed", "OrderWorkflow", Order{.id = "g-1", .item = "teapot", .amount_cents = 2500, .card = "4242"});
+  run("order-compensated", "OrderWorkflow", Order{.id = "g-2", .item = "teapot", .amount_cents = 2500, .card = "declined"});
+  run("order-approved", "OrderWorkflow", Order{.id = "g-3", .item = "piano", .amount_cents = 250000, .card = "4242"},
+      [](reprise::WorkflowHandle& h) {
+        wait_until([&] { return h.query<std::string>("status") == "awaiting approval"; }, 20s, "the order waits");
+        h.signal("approve", true);
+      });
   {
     // Continue-as-new: the first run's history.
     auto handle = client.start("counter_workflow", json::array({1, 3}), {.id = "golden-continue", .task_queue = queue});

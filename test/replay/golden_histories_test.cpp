@@ -8,6 +8,7 @@
 #include <reprise/replayer.hpp>
 
 #include "e2e/e2e_workflows.hpp"
+#include "order.hpp"
 
 using reprise::Replayer;
 namespace fs = std::filesystem;
@@ -19,6 +20,7 @@ const fs::path kHistories = REPRISE_HISTORIES_DIR;
 reprise::Registry registry() {
   reprise::Registry r;
   e2e::register_all(r);
+  order_saga::register_order_saga(r);
   return r;
 }
 
@@ -37,7 +39,7 @@ TEST_CASE("every golden history replays, whole and task by task", "[replay][gold
   auto reg = registry();
   Replayer replayer(reg);
   auto files = histories(false);
-  REQUIRE(files.size() >= 8);
+  REQUIRE(files.size() >= 12);
   for (const auto& file : files) {
     INFO(file.filename().string());
     REPRISE_REQUIRE_REPLAYS(replayer, file);
