@@ -2,10 +2,12 @@
 // cached) and task by task (a worker with it cached); every bad history fails with its
 // documented code and message. Re-record with: build/test/reprise-e2e-tests "[.record]".
 #include <filesystem>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 #include <reprise/catch2.hpp>
 #include <reprise/replayer.hpp>
+#include <reprise/testing.hpp>
 
 #include "e2e/e2e_workflows.hpp"
 #include "order.hpp"
@@ -75,4 +77,32 @@ TEST_CASE("every bad history fails with its code, the event, and the call site",
       CHECK(result.event_id > 0);
       CHECK_THAT(result.excerpt, Catch::Contains("> "));
     }
+}
+
+namespace {
+int step(reprise::ActivityContext&, int i) { return i + 1; }
+int many_steps(reprise::WorkflowContext& ctx, int steps) {
+  int value = 0;
+  for (int i = 0; i < steps; ++i)
+    value = ctx.execute_activity(step, value, {.start_to_close_timeout = std::chrono::seconds(10)});
+  return value;
+}
+}  // namespace
+
+TEST_CASE("a history of 50,000 events streams through the replayer task by task", "[replay][large]") {
+  reprise::testing::TestEnvironment env;
+  env.registry().add_workflow("many_steps", many_steps);
+  env.registry().add_activity("step", step);
+  auto run = env.start("many_steps", 8400);
+  CHECK(run.result<int>() == 8400);
+  auto history = run.history();
+  REQUIRE(history["events"].size() >= 50'000);
+
+  auto file = fs::temp_directory_path() / "reprise-large-history.json";
+  std::ofstream(file) << history.dump();
+  Replayer replayer(env.registry());
+  auto result = replayer.replay_file(file, Replayer::Mode::kTaskByTask);
+  INFO(result.report());
+  CHECK(result.ok());
+  fs::remove(file);
 }

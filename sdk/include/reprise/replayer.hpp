@@ -45,6 +45,8 @@ class Replayer {
 
   /// A history document as exported (docs/history-format.md).
   ReplayResult replay(const nlohmann::json& history, Mode mode = Mode::kWhole) const;
+  /// Task by task, the file is streamed: only one workflow task's events are in memory at a
+  /// time, whatever the history's length. Whole, it is read at once.
   ReplayResult replay_file(const std::filesystem::path& path, Mode mode = Mode::kWhole) const;
   /// Fetches a run's history from a live reprise-server and replays it.
   ReplayResult replay_from_service(const std::string& address, const std::string& ns,

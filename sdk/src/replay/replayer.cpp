@@ -1,6 +1,7 @@
 #include <reprise/replayer.hpp>
 
 #include <fstream>
+#include <functional>
 #include <ostream>
 
 #include <fmt/format.h>
@@ -99,22 +100,156 @@ ReplayResult Replayer::replay(const json& history, Mode mode) const {
   return result;
 }
 
+namespace {
+
+/// Reads a history document event by event (nlohmann's SAX interface), so a large file is
+/// never held whole: each event is built, handed on, and dropped. Top-level fields are kept.
+class HistoryReader : public nlohmann::json_sax<json> {
+ public:
+  explicit HistoryReader(std::function<void(json)> on_event) : on_event_(std::move(on_event)) {}
+  json header = json::object();
+
+  bool null() override { return value(nullptr); }
+  bool boolean(bool v) override { return value(v); }
+  bool number_integer(number_integer_t v) override { return value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return value(v); }
+  bool number_float(number_float_t v, const string_t&) override { return value(v); }
+  bool string(string_t& v) override { return value(v); }
+  bool binary(binary_t&) override { return value(nullptr); }
+  bool key(string_t& k) override {
+    if (depth_ == 1) top_key_ = k;
+    else key_ = k;
+    return true;
+  }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    throw std::runtime_error(fmt::format("the history file is not valid JSON at byte {}: {}", position, e.what()));
+  }
+
+ private:
+  bool in_events() const { return top_key_ == "events" && depth_ >= 2; }
+  // Adds a value where it belongs: into the event being built, or into the header.
+  bool value(json v) {
+    if (!stack_.empty()) {
+      auto& top = *stack_.back();
+      if (top.is_object()) top[key_] = std::move(v);
+      else top.push_back(std::move(v));
+    } else if (depth_ == 1) {
+      header[top_key_] = std::move(v);
+    }
+    return true;
+  }
+  bool open(json container) {
+    ++depth_;
+    if (depth_ == 3 && top_key_ == "events") {  // an event begins
+      event_ = std::move(container);
+      stack_.push_back(&event_);
+    } else if (!stack_.empty()) {
+      auto& top = *stack_.back();
+      json* child = top.is_object() ? &(top[key_] = std::move(container)) : &(top.push_back(std::move(container)), top.back());
+      stack_.push_back(child);
+    }
+    return true;
+  }
+  bool close() {
+    if (!stack_.empty()) stack_.pop_back();
+    if (depth_ == 3 && top_key_ == "events") on_event_(std::move(event_));
+    --depth_;
+    return true;
+  }
+
+  std::function<void(json)> on_event_;
+  int depth_ = 0;
+  std::string top_key_, key_;
+  json event_;
+  std::vector<json*> stack_;  // containers of the event being built, innermost last
+};
+
+}  // namespace
+
 ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode) const {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     ReplayResult r;
     r.message = "cannot open history file " + path.string();
     return r;
   }
-  json history;
-  try {
-    history = json::parse(in);
-  } catch (const json::parse_error& e) {
-    ReplayResult r;
-    r.message = fmt::format("history file {} is not JSON: {}", path.string(), e.what());
-    return r;
+  if (mode == Mode::kWhole) {
+    json history;
+    try {
+      history = json::parse(in);
+    } catch (const json::parse_error& e) {
+      ReplayResult r;
+      r.message = fmt::format("history file {} is not JSON: {}", path.string(), e.what());
+      return r;
+    }
+    return replay(history, mode);
   }
-  return replay(history, mode);
+
+  // Task by task, the file streams: one workflow task's events in memory at a time. A first
+  // pass reads the top-level fields (the code may use its workflow id, and writers put the
+  // fields in any order), a second the events.
+  ReplayResult result;
+  json header;
+  try {
+    HistoryReader header_reader([](json) {});
+    json::sax_parse(in, &header_reader);
+    header = std::move(header_reader.header);
+  } catch (const std::exception& e) {
+    result.message = fmt::format("history file {}: {}", path.string(), e.what());
+    return result;
+  }
+  in.clear();
+  in.seekg(0);
+  result.workflow_id = header.value("workflow_id", "");
+  result.run_id = header.value("run_id", "");
+  result.workflow_type = header.value("workflow_type", "");
+  detail::StackPool stacks;
+  detail::RunCache cache(1);
+  detail::WorkflowTaskHandler handler(registry_, stacks, cache, /*fail_workflow_on_nondeterminism=*/false);
+  auto no_fetch = [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
+    throw std::runtime_error("the replayer has the whole history; nothing to fetch");
+  };
+  json chunk = json::array();
+  std::int64_t from = 1;
+  bool failed = false;
+  auto feed = [&] {
+    if (chunk.empty() || failed) return;
+    if (result.workflow_type.empty())
+      result.workflow_type = chunk[0].value("attributes", json::object()).value("workflow_type", "");
+    json task = {{"namespace", header.value("namespace", "default")},
+                 {"workflow_id", result.workflow_id},
+                 {"run_id", result.run_id.empty() ? "replay" : result.run_id},
+                 {"workflow_type", result.workflow_type},
+                 {"history_from_event_id", from},
+                 {"history", chunk}};
+    auto answer = handler.handle(task, no_fetch);
+    if (answer.kind == TaskAnswer::Kind::kFail) {
+      failed = true;
+      result.code = answer.error_code;
+      result.message = answer.error;
+      result.event_id = answer.event_id;
+      if (result.event_id) result.excerpt = excerpt_around(chunk, result.event_id);
+      return;
+    }
+    handler.finished(handler.release_run(), /*accepted=*/true);
+    from += static_cast<std::int64_t>(chunk.size());
+    chunk = json::array();
+  };
+  HistoryReader reader([&](json event) {
+    if (event.value("event_type", "") == "WorkflowTaskScheduled") feed();
+    if (!failed) chunk.push_back(std::move(event));
+  });
+  try {
+    json::sax_parse(in, &reader);
+    feed();
+  } catch (const std::exception& e) {
+    result.message = fmt::format("history file {}: {}", path.string(), e.what());
+  }
+  return result;
 }
 
 namespace {
