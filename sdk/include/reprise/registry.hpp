@@ -29,33 +29,13 @@ class Registry {
 
   template <class R, class... P>
   void add_workflow(const std::string& name, R (*fn)(WorkflowContext&, P...)) {
-    static_assert(is_payload_convertible_v<R>, "the workflow's result type has no payload conversion");
-    workflows_[name] = [fn](WorkflowContext& ctx, const Payload& input) -> Payload {
-      auto args = unpack_arguments<P...>(input);
-      if constexpr (std::is_void_v<R>) {
-        std::apply([&](auto&&... a) { fn(ctx, std::forward<decltype(a)>(a)...); }, std::move(args));
-        return nullptr;
-      } else {
-        return to_payload(std::apply([&](auto&&... a) { return fn(ctx, std::forward<decltype(a)>(a)...); },
-                                     std::move(args)));
-      }
-    };
+    workflows_[name] = adapt<WorkflowContext>(fn);
   }
 
   template <class R, class... P>
   void add_activity(const std::string& name, R (*fn)(ActivityContext&, P...)) {
-    static_assert(is_payload_convertible_v<R>, "the activity's result type has no payload conversion");
     detail::remember_activity_name(reinterpret_cast<const void*>(fn), name);
-    activities_[name] = [fn](ActivityContext& ctx, const Payload& input) -> Payload {
-      auto args = unpack_arguments<P...>(input);
-      if constexpr (std::is_void_v<R>) {
-        std::apply([&](auto&&... a) { fn(ctx, std::forward<decltype(a)>(a)...); }, std::move(args));
-        return nullptr;
-      } else {
-        return to_payload(std::apply([&](auto&&... a) { return fn(ctx, std::forward<decltype(a)>(a)...); },
-                                     std::move(args)));
-      }
-    };
+    activities_[name] = adapt<ActivityContext>(fn);
   }
 
   const WorkflowFunction* workflow(std::string_view name) const {
@@ -70,6 +50,22 @@ class Registry {
   std::vector<std::string> activity_names() const { return names(activities_); }
 
  private:
+  /// A typed function as one that takes and returns payloads: arguments unpacked, result packed.
+  template <class Context, class R, class... P>
+  static std::function<Payload(Context&, const Payload&)> adapt(R (*fn)(Context&, P...)) {
+    static_assert(is_payload_convertible_v<R>, "the function's result type has no payload conversion");
+    return [fn](Context& ctx, const Payload& input) -> Payload {
+      auto args = unpack_arguments<P...>(input);
+      auto call = [&](auto&&... a) { return fn(ctx, std::forward<decltype(a)>(a)...); };
+      if constexpr (std::is_void_v<R>) {
+        std::apply(call, std::move(args));
+        return nullptr;
+      } else {
+        return to_payload(std::apply(call, std::move(args)));
+      }
+    };
+  }
+
   template <class Map>
   static std::vector<std::string> names(const Map& m) {
     std::vector<std::string> out;

@@ -56,6 +56,56 @@ std::vector<json> split_by_task(const json& events) {
   return chunks;
 }
 
+/// Feeds a run's history, one piece at a time, through the worker's workflow-task handler into
+/// one warm run, and records the first divergence in `result`.
+class TaskFeeder {
+ public:
+  TaskFeeder(const Registry& registry, const json& header, ReplayResult& result)
+      : handler_(registry, stacks_, cache_, /*fail_workflow_on_nondeterminism=*/false), header_(header), result_(result) {}
+
+  /// Returns false once the history diverged.
+  bool feed(const json& events) {
+    if (events.empty() || failed_) return !failed_;
+    if (result_.workflow_type.empty())
+      result_.workflow_type = events[0].value("attributes", json::object()).value("workflow_type", "");
+    json task = {{"namespace", header_.value("namespace", "default")},
+                 {"workflow_id", result_.workflow_id},
+                 {"run_id", result_.run_id.empty() ? "replay" : result_.run_id},
+                 {"workflow_type", result_.workflow_type},
+                 {"history_from_event_id", from_},
+                 {"history", events}};
+    auto answer = handler_.handle(task, [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
+      throw std::runtime_error("the replayer has the whole history; nothing to fetch");
+    });
+    if (answer.kind == TaskAnswer::Kind::kFail) {
+      failed_ = true;
+      result_.code = answer.error_code;
+      result_.message = answer.error;
+      result_.event_id = answer.event_id;
+      if (result_.event_id) result_.excerpt = excerpt_around(events, result_.event_id);
+      return false;
+    }
+    handler_.finished(handler_.release_run(), /*accepted=*/true);
+    from_ += static_cast<std::int64_t>(events.size());
+    return true;
+  }
+
+ private:
+  detail::StackPool stacks_;
+  detail::RunCache cache_{1};
+  detail::WorkflowTaskHandler handler_;
+  const json& header_;
+  ReplayResult& result_;
+  std::int64_t from_ = 1;
+  bool failed_ = false;
+};
+
+void take_header(const json& header, ReplayResult& result) {
+  result.workflow_id = header.value("workflow_id", "");
+  result.run_id = header.value("run_id", "");
+  result.workflow_type = header.value("workflow_type", "");
+}
+
 }  // namespace
 
 ReplayResult Replayer::replay(const json& history, Mode mode) const {
@@ -64,39 +114,12 @@ ReplayResult Replayer::replay(const json& history, Mode mode) const {
     result.message = "not a history document: it needs an \"events\" array (docs/history-format.md)";
     return result;
   }
+  take_header(history, result);
   const auto& events = history.at("events");
-  result.workflow_id = history.value("workflow_id", "");
-  result.run_id = history.value("run_id", "");
-  result.workflow_type = history.value("workflow_type", "");
-  if (result.workflow_type.empty() && !events.empty())
-    result.workflow_type = events[0].value("attributes", json::object()).value("workflow_type", "");
-
-  detail::StackPool stacks;
-  detail::RunCache cache(1);
-  detail::WorkflowTaskHandler handler(registry_, stacks, cache, /*fail_workflow_on_nondeterminism=*/false);
-  auto no_fetch = [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
-    throw std::runtime_error("the replayer has the whole history; nothing to fetch");
-  };
-  auto chunks = mode == Mode::kWhole ? std::vector<json>{events} : split_by_task(events);
-  std::int64_t from = 1;
-  for (const auto& chunk : chunks) {
-    json task = {{"namespace", history.value("namespace", "default")},
-                 {"workflow_id", result.workflow_id},
-                 {"run_id", result.run_id.empty() ? "replay" : result.run_id},
-                 {"workflow_type", result.workflow_type},
-                 {"history_from_event_id", from},
-                 {"history", chunk}};
-    auto answer = handler.handle(task, no_fetch);
-    if (answer.kind == TaskAnswer::Kind::kFail) {
-      result.code = answer.error_code;
-      result.message = answer.error;
-      result.event_id = answer.event_id;
-      if (result.event_id) result.excerpt = excerpt_around(events, result.event_id);
-      return result;
-    }
-    handler.finished(handler.release_run(), /*accepted=*/true);
-    from += static_cast<std::int64_t>(chunk.size());
-  }
+  TaskFeeder feeder(registry_, history, result);
+  for (const auto& piece : mode == Mode::kWhole ? std::vector<json>{events} : split_by_task(events))
+    if (!feeder.feed(piece)) break;
+  if (!result.ok() && result.event_id) result.excerpt = excerpt_around(events, result.event_id);
   return result;
 }
 
@@ -130,7 +153,6 @@ class HistoryReader : public nlohmann::json_sax<json> {
   }
 
  private:
-  bool in_events() const { return top_key_ == "events" && depth_ >= 2; }
   // Adds a value where it belongs: into the event being built, or into the header.
   bool value(json v) {
     if (!stack_.empty()) {
@@ -149,7 +171,13 @@ class HistoryReader : public nlohmann::json_sax<json> {
       stack_.push_back(&event_);
     } else if (!stack_.empty()) {
       auto& top = *stack_.back();
-      json* child = top.is_object() ? &(top[key_] = std::move(container)) : &(top.push_back(std::move(container)), top.back());
+      json* child;
+      if (top.is_object()) {
+        child = &(top[key_] = std::move(container));
+      } else {
+        top.push_back(std::move(container));
+        child = &top.back();
+      }
       stack_.push_back(child);
     }
     return true;
@@ -163,7 +191,7 @@ class HistoryReader : public nlohmann::json_sax<json> {
 
   std::function<void(json)> on_event_;
   int depth_ = 0;
-  std::string top_key_, key_;
+  std::string top_key_, key_;  // the current top-level field, and the current key inside an event
   json event_;
   std::vector<json*> stack_;  // containers of the event being built, innermost last
 };
@@ -204,39 +232,12 @@ ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode)
   }
   in.clear();
   in.seekg(0);
-  result.workflow_id = header.value("workflow_id", "");
-  result.run_id = header.value("run_id", "");
-  result.workflow_type = header.value("workflow_type", "");
-  detail::StackPool stacks;
-  detail::RunCache cache(1);
-  detail::WorkflowTaskHandler handler(registry_, stacks, cache, /*fail_workflow_on_nondeterminism=*/false);
-  auto no_fetch = [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
-    throw std::runtime_error("the replayer has the whole history; nothing to fetch");
-  };
+  take_header(header, result);
+  TaskFeeder feeder(registry_, header, result);
   json chunk = json::array();
-  std::int64_t from = 1;
   bool failed = false;
   auto feed = [&] {
-    if (chunk.empty() || failed) return;
-    if (result.workflow_type.empty())
-      result.workflow_type = chunk[0].value("attributes", json::object()).value("workflow_type", "");
-    json task = {{"namespace", header.value("namespace", "default")},
-                 {"workflow_id", result.workflow_id},
-                 {"run_id", result.run_id.empty() ? "replay" : result.run_id},
-                 {"workflow_type", result.workflow_type},
-                 {"history_from_event_id", from},
-                 {"history", chunk}};
-    auto answer = handler.handle(task, no_fetch);
-    if (answer.kind == TaskAnswer::Kind::kFail) {
-      failed = true;
-      result.code = answer.error_code;
-      result.message = answer.error;
-      result.event_id = answer.event_id;
-      if (result.event_id) result.excerpt = excerpt_around(chunk, result.event_id);
-      return;
-    }
-    handler.finished(handler.release_run(), /*accepted=*/true);
-    from += static_cast<std::int64_t>(chunk.size());
+    if (!failed) failed = !feeder.feed(chunk);
     chunk = json::array();
   };
   HistoryReader reader([&](json event) {
