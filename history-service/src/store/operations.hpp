@@ -27,6 +27,11 @@ struct Limits {
   std::int64_t history_max_events = 51'200;
 };
 
+/// The history length past which a run is terminated, for paths that grow a history without
+/// a request to carry the limits (failed and timed-out workflow tasks). Set once at start.
+void set_history_limit(std::int64_t max_events);
+std::int64_t history_limit();
+
 // ---- Workflows -------------------------------------------------------------------------
 
 enum class IdReusePolicy { kAllowDuplicate, kAllowDuplicateFailedOnly, kRejectDuplicate, kTerminateIfRunning };

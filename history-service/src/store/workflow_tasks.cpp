@@ -1,4 +1,6 @@
 // Handing out workflow tasks and taking their results.
+#include <atomic>
+
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 #include <spdlog/spdlog.h>
@@ -112,6 +114,13 @@ struct HistoryLimitExceeded {
 
 }  // namespace
 
+namespace {
+std::atomic<std::int64_t> g_history_limit{Limits{}.history_max_events};
+}  // namespace
+
+void set_history_limit(std::int64_t max_events) { g_history_limit = max_events; }
+std::int64_t history_limit() { return g_history_limit; }
+
 void record_workflow_task_failure(RunState& run, EventType type, json attributes,
                                   bool counts_as_attempt) {
   auto& row = run.row();
@@ -126,6 +135,16 @@ void record_workflow_task_failure(RunState& run, EventType type, json attributes
   row.clear_sticky();
   run.flush_buffered();
   row.wft_attempt = next_attempt;
+  // A task that fails every time (code that no longer fits) adds events at each attempt; the
+  // history limit ends that too, as it ends a run that completes too many tasks.
+  if (row.next_event_id - 1 + 2 > history_limit()) {
+    run.close("Terminated", EventType::kWorkflowExecutionTerminated,
+              {{"reason", fmt::format("its workflow task kept failing until the history reached the limit of "
+                                      "{} events; fix the workflow code and start it again",
+                                      history_limit())},
+               {"identity", "reprise-server"}});
+    return;
+  }
   run.schedule_workflow_task(now() + workflow_task_retry_delay(next_attempt));
 }
 
