@@ -305,12 +305,13 @@ TEST_CASE("a child workflow runs in the environment and its result reaches the p
   REQUIRE(initiated);
   REQUIRE(child_started);
   REQUIRE(child_done);
-  CHECK((*initiated)["attributes"]["workflow_id"] == "p/child-1");
+  const std::string child_id = (*initiated)["attributes"]["workflow_id"];
+  CHECK(child_id == "p/" + run.run_id().substr(0, 8) + "/child-1");  // unique across runs of "p"
   CHECK((*initiated)["attributes"]["parent_close_policy"] == "Terminate");
   CHECK((*child_done)["attributes"]["initiated_event_id"] == (*initiated)["event_id"]);
   CHECK((*child_done)["attributes"]["result"] == 40);
 
-  auto child = env.workflow("p/child-1");
+  auto child = env.workflow(child_id);
   CHECK(child.status() == "Completed");
   auto child_history = child.history();
   CHECK(child_history["events"][0]["attributes"]["parent"]["workflow_id"] == "p");

@@ -298,16 +298,16 @@ TEST_CASE("a child workflow's start is recorded and its result or failure reache
   auto commands = make()->apply(first.events());
   REQUIRE(commands.size() == 1);
   CHECK(type_of(commands[0]) == "StartChildWorkflowExecution");
-  CHECK(commands[0]["attributes"]["workflow_id"] == "p/child-1");
+  CHECK(commands[0]["attributes"]["workflow_id"] == "p/run-1/child-1");
   CHECK(commands[0]["attributes"]["input"] == 3);
 
   auto with_outcome = [&](EventType type, json attrs) {
     HistoryBuilder h;
     h.started("parent", nullptr).task();
-    h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/child-1"}, {"workflow_type", "child"}});
-    h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/child-1"}});
+    h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/run-1/child-1"}, {"workflow_type", "child"}});
+    h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/run-1/child-1"}});
     attrs["initiated_event_id"] = 5;
-    attrs["workflow_id"] = "p/child-1";
+    attrs["workflow_id"] = "p/run-1/child-1";
     h.add(type, attrs).task(false);
     return make()->apply(h.events());
   };
@@ -347,13 +347,13 @@ TEST_CASE("canceling a run that waits on a child asks the child to cancel", "[un
   detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "p", "run-1"});
   HistoryBuilder h;
   h.started("waits_on_child", nullptr).task();
-  h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/child-1"}, {"workflow_type", "child"}});
-  h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/child-1"}});
+  h.add(EventType::kStartChildWorkflowExecutionInitiated, {{"workflow_id", "p/run-1/child-1"}, {"workflow_type", "child"}});
+  h.add(EventType::kChildWorkflowExecutionStarted, {{"initiated_event_id", 5}, {"workflow_id", "p/run-1/child-1"}});
   h.add(EventType::kWorkflowExecutionCancelRequested, {{"reason", "user"}}).task(false);
   auto commands = run.apply(h.events());
   REQUIRE(commands.size() == 2);
   CHECK(type_of(commands[0]) == "RequestCancelExternalWorkflowExecution");
-  CHECK(commands[0]["attributes"]["workflow_id"] == "p/child-1");
+  CHECK(commands[0]["attributes"]["workflow_id"] == "p/run-1/child-1");
   CHECK(type_of(commands[1]) == "CancelWorkflowExecution");
 }
 
@@ -369,4 +369,75 @@ TEST_CASE("a workflow and an activity returning void register and run", "[unit][
   REQUIRE(commands.size() == 1);
   CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
   CHECK(commands[0]["attributes"]["result"].is_null());
+}
+
+namespace {
+int looped_versions(WorkflowContext& ctx) {
+  int total = 0;
+  for (int i = 0; i < 2; ++i) {
+    int v = ctx.get_version("square-step", -1, 1);
+    total += v == 1 ? ctx.execute_activity(charge, 100, {.start_to_close_timeout = 10s})
+                    : ctx.execute_activity(refund, 1, {.start_to_close_timeout = 10s});
+  }
+  return total;
+}
+std::string signal_then_decide(WorkflowContext& ctx) {
+  bool signaled = false;
+  ctx.on_signal<bool>("stop", [&](bool) { signaled = true; });
+  ctx.execute_activity(charge, 1, {.start_to_close_timeout = 10s});
+  if (!signaled) ctx.continue_as_new(nullptr);
+  return "saw the signal";
+}
+}  // namespace
+
+TEST_CASE("a version decided while replaying holds for the rest of the run and is recorded once",
+          "[unit][replay][marker]") {
+  Registry r;
+  r.add_activity("charge", charge);
+  r.add_activity("refund", refund);
+  r.add_workflow("looped_versions", looped_versions);
+  detail::StackPool stacks;
+  detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "l", "run-l"});
+  HistoryBuilder h;
+  // The first task ran before the change (no marker): the whole run keeps the old branch.
+  h.started("looped_versions", nullptr).task().activity_scheduled("refund", "1").activity_completed(5, 1).task(false);
+  auto commands = run.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "ScheduleActivityTask");
+  CHECK(commands[0]["attributes"]["activity_type"] == "refund");
+}
+
+TEST_CASE("a signal delivered with the result the code waits for is handled before the code decides",
+          "[unit][replay][signal]") {
+  Registry r;
+  r.add_activity("charge", charge);
+  r.add_workflow("signal_then_decide", signal_then_decide);
+  detail::StackPool stacks;
+  detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "s", "run-s"});
+  HistoryBuilder h;
+  h.started("signal_then_decide", nullptr).task().activity_scheduled("charge", "1");
+  h.activity_completed(5, 2).signaled("stop", true).task(false);
+  auto commands = run.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
+  CHECK(commands[0]["attributes"]["result"] == "saw the signal");
+}
+
+TEST_CASE("evicting a run whose code swallows every error while waiting still returns", "[unit][fiber]") {
+  Registry r;
+  r.add_workflow("stubborn", +[](WorkflowContext& ctx) -> int {
+    for (;;) {
+      try {
+        ctx.sleep(1h);
+      } catch (...) {  // swallows even the unwinding: the engine must not spin or hang on it
+      }
+    }
+  });
+  detail::StackPool stacks;
+  auto run = std::make_unique<detail::WorkflowRun>(r, stacks, WorkflowInfo{"default", "x", "run-x"});
+  HistoryBuilder h;
+  h.started("stubborn", nullptr).task(false);
+  run->apply(h.events());
+  run.reset();  // returns: the fiber is abandoned after a bounded number of rounds
+  SUCCEED();
 }

@@ -1,6 +1,8 @@
 #include "activity_runner.hpp"
 
 #include <chrono>
+#include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <reprise/activity.hpp>
@@ -38,23 +40,43 @@ class HeartbeatBatcher {
  public:
   HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout)
       : service_(service), token_(std::move(token)),
-        interval_(timeout.count() > 0 ? timeout / 2 : std::chrono::milliseconds(1000)) {}
+        interval_(timeout.count() > 0 ? std::min(timeout / 3, std::chrono::milliseconds(1000))
+                                      : std::chrono::milliseconds(1000)) {}
 
+  /// Sends at most one heartbeat per interval (a third of the timeout, at most a second, so a
+  /// skipped one can never make the service see a gap longer than the activity's own); the
+  /// details of a skipped one wait for flush().
   bool record(const json& details) {
     auto now = Clock::now();
-    if (sent_once_ && now - last_sent_ < interval_) return cancel_requested_;
+    if (sent_once_ && now - last_sent_ < interval_) {
+      pending_ = details;
+      return cancel_requested_;
+    }
+    send(details);
+    last_sent_ = now;
+    sent_once_ = true;
+    return cancel_requested_;
+  }
+  /// Sends the latest details not sent yet (before a failure, so the next attempt has them).
+  void flush() {
+    if (pending_) send(*std::exchange(pending_, std::nullopt));
+  }
+
+ private:
+  void send(const json& details) {
+    pending_.reset();
     try {
-      auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}});
+      auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}},
+                                  std::chrono::seconds(10));
       cancel_requested_ = answer.value("cancel_requested", false);
     } catch (const ServiceError& e) {
       // A stale token means this attempt is over (timed out, or the run closed): stop working.
       if (e.code() == "StaleTaskToken") cancel_requested_ = true;
       else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
     }
-    last_sent_ = now;
-    sent_once_ = true;
-    return cancel_requested_;
   }
+
+ public:
 
  private:
   ServiceConnection& service_;
@@ -63,6 +85,7 @@ class HeartbeatBatcher {
   Clock::time_point last_sent_;
   bool sent_once_ = false;
   bool cancel_requested_ = false;
+  std::optional<json> pending_;
 };
 
 }  // namespace
@@ -77,8 +100,19 @@ void run_activity_task(const Registry& registry, ServiceConnection& service, con
   auto report = [&](const char* path, json body) {
     body["task_token"] = token;
     body["identity"] = identity;
+    if (std::string_view(path) != "/activity-tasks/complete") heartbeats.flush();
     try {
-      service.post(path, body);
+      // The outcome is worth a few tries: a restarting service would otherwise make the
+      // activity run again after its timeout. The token makes a repeat harmless.
+      for (int attempt = 1;; ++attempt) {
+        try {
+          service.post(path, body);
+          break;
+        } catch (const ServiceError& e) {
+          if (e.code() != "Unavailable" || attempt == 5) throw;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+        }
+      }
     } catch (const ServiceError& e) {
       // StaleTaskToken: the attempt timed out or the activity was canceled meanwhile; the
       // service has moved on and this outcome is rightly dropped.

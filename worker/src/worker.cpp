@@ -64,6 +64,7 @@ struct Worker::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> threads;
   std::mutex mutex;
+  std::mutex shutdown_mutex;  // one shutdown at a time: a second caller waits for the first
   std::condition_variable stopped;
   bool started = false;
 };
@@ -83,7 +84,15 @@ std::vector<detail::HistoryEvent> Worker::Impl::fetch_history(const std::string&
 
 void Worker::Impl::handle_workflow_task(const json& task) {
   detail::WorkflowTaskHandler handler(registry, stacks, cache, options.fail_workflow_on_nondeterminism);
-  auto answer = handler.handle(task, [this](const std::string& w, const std::string& r) { return fetch_history(w, r); });
+  TaskAnswer answer;
+  try {
+    answer = handler.handle(task, [this](const std::string& w, const std::string& r) { return fetch_history(w, r); });
+  } catch (const std::exception& e) {
+    // The task could not even be worked on (its history unreadable): fail it now rather than
+    // leave it to its timeout.
+    answer = {TaskAnswer::Kind::kFail,
+              {{"cause", "WorkflowWorkerError"}, {"failure", {{"message", e.what()}}}}, e.what(), "", 0};
+  }
   auto token = task.at("task_token").get<std::string>();
   auto workflow_id = task.value("workflow_id", "");
   bool accepted = false;
@@ -195,6 +204,7 @@ void Worker::run() {
 
 void Worker::shutdown() {
   auto& i = *impl_;
+  std::lock_guard shutting_down(i.shutdown_mutex);
   {
     std::lock_guard lock(i.mutex);
     if (i.stopping.exchange(true) && i.threads.empty()) return;
@@ -209,7 +219,7 @@ void Worker::shutdown() {
   for (auto& run : i.cache.clear()) {
     try {
       i.service.post(fmt::format("/workflows/{}/reset-sticky", detail::url_encode(run->info().workflow_id)),
-                     {{"run_id", run->info().run_id}});
+                     {{"run_id", run->info().run_id}}, std::chrono::seconds(2));
     } catch (const std::exception&) {
       // the run may have closed meanwhile; nothing to hand back
     }

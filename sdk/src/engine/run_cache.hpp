@@ -37,6 +37,11 @@ class RunCache {
     }
     std::lock_guard lock(mutex_);
     auto id = run->info().run_id;
+    if (auto old = index_.find(id); old != index_.end()) {  // rebuilt meanwhile: the newer one stays
+      evicted.push_back(std::move(*old->second));
+      lru_.erase(old->second);
+      index_.erase(old);
+    }
     lru_.push_front(std::move(run));
     index_[id] = lru_.begin();
     while (lru_.size() > capacity_) {

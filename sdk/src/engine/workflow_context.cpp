@@ -27,11 +27,12 @@ std::string activity_name(const void* function, const SourceLocation& loc) {
   std::lock_guard lock(g_names_mutex);
   auto it = activity_names().find(function);
   if (it == activity_names().end())
-    throw ApplicationError(fmt::format("the activity called at {}:{} is not registered in this process: "
+    // A deployment mistake, not the workflow's answer: the task fails and is retried until a
+    // fixed build runs it.
+    throw std::logic_error(fmt::format("the activity called at {}:{} is not registered in this process: "
                                        "register it with add_activity/register_activity, or call it "
                                        "by name with execute_activity(\"Name\", input, options)",
-                                       loc.file_name(), loc.line()),
-                           "ActivityNotRegistered", true);
+                                       loc.file_name(), loc.line()));
   return it->second;
 }
 
@@ -96,6 +97,7 @@ bool WorkflowContext::wait_condition(const std::function<bool()>& condition, std
   if (condition()) return true;
   auto timer = run_->start_timer(timeout, loc);
   run_->wait([&] { return condition() || timer->ready; }, loc, timer);
+  if (!timer->ready) run_->cancel_timer(timer);  // the condition won: no timer left behind
   return condition();
 }
 

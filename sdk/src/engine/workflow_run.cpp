@@ -73,6 +73,14 @@ std::string event_summary(const HistoryEvent& e) {
 
 std::string duration_text(std::chrono::milliseconds d) { return protocol::format_duration(d); }
 
+/// FNV-1a: the random seed must be the same for every build that replays the run, which
+/// std::hash does not promise.
+std::uint64_t fnv1a(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
 }  // namespace
 
 WorkflowRun* WorkflowRun::current() { return t_current_run; }
@@ -82,7 +90,7 @@ WorkflowRun::WorkflowRun(const Registry& registry, StackPool& stacks, WorkflowIn
       stacks_(stacks),
       info_(std::move(info)),
       context_(*this),
-      random_(std::hash<std::string>{}(info_.run_id)) {}
+      random_(fnv1a(info_.run_id)) {}
 
 WorkflowRun::~WorkflowRun() {
   // Unwind every suspended fiber (their destructors do it), newest first, with this run current
@@ -100,13 +108,6 @@ WorkflowRun::~WorkflowRun() {
 
 std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
   CurrentRun scope(this);
-  // Markers are looked ahead: a side effect or version recorded after a task's completion is
-  // what the code must see when it runs that task again.
-  for (const auto& e : events)
-    if (e.type == EventType::kMarkerRecorded) {
-      auto details = e.attributes.value("details", json::object());
-      markers_[marker_key(e.attributes.value("marker_name", ""), details.value("id", ""))] = details;
-    }
 
   for (std::size_t i = 0; i < events.size(); ++i) {
     const auto& e = events[i];
@@ -126,7 +127,13 @@ std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
         bool last = i + 1 == events.size();
         bool completed = !last && events[i + 1].type == EventType::kWorkflowTaskCompleted;
         // A task that failed or timed out changed nothing: its events are seen by the next.
-        if (last || completed) activate(e, /*replaying=*/completed);
+        if (last || completed) {
+          look_ahead_markers(events, i + 1);
+          activate(e, /*replaying=*/completed);
+          // What the code threw (a bug, a divergence) is the answer: matching the recorded
+          // commands of a run that stopped would only report a misleading divergence.
+          if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
+        }
         break;
       }
       case EventType::kWorkflowTaskCompleted:
@@ -144,7 +151,24 @@ std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
   }
   if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
   if (!events.empty() && events.back().type == EventType::kWorkflowTaskStarted) return pending_commands();
+  // The history ends here (a replay, a query): what the last completed task recorded must be
+  // everything its code issued.
+  if (!events.empty()) check_all_matched(events.back());
   return {};
+}
+
+void WorkflowRun::look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from) {
+  // Only this task's own recorded commands: those between its WorkflowTaskCompleted and the
+  // next task. A marker recorded by a later task (a version decided after a deploy) must not
+  // change what this task's replay sees.
+  markers_.clear();
+  for (std::size_t j = from; j < events.size(); ++j) {
+    const auto& e = events[j];
+    if (e.type == EventType::kWorkflowTaskScheduled || e.type == EventType::kWorkflowTaskStarted) break;
+    if (e.type != EventType::kMarkerRecorded) continue;
+    auto details = e.attributes.value("details", json::object());
+    markers_[marker_key(e.attributes.value("marker_name", ""), details.value("id", ""))] = details;
+  }
 }
 
 void WorkflowRun::start(const HistoryEvent& e) {
@@ -215,7 +239,8 @@ void WorkflowRun::dispatch_signals() {
       ++it;
       continue;
     }
-    spawn([fn = handler->second, payload = it->second] { fn(payload); });
+    spawn([fn = handler->second.fn, payload = it->second] { fn(payload); });
+    fibers_.back().fresh_signal_handler = true;
     it = signals_.erase(it);
   }
 }
@@ -223,23 +248,38 @@ void WorkflowRun::dispatch_signals() {
 void WorkflowRun::run_fibers() {
   for (bool progress = true; progress && !finished_ && !fatal_;) {
     progress = false;
-    // Creation order, a fixed rule: the same history always runs the fibers the same way.
-    for (std::size_t i = 0; i < fibers_.size() && !finished_ && !fatal_; ++i) {
-      auto& slot = fibers_[i];
-      if (slot.fiber->finished()) continue;
-      if (slot.waiting_for && !slot.waiting_for()) continue;
-      slot.waiting_for = nullptr;
-      current_fiber_ = &slot;
-      slot.fiber->resume();
-      current_fiber_ = nullptr;
-      progress = true;
-      dispatch_signals();  // a handler registered just now takes the signals waiting for it
+    // A fixed rule, so the same history always runs the fibers the same way: first the
+    // handlers of signals just delivered (the code then decides knowing them), then every
+    // fiber in creation order.
+    for (int phase = 0; phase < 2; ++phase) {
+      for (std::size_t i = 0; i < fibers_.size() && !finished_ && !fatal_; ++i) {
+        auto& slot = fibers_[i];
+        if ((phase == 0) != slot.fresh_signal_handler) continue;
+        if (slot.fiber->finished()) continue;
+        if (slot.waiting_for && !slot.waiting_for()) continue;
+        slot.waiting_for = nullptr;
+        slot.fresh_signal_handler = false;
+        current_fiber_ = &slot;
+        slot.fiber->resume();
+        current_fiber_ = nullptr;
+        if (slot.fiber->finished()) forget_handlers_of(&slot);
+        progress = true;
+        if (!finished_) dispatch_signals();  // a handler registered just now takes waiting signals
+      }
     }
   }
 }
 
+void WorkflowRun::forget_handlers_of(const FiberSlot* fiber) {
+  std::erase_if(signal_handlers_, [&](const auto& h) { return h.second.owner == fiber; });
+  std::erase_if(query_handlers_, [&](const auto& h) { return h.second.owner == fiber; });
+}
+
 void WorkflowRun::wait(const std::function<bool()>& ready, const std::source_location&,
                        const std::shared_ptr<FutureState>& operation) {
+  // A fiber being unwound (eviction) that waits again gives control back at once: the
+  // unwinder's rounds are bounded, so code swallowing the unwinding cannot spin here.
+  if (Fiber::unwinding()) Fiber::yield();
   if (!current_fiber_) throw std::logic_error("reprise: a workflow call was made outside the workflow's code");
   auto* slot = current_fiber_;
   auto canceled = [this, slot] { return cancel_requested_ && slot->cleanup_depth == 0; };
@@ -259,6 +299,9 @@ void WorkflowRun::spawn(std::function<void()> body) {
       body();
     } catch (const FiberUnwind&) {
       throw;
+    } catch (const CanceledError&) {
+      // The run is being canceled: a side branch ending that way is the cancellation at work.
+      if (!cancel_requested_ && !fatal_) fatal_ = std::current_exception();
     } catch (...) {
       // An error nobody caught on a side fiber (a signal handler, a spawned branch) fails the
       // task, like a bug: the workflow cannot go on without what that fiber was doing.
@@ -280,11 +323,11 @@ void WorkflowRun::cleanup(const std::function<void()>& body) {
 }
 
 void WorkflowRun::on_signal(const std::string& name, std::function<void(const Payload&)> handler) {
-  signal_handlers_[name] = std::move(handler);
+  signal_handlers_[name] = {std::move(handler), current_fiber_};
 }
 
 void WorkflowRun::on_query(const std::string& name, std::function<Payload(const Payload&)> handler) {
-  query_handlers_[name] = std::move(handler);
+  query_handlers_[name] = {std::move(handler), current_fiber_};
 }
 
 Payload WorkflowRun::query(const std::string& name, const Payload& args) {
@@ -301,7 +344,7 @@ Payload WorkflowRun::query(const std::string& name, const Payload& args) {
                            "QueryNotFound");
   }
   CurrentRun scope(this);
-  return it->second(args);
+  return it->second.fn(args);
 }
 
 CommandRecord& WorkflowRun::issue(CommandType type, json attributes, std::string identity,
@@ -324,11 +367,10 @@ std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity
   if (o.heartbeat_timeout.count()) attrs["heartbeat_timeout"] = duration_text(o.heartbeat_timeout);
   if (o.retry_policy) attrs["retry_policy"] = *o.retry_policy;
   if (!o.start_to_close_timeout.count() && !o.schedule_to_close_timeout.count())
-    throw ApplicationError(fmt::format("activity {} called at {}:{} has no timeout: set "
-                                       "start_to_close_timeout or schedule_to_close_timeout in its "
-                                       "ActivityOptions",
-                                       activity_type, loc.file_name(), loc.line()),
-                           "InvalidActivityOptions", true);
+    throw std::invalid_argument(fmt::format("activity {} called at {}:{} has no timeout: set "
+                                            "start_to_close_timeout or schedule_to_close_timeout in its "
+                                            "ActivityOptions",
+                                            activity_type, loc.file_name(), loc.line()));
   auto& cmd = issue(CommandType::kScheduleActivityTask, std::move(attrs), activity_identity(activity_type, id), loc);
   cmd.future = std::make_shared<FutureState>();
   return cmd.future;
@@ -336,7 +378,10 @@ std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity
 
 std::shared_ptr<FutureState> WorkflowRun::start_child(std::string workflow_type, const Payload& input,
                                                       const ChildWorkflowOptions& o, const std::source_location& loc) {
-  auto id = o.workflow_id.empty() ? fmt::format("{}/child-{}", info_.workflow_id, ++child_seq_) : o.workflow_id;
+  // The run id is in the default: a child may outlive this run (continue-as-new, a retry),
+  // and the next run's children must not collide with it.
+  auto id = o.workflow_id.empty() ? fmt::format("{}/{}/child-{}", info_.workflow_id, info_.run_id.substr(0, 8), ++child_seq_)
+                                  : o.workflow_id;
   json attrs = {{"workflow_id", id}, {"workflow_type", workflow_type}, {"input", input},
                 {"parent_close_policy", o.parent_close_policy}};
   if (!o.task_queue.empty()) attrs["task_queue"] = o.task_queue;
@@ -380,26 +425,36 @@ Payload WorkflowRun::side_effect(const std::function<Payload()>& fn, const std::
 int WorkflowRun::get_version(const std::string& change_id, int min_supported, int max_supported,
                              const std::source_location& loc) {
   constexpr int kDefaultVersion = -1;
-  auto recorded = markers_.find(marker_key("Version", change_id));
   int version;
-  if (recorded != markers_.end()) {
-    version = recorded->second.value("version", kDefaultVersion);
-  } else if (replaying_) {
-    // This part of the history ran before the change existed: the old code path.
-    version = kDefaultVersion;
+  if (auto decided = versions_.find(change_id); decided != versions_.end()) {
+    version = decided->second;  // decided once per run; later calls agree and record nothing
   } else {
-    version = max_supported;
+    auto recorded = markers_.find(marker_key("Version", change_id));
+    if (recorded != markers_.end()) {
+      version = recorded->second.value("version", kDefaultVersion);
+    } else if (replaying_) {
+      // This part of the history ran before the change existed: the old code path.
+      version = kDefaultVersion;
+    } else {
+      version = max_supported;
+    }
+    versions_[change_id] = version;
+    if (version != kDefaultVersion || recorded != markers_.end())
+      issue(CommandType::kRecordMarker,
+            {{"marker_name", "Version"}, {"details", {{"id", change_id}, {"version", version}}}},
+            fmt::format("marker_name=Version id={}", change_id), loc);
   }
-  if (version != kDefaultVersion || recorded != markers_.end())
-    issue(CommandType::kRecordMarker,
-          {{"marker_name", "Version"}, {"details", {{"id", change_id}, {"version", version}}}},
-          fmt::format("marker_name=Version id={}", change_id), loc);
-  if (version < min_supported && !(version == kDefaultVersion && min_supported <= kDefaultVersion))
-    nondeterminism("RPR1200", fmt::format("get_version(\"{}\") at {}:{} supports versions {} to {}, but "
-                                          "this run recorded version {}; keep the old branch until "
-                                          "such runs have finished",
-                                          change_id, loc.file_name(), loc.line(), min_supported,
-                                          max_supported, version));
+  if (version < min_supported && !(version == kDefaultVersion && min_supported <= kDefaultVersion)) {
+    // Recorded as fatal first: workflow code catching std::exception must not hide it.
+    NonDeterminismError error("RPR1200",
+                              fmt::format("get_version(\"{}\") at {}:{} supports versions {} to {}, but this "
+                                          "run recorded version {}; keep the old branch until such runs "
+                                          "have finished (workflow {} run {}); see docs/determinism.md",
+                                          change_id, loc.file_name(), loc.line(), min_supported, max_supported,
+                                          version, info_.workflow_id, info_.run_id));
+    fatal_ = std::make_exception_ptr(error);
+    throw error;
+  }
   return version;
 }
 
@@ -537,6 +592,8 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
       break;  // events that change nothing the code can observe
   }
 }
+
+void WorkflowRun::cancel_timer(const std::shared_ptr<FutureState>& timer) { cancel_operation(timer); }
 
 void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation) {
   for (auto& cmd : commands_) {

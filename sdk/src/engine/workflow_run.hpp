@@ -52,6 +52,8 @@ class WorkflowRun {
   /// Answers a query from the run's current state.
   Payload query(const std::string& name, const Payload& args);
   bool closed() const { return closed_; }
+  /// The workflow function returned or threw: nothing more will happen in this run.
+  bool finished() const { return finished_; }
   const WorkflowInfo& info() const { return info_; }
 
   // ---- Called by WorkflowContext, on one of this run's fibers ----------------------------
@@ -72,6 +74,8 @@ class WorkflowRun {
   void wait(const std::function<bool()>& ready, const std::source_location& loc,
             const std::shared_ptr<FutureState>& operation = nullptr);
   void spawn(std::function<void()> body);
+  /// Cancels a pending timer this run started (its future settles as canceled).
+  void cancel_timer(const std::shared_ptr<FutureState>& timer);
   void on_signal(const std::string& name, std::function<void(const Payload&)> handler);
   void on_query(const std::string& name, std::function<Payload(const Payload&)> handler);
   void cleanup(const std::function<void()>& body);
@@ -88,9 +92,11 @@ class WorkflowRun {
     std::unique_ptr<Fiber> fiber;
     std::function<bool()> waiting_for;  // empty: ready to run
     int cleanup_depth = 0;              // > 0: shielded from the run's cancellation
+    bool fresh_signal_handler = false;  // a signal's handler not yet run: it runs first
   };
 
   void start(const HistoryEvent& started);
+  void look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from);
   void run_workflow_function();
   void activate(const HistoryEvent& task_started, bool replaying);
   void run_fibers();
@@ -119,10 +125,18 @@ class WorkflowRun {
   std::map<std::int64_t, CommandRecord*> activities_;  // by ActivityTaskScheduled event id
   std::map<std::string, CommandRecord*> timers_;       // by timer id
   std::map<std::int64_t, CommandRecord*> initiated_;   // children and external signals, by initiated event id
-  std::map<std::string, Payload> markers_;             // recorded markers by "name/id", looked ahead
-  std::map<std::string, std::function<void(const Payload&)>> signal_handlers_;
+  std::map<std::string, Payload> markers_;             // the current task's recorded markers by "name/id"
+  std::map<std::string, int> versions_;                // get_version decisions, once per change id
+  /// Handlers, with the fiber that registered them: a handler dies with its fiber's stack.
+  template <class F>
+  struct Handler {
+    F fn;
+    const FiberSlot* owner;
+  };
+  std::map<std::string, Handler<std::function<void(const Payload&)>>> signal_handlers_;
   std::deque<std::pair<std::string, Payload>> signals_;  // received, not yet handed to a handler
-  std::map<std::string, std::function<Payload(const Payload&)>> query_handlers_;
+  std::map<std::string, Handler<std::function<Payload(const Payload&)>>> query_handlers_;
+  void forget_handlers_of(const FiberSlot* fiber);
   Timestamp now_;                                      // the current task's start time
   bool replaying_ = false;                             // the current activation is in the history
   bool cancel_requested_ = false;

@@ -57,11 +57,17 @@ TaskAnswer WorkflowTaskHandler::handle(const json& task, const FetchHistory& fet
     return {TaskAnswer::Kind::kFail,
             {{"cause", "WorkflowWorkerError"}, {"failure", {{"message", e.what()}, {"type", "WorkflowTaskError"}}}},
             e.what(), ""};
+  } catch (...) {
+    run_.reset();
+    const char* what = "the workflow code threw something that is not a std::exception";
+    return {TaskAnswer::Kind::kFail,
+            {{"cause", "WorkflowWorkerError"}, {"failure", {{"message", what}, {"type", "WorkflowTaskError"}}}},
+            what, ""};
   }
 }
 
 void WorkflowTaskHandler::finished(std::unique_ptr<WorkflowRun> run, bool accepted) {
-  if (!run || !accepted || run->closed()) return;  // destroyed here: its fibers unwind
+  if (!run || !accepted || run->closed() || run->finished()) return;  // destroyed here: its fibers unwind
   for (auto& evicted : cache_.put(std::move(run))) evicted.reset();
 }
 
@@ -74,10 +80,16 @@ TaskAnswer WorkflowTaskHandler::answer_query(const json& task, const FetchHistor
     WorkflowRun run(registry_, stacks_, info);
     auto events = task.value("history_from_event_id", std::int64_t{1}) == 1 ? parse_events(task.at("history"))
                                                                            : fetch_history(info.workflow_id, info.run_id);
+    // A task in flight (another worker's, right now) is not the run's state yet: answering
+    // from it would run its code live here (side effects, new versions) and show state that
+    // may never be committed.
+    if (!events.empty() && events.back().type == protocol::EventType::kWorkflowTaskStarted) events.pop_back();
     run.apply(events);
     return {TaskAnswer::Kind::kQuery, {{"result", run.query(q.value("query_type", ""), q.value("args", json()))}}, "", ""};
   } catch (const std::exception& e) {
     return {TaskAnswer::Kind::kQuery, {{"failure", {{"message", e.what()}}}}, e.what(), ""};
+  } catch (...) {
+    return {TaskAnswer::Kind::kQuery, {{"failure", {{"message", "the query failed with a non-std exception"}}}}, "", ""};
   }
 }
 

@@ -87,9 +87,10 @@ StackPool::~StackPool() {
 }
 
 struct Fiber::Impl {
-  ctx::fiber fiber;     // the suspended fiber, or empty while it runs / after it finished
-  ctx::fiber caller;    // who resumed it, while it runs
+  // Declared first so it is destroyed last: the fiber's frames may refer to what it captured.
   std::function<void()> body;
+  ctx::fiber caller;    // who resumed it, while it runs
+  ctx::fiber fiber;     // the suspended fiber, or empty while it runs / after it finished
   bool finished = false;
   bool unwind_requested = false;
   EhGlobals eh;         // this fiber's exception-handling state while it is suspended
@@ -112,6 +113,12 @@ Fiber::Fiber(StackPool& pool, std::function<void()> body) : impl_(std::make_uniq
 
 Fiber::~Fiber() {
   if (!finished() && impl_->fiber) unwind();
+  if (!finished() && impl_->fiber) {
+    // Code that keeps swallowing the unwinding (catch (...) around a wait, in a loop) cannot be
+    // unwound; its stack is abandoned rather than destroyed under frames still using it.
+    new ctx::fiber(std::move(impl_->fiber));
+    new std::function<void()>(std::move(impl_->body));
+  }
 }
 
 void Fiber::resume() {
@@ -132,7 +139,8 @@ bool Fiber::finished() const { return impl_->finished; }
 void Fiber::yield() {
   auto* self = t_current;
   if (!self) throw std::logic_error("reprise: a workflow call was made outside a workflow fiber");
-  if (self->unwind_requested) throw FiberUnwind{};
+  // While unwinding, every wait first hands control back, so code that swallows FiberUnwind
+  // and waits again costs the unwinder one of its bounded rounds instead of spinning here.
   self->caller = std::move(self->caller).resume();
   if (self->unwind_requested) throw FiberUnwind{};
 }
