@@ -1,0 +1,707 @@
+// reprise-bench: the benchmark driver (issue #5). Starts a private PostgreSQL 15 with default
+// durability, reprise-server and reprise-bench-worker as child processes, runs the scenarios
+// with reprise::Client from many threads, prints one table and writes JSON (--json-out).
+// Every figure has a baseline measured in the same run, and the ratio to it.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <nlohmann/json.hpp>
+#include <reprise/client.hpp>
+#include <reprise/replayer.hpp>
+#include <reprise/testing.hpp>
+
+#include "bench_workflows.hpp"
+#include "dev/local_cluster.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void log(const std::string& line) {
+  std::fprintf(stderr, "[bench] %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+// ---- results ----------------------------------------------------------------------------
+
+struct Row {
+  std::string id, metric;
+  double value = NAN;
+  std::string unit;
+  std::string baseline_name;
+  double baseline = NAN;
+  std::string target;         ///< empty: no target
+  std::optional<bool> met;
+  std::string note;
+};
+std::vector<Row> rows;
+
+Row& add(Row row) {
+  rows.push_back(std::move(row));
+  return rows.back();
+}
+
+double ratio(const Row& r) { return (std::isnan(r.value) || std::isnan(r.baseline) || r.baseline == 0) ? NAN : r.value / r.baseline; }
+
+std::string num(double v) {
+  if (std::isnan(v)) return "-";
+  double a = std::fabs(v);
+  if (a >= 100000) return fmt::format("{:.0f}", v);
+  if (a >= 100) return fmt::format("{:.0f}", v);
+  if (a >= 10) return fmt::format("{:.1f}", v);
+  if (a >= 1) return fmt::format("{:.2f}", v);
+  return fmt::format("{:.3f}", v);
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(std::min<double>(v.size() - 1, std::floor(p / 100.0 * (v.size() - 1) + 0.5)));
+  return v[i];
+}
+
+// ---- child processes ----------------------------------------------------------------------
+
+struct Child {
+  pid_t pid = -1;
+  fs::path output;
+  void terminate(std::chrono::seconds timeout = std::chrono::seconds(10)) {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    const auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (Clock::now() < deadline) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+  }
+  bool exited() {
+    if (pid <= 0) return true;
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      pid = -1;
+      return true;
+    }
+    return false;
+  }
+};
+
+Child spawn(std::vector<std::string> args, const fs::path& output) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot open " + output.string());
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(126);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(fd);
+  if (pid < 0) throw std::runtime_error("fork failed");
+  return Child{pid, output};
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// ---- /proc ---------------------------------------------------------------------------------
+
+/// utime+stime (clock ticks) and ppid of a process; nullopt if gone.
+std::optional<std::pair<long long, long>> proc_stat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(close + 2));
+  std::vector<std::string> f;
+  std::string tok;
+  while (rest >> tok) f.push_back(tok);
+  // f[0] = state (field 3), f[1] = ppid (4), f[11] = utime (14), f[12] = stime (15)
+  if (f.size() < 13) return std::nullopt;
+  return std::make_pair(std::stoll(f[11]) + std::stoll(f[12]), std::stol(f[1]));
+}
+
+long long cpu_ticks(pid_t pid) {
+  auto s = proc_stat(pid);
+  return s ? s->first : 0;
+}
+
+/// The postmaster and every process it forked (backends, walwriter, checkpointer...).
+long long postgres_ticks(pid_t postmaster) {
+  long long total = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    const pid_t pid = std::stoi(name);
+    auto s = proc_stat(pid);
+    if (!s) continue;
+    if (pid == postmaster || s->second == postmaster) total += s->first;
+  }
+  return total;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+// ---- PostgreSQL ----------------------------------------------------------------------------
+
+struct Pg {
+  PGconn* conn = nullptr;
+  explicit Pg(const std::string& conninfo) {
+    conn = PQconnectdb(conninfo.c_str());
+    if (PQstatus(conn) != CONNECTION_OK) throw std::runtime_error(std::string("connect: ") + PQerrorMessage(conn));
+  }
+  ~Pg() { PQfinish(conn); }
+  Pg(const Pg&) = delete;
+  std::string one(const std::string& sql) {
+    PGresult* r = PQexec(conn, sql.c_str());
+    const auto status = PQresultStatus(r);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      std::string error = PQerrorMessage(conn);
+      PQclear(r);
+      throw std::runtime_error(sql + ": " + error);
+    }
+    std::string v = (status == PGRES_TUPLES_OK && PQntuples(r) > 0) ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    return v;
+  }
+  void exec(const std::string& sql) { one(sql); }
+};
+
+/// A point in time for the resource deltas: CPU of each process, WAL position, commits.
+struct Snapshot {
+  long long server = 0, worker = 0, postgres = 0;
+  double wal_lsn = 0;         ///< bytes, pg_current_wal_lsn()
+  double xact_commit = 0;     ///< pg_stat_database of the reprise database
+  double next_xid = 0;        ///< write transactions are the xids handed out
+  Clock::time_point at;
+};
+
+struct Env {
+  std::string conninfo_admin;  ///< "postgres" database, for monitoring
+  std::string dbname = "reprise_bench";
+  pid_t postmaster = 0, server = 0, worker = 0;
+  std::string address;
+  long clk_tck = ::sysconf(_SC_CLK_TCK);
+};
+
+Snapshot snapshot(Env& env, Pg& monitor, bool wait_for_stats) {
+  // Backends flush their statistics at most once a second while busy and within 10 s when
+  // idle (PostgreSQL 15): wait for them before reading pg_stat_database.
+  if (wait_for_stats) std::this_thread::sleep_for(std::chrono::milliseconds(11'000));
+  Snapshot s;
+  s.at = Clock::now();
+  s.server = cpu_ticks(env.server);
+  s.worker = cpu_ticks(env.worker);
+  s.postgres = postgres_ticks(env.postmaster);
+  monitor.exec("SELECT pg_stat_clear_snapshot()");
+  s.wal_lsn = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
+  s.xact_commit = std::stod(monitor.one("SELECT xact_commit FROM pg_stat_database WHERE datname = '" + env.dbname + "'"));
+  s.next_xid = std::stod(monitor.one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"));
+  return s;
+}
+
+// ---- B0: raw INSERT commits ------------------------------------------------------------------
+
+struct InsertResult {
+  double commits_per_s = 0, p50_ms = 0, p99_ms = 0;
+  double wal_per_commit = 0, pg_cpu_ms_per_commit = 0;
+};
+
+InsertResult insert_loop(Env& env, const std::string& conninfo, int connections, double duration_s) {
+  std::vector<std::unique_ptr<Pg>> conns;
+  for (int i = 0; i < connections; ++i) conns.push_back(std::make_unique<Pg>(conninfo));
+  Pg monitor(env.conninfo_admin);
+  const double wal0 = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
+  const long long cpu0 = postgres_ticks(env.postmaster);
+  std::atomic<bool> stop{false};
+  std::atomic<long long> count{0};
+  std::vector<std::vector<double>> latencies(connections);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int i = 0; i < connections; ++i) {
+    threads.emplace_back([&, i] {
+      PGconn* c = conns[i]->conn;
+      while (!stop) {
+        const auto t = Clock::now();
+        PGresult* r = PQexec(c, "INSERT INTO b0 (v) VALUES ('small payload')");
+        const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) throw std::runtime_error(std::string("insert: ") + PQerrorMessage(c));
+        latencies[i].push_back(seconds_since(t) * 1000);
+        ++count;
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(duration_s));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = seconds_since(start);
+  const double wal1 = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
+  const long long cpu1 = postgres_ticks(env.postmaster);
+  std::vector<double> all;
+  for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
+  InsertResult r;
+  r.commits_per_s = count / elapsed;
+  r.p50_ms = percentile(all, 50);
+  r.p99_ms = percentile(all, 99);
+  r.wal_per_commit = (wal1 - wal0) / std::max<long long>(1, count);
+  r.pg_cpu_ms_per_commit = (cpu1 - cpu0) * 1000.0 / env.clk_tck / std::max<long long>(1, count);
+  return r;
+}
+
+// ---- workflows through the service --------------------------------------------------------------
+
+struct Batch {
+  std::vector<double> latency_ms;
+  std::vector<json> results;
+  double elapsed_s = 0;
+  int errors = 0;
+  std::string first_error;
+  double per_s() const { return latency_ms.size() / elapsed_s; }
+};
+
+std::atomic<long> id_counter{0};
+
+/// Runs `count` workflows, `in_flight` at a time, each from start to result.
+Batch run_batch(const Env& env, const std::string& type, std::function<json(int)> input, int count, int in_flight,
+                const std::string& task_queue = "bench") {
+  reprise::Client client(env.address);
+  std::atomic<int> next{0};
+  std::mutex mu;
+  Batch batch;
+  batch.results.resize(count);
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < in_flight; ++t) {
+    threads.emplace_back([&] {
+      std::vector<double> local;
+      for (int i; (i = next++) < count;) {
+        const auto t0 = Clock::now();
+        try {
+          auto handle = client.start(type, input(i),
+                                     {.id = fmt::format("{}-{}", type, id_counter++), .task_queue = task_queue});
+          auto result = handle.result_json(std::chrono::minutes(10));
+          local.push_back(seconds_since(t0) * 1000);
+          batch.results[i] = std::move(result);
+        } catch (const std::exception& e) {
+          std::lock_guard lock(mu);
+          if (batch.errors++ == 0) batch.first_error = e.what();
+        }
+      }
+      std::lock_guard lock(mu);
+      batch.latency_ms.insert(batch.latency_ms.end(), local.begin(), local.end());
+    });
+  }
+  for (auto& t : threads) t.join();
+  batch.elapsed_s = seconds_since(start);
+  if (batch.errors) log(fmt::format("{}: {} errors, first: {}", type, batch.errors, batch.first_error));
+  return batch;
+}
+
+struct Sizes {
+  double b0_seconds;
+  int b1_latency_n, b1_throughput_n;
+  int b2_throughput_n3, b2_throughput_n10, b2_latency_n;
+  int b3_runs;
+  int b4_n;
+  std::vector<int> b5_events;
+  int b6_parked;
+  int b7_steps;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"reprise-bench: the Reprise benchmark suite (see README, Performance)"};
+  bool quick = false;
+  std::string json_out = "bench-results.json";
+  std::string server_bin = REPRISE_BENCH_SERVER, worker_bin = REPRISE_BENCH_WORKER;
+  std::string skip;
+  bool keep = false;
+  app.add_flag("--quick", quick, "Small sizes: a ~2 minute smoke run");
+  app.add_option("--json-out", json_out, "Where to write the results as JSON")->capture_default_str();
+  app.add_option("--server", server_bin, "reprise-server executable")->capture_default_str();
+  app.add_option("--worker", worker_bin, "reprise-bench-worker executable")->capture_default_str();
+  app.add_option("--skip", skip, "Scenarios to skip, e.g. B3,B7");
+  app.add_flag("--keep", keep, "Keep the temporary directory (cluster, logs)");
+  CLI11_PARSE(app, argc, argv);
+  auto enabled = [&](const std::string& id) { return skip.find(id) == std::string::npos; };
+
+  const Sizes sizes = quick ? Sizes{3, 30, 200, 256, 128, 30, 1, 128, {1000, 10000, 50000}, 2000, 1000}
+                            : Sizes{5, 100, 1000, 1000, 1000, 100, 3, 500, {1000, 10000, 50000}, 10000, 10000};
+  const auto wall_start = Clock::now();
+
+  char tmpl[] = "/tmp/reprise-bench-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+  const fs::path dir = tmpl;
+  fs::permissions(dir, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
+  log("working in " + dir.string());
+
+  Env env;
+  std::vector<Child*> children;
+  Child server, worker, park_worker;
+  int exit_code = 0;
+  try {
+    // ---- the cluster, with default durability (fsync and synchronous_commit on) ------------
+    auto cluster = reprise::dev::LocalCluster::open({.data_dir = dir / "pgdata"});
+    {
+      std::ifstream pm(dir / "pgdata" / "postmaster.pid");
+      pm >> env.postmaster;
+    }
+    env.conninfo_admin = cluster.connection_string("postgres");
+    const std::string db_url = cluster.create_database(env.dbname);
+    const std::string b0_url = cluster.create_database("b0");
+    Pg monitor(env.conninfo_admin);
+    const std::string pg_settings = fmt::format(
+        "PostgreSQL {} fsync={} synchronous_commit={} shared_buffers={} wal_level={}", monitor.one("SHOW server_version"),
+        monitor.one("SHOW fsync"), monitor.one("SHOW synchronous_commit"), monitor.one("SHOW shared_buffers"),
+        monitor.one("SHOW wal_level"));
+    log(pg_settings);
+
+    // ---- B0 ------------------------------------------------------------------------------
+    InsertResult b0_1, b0_64;
+    {
+      Pg b0(b0_url);
+      b0.exec("CREATE TABLE b0 (id bigserial PRIMARY KEY, v text NOT NULL)");
+    }
+    log("B0: INSERT commits at 1 and 64 connections");
+    b0_1 = insert_loop(env, b0_url, 1, sizes.b0_seconds);
+    b0_64 = insert_loop(env, b0_url, 64, sizes.b0_seconds);
+    add({"B0", "INSERT commits/s, 1 connection", b0_1.commits_per_s, "/s"});
+    add({"B0", "INSERT commits/s, 64 connections", b0_64.commits_per_s, "/s", "B0 1 conn", b0_1.commits_per_s});
+    add({"B0", "INSERT commit latency p50, 1 connection", b0_1.p50_ms, "ms"});
+    add({"B0", "INSERT commit latency p99, 1 connection", b0_1.p99_ms, "ms", "B0 p50", b0_1.p50_ms});
+    add({"B0", "WAL bytes per INSERT (64 conn)", b0_64.wal_per_commit, "B"});
+    add({"B0", "PostgreSQL CPU ms per INSERT (64 conn)", b0_64.pg_cpu_ms_per_commit, "ms"});
+
+    // ---- reprise-server and the worker ------------------------------------------------------
+    const fs::path ready = dir / "server.ready";
+    server = spawn({server_bin, "--database-url", db_url, "--port", "0", "--ready-file", ready.string(),
+                    "--history-max-events", "1000000", "--log-level", "warn"},
+                   dir / "server.log");
+    children.push_back(&server);
+    int port = 0;
+    for (const auto deadline = Clock::now() + std::chrono::seconds(60); port == 0;) {
+      if (server.exited()) throw std::runtime_error("reprise-server exited:\n" + read_file(dir / "server.log"));
+      if (Clock::now() > deadline) throw std::runtime_error("reprise-server did not start");
+      std::string text = read_file(ready);
+      if (!text.empty() && text.back() == '\n') port = std::atoi(text.c_str());
+      else if (!text.empty() && std::atoi(text.c_str()) > 0 && fs::exists(ready)) port = std::atoi(text.c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    env.server = server.pid;
+    env.address = fmt::format("127.0.0.1:{}", port);
+    log("reprise-server on " + env.address);
+    worker = spawn({worker_bin, "--address", env.address, "--task-queue", "bench", "--workflow-pollers", "8",
+                    "--activity-pollers", "16"},
+                   dir / "worker.log");
+    children.push_back(&worker);
+    env.worker = worker.pid;
+    run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 4);  // warm up
+    if (worker.exited()) throw std::runtime_error("worker exited:\n" + read_file(dir / "worker.log"));
+
+    // ---- B1: empty workflow --------------------------------------------------------------------
+    if (enabled("B1")) {
+      log("B1: empty workflow");
+      auto lat = run_batch(env, "Empty", [](int i) { return json(i); }, sizes.b1_latency_n, 1);
+      auto thr = run_batch(env, "Empty", [](int i) { return json(i); }, sizes.b1_throughput_n, 64);
+      add({"B1", "empty wf latency p50 (1 in flight)", percentile(lat.latency_ms, 50), "ms", "B0 commit p50", b0_1.p50_ms});
+      add({"B1", "empty wf latency p99 (1 in flight)", percentile(lat.latency_ms, 99), "ms", "B0 commit p50", b0_1.p50_ms});
+      add({"B1", "empty wf/s (64 in flight)", thr.per_s(), "/s", "B0 64-conn commits/s", b0_64.commits_per_s});
+      add({"B1", "empty wf latency p50 (64 in flight)", percentile(thr.latency_ms, 50), "ms", "B0 commit p50", b0_1.p50_ms});
+    }
+
+    // ---- B2: 3-step and 10-step workflows ---------------------------------------------------------
+    if (enabled("B2")) {
+      Snapshot s0 = snapshot(env, monitor, true);
+      for (int steps : {3, 10}) {
+        const int n = steps == 3 ? sizes.b2_throughput_n3 : sizes.b2_throughput_n10;
+        log(fmt::format("B2: {}-step workflows, {} with 64 in flight", steps, n));
+        const auto t = s0.at;
+        (void)t;
+        auto thr = run_batch(env, "Steps", [steps](int) { return json(steps); }, n, 64);
+        Snapshot s1 = snapshot(env, monitor, false);
+        Snapshot s1s = snapshot(env, monitor, true);  // after stats flushed (xact_commit)
+        const double done = std::max<std::size_t>(1, thr.latency_ms.size());
+        const double tick_ms = 1000.0 / env.clk_tck;
+        const double cpu_server = (s1.server - s0.server) * tick_ms / done;
+        const double cpu_worker = (s1.worker - s0.worker) * tick_ms / done;
+        const double cpu_pg = (s1.postgres - s0.postgres) * tick_ms / done;
+        const std::string p = fmt::format("{}-step ", steps);
+        add({"B2", p + "wf/s (64 in flight)", thr.per_s(), "/s", "B0 64-conn commits/s", b0_64.commits_per_s,
+             steps == 3 ? ">= 0.05x" : "", steps == 3 ? std::optional<bool>(thr.per_s() >= 0.05 * b0_64.commits_per_s)
+                                                      : std::nullopt,
+             fmt::format("{} done, {} errors", thr.latency_ms.size(), thr.errors)});
+        add({"B2", p + "latency p50 (64 in flight)", percentile(thr.latency_ms, 50), "ms", "B0 commit p50", b0_1.p50_ms});
+        add({"B2", p + "PG transactions per wf (xact_commit)", (s1s.xact_commit - s0.xact_commit) / done, "xact",
+             "B0 INSERT", 1.0});
+        add({"B2", p + "PG write transactions per wf (xids)", (s1.next_xid - s0.next_xid) / done, "xact", "B0 INSERT",
+             1.0});
+        add({"B2", p + "WAL bytes per wf", (s1.wal_lsn - s0.wal_lsn) / done, "B", "B0 INSERT", b0_64.wal_per_commit});
+        add({"B2", p + "CPU ms per wf: reprise-server", cpu_server, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit});
+        add({"B2", p + "CPU ms per wf: worker", cpu_worker, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit});
+        add({"B2", p + "CPU ms per wf: PostgreSQL", cpu_pg, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit});
+        const double cpu_all = cpu_server + cpu_worker + cpu_pg;
+        add({"B2", p + "CPU ms per wf: all processes", cpu_all, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit,
+             steps == 3 ? "<= 1.5 ms" : "", steps == 3 ? std::optional<bool>(cpu_all <= 1.5) : std::nullopt});
+        s0 = snapshot(env, monitor, false);  // stats already flushed above
+      }
+      for (int steps : {3, 10}) {
+        log(fmt::format("B2: {}-step workflows, one in flight", steps));
+        auto lat = run_batch(env, "Steps", [steps](int) { return json(steps); }, sizes.b2_latency_n, 1);
+        const double p50 = percentile(lat.latency_ms, 50);
+        const std::string p = fmt::format("{}-step ", steps);
+        add({"B2", p + "latency p50 (1 in flight)", p50, "ms", "B0 commit p50", b0_1.p50_ms,
+             steps == 3 ? "<= 16x" : "", steps == 3 ? std::optional<bool>(p50 <= 16 * b0_1.p50_ms) : std::nullopt});
+        add({"B2", p + "latency p99 (1 in flight)", percentile(lat.latency_ms, 99), "ms", "B0 commit p50", b0_1.p50_ms});
+      }
+    }
+
+    // ---- B5 warm: replay in memory ----------------------------------------------------------------
+    if (enabled("B5")) {
+      for (int events : sizes.b5_events) {
+        log(fmt::format("B5 warm: recording a {}-event history in a TestEnvironment", events));
+        reprise::testing::TestEnvironment test_env;
+        reprise_bench::register_bench(test_env.registry());
+        const int steps = std::max(1, (events - 5) / 6);
+        auto run = test_env.start("Steps", steps);
+        run.result<int>();
+        json history = run.history();
+        const double n = history["events"].size();
+        reprise::Replayer replayer(test_env.registry());
+        double best = 1e9;
+        std::string error;
+        for (int rep = 0; rep < 3; ++rep) {
+          const auto t = Clock::now();
+          auto result = replayer.replay(history);
+          best = std::min(best, seconds_since(t));
+          if (!result.ok()) error = result.message;
+        }
+        const std::string text = history.dump();
+        double parse_best = 1e9;
+        for (int rep = 0; rep < 3; ++rep) {
+          const auto t = Clock::now();
+          auto parsed = json::parse(text);
+          parse_best = std::min(parse_best, seconds_since(t));
+        }
+        const double rate = n / best;
+        add({"B5", fmt::format("warm replay, {:.0f} events", n), rate, "events/s", "JSON parse of it", n / parse_best,
+             ">= 1,000,000/s", rate >= 1e6, fmt::format("{:.1f} ms{}", best * 1000, error.empty() ? "" : " FAILED: " + error)});
+      }
+    }
+
+    // ---- B3: fan-out --------------------------------------------------------------------------
+    if (enabled("B3")) {
+      log(fmt::format("B3: fan-out of 1,000 activities, {} run(s)", sizes.b3_runs));
+      auto fan = run_batch(env, "FanOut", [](int) { return json(1000); }, sizes.b3_runs, 1);
+      const double p50 = percentile(fan.latency_ms, 50);
+      add({"B3", "fan-out 1,000 activities: wf latency p50", p50, "ms", "1,000 x B0 commit p50 / 64 conns",
+           1000 * 1000.0 / b0_64.commits_per_s});
+      add({"B3", "fan-out activities/s", 1000 / (p50 / 1000), "/s", "B0 64-conn commits/s", b0_64.commits_per_s});
+    }
+
+    // ---- B4: timers ------------------------------------------------------------------------------
+    if (enabled("B4")) {
+      log(fmt::format("B4: {} workflows sleeping 1-5 s", sizes.b4_n));
+      std::mt19937 rng(42);
+      std::vector<int> sleeps(sizes.b4_n);
+      for (auto& s : sleeps) s = 1000 + static_cast<int>(rng() % 4001);
+      auto timers = run_batch(env, "Sleep", [&](int i) { return json(sleeps[i]); }, sizes.b4_n, sizes.b4_n);
+      std::vector<double> late;
+      for (auto& r : timers.results)
+        if (r.is_number()) late.push_back(r.get<double>());
+      add({"B4", "timer lateness p50 (workflow clock)", percentile(late, 50), "ms", "B0 commit p50", b0_1.p50_ms, "", {},
+           fmt::format("{} timers", late.size())});
+      add({"B4", "timer lateness p99 (workflow clock)", percentile(late, 99), "ms", "B0 commit p50", b0_1.p50_ms});
+    }
+
+    // ---- B5 cold and B7: long histories through the service -------------------------------------------
+    if (enabled("B7") || enabled("B5")) {
+      reprise::Registry registry;
+      reprise_bench::register_bench(registry);
+      reprise::Replayer replayer(registry);
+      reprise::Client client(env.address);
+      std::vector<int> loop_steps = {166, 1666};
+      if (sizes.b7_steps > 1666) loop_steps.push_back(sizes.b7_steps);
+      // The baseline of a cold replay is the warm replay of the history size nearest to it.
+      std::vector<std::pair<double, double>> warm;  // events, events/s
+      for (auto& r : rows)
+        if (r.id == "B5" && r.metric.find("warm") != std::string::npos)
+          warm.emplace_back(std::stod(r.metric.substr(r.metric.find(", ") + 2)), r.value);
+      auto warm_rate = [&](double events) {
+        double best = NAN, distance = 1e18;
+        for (auto [e, rate] : warm)
+          if (std::fabs(std::log(e / events)) < distance) distance = std::fabs(std::log(e / events)), best = rate;
+        return best;
+      };
+      for (int k : loop_steps) {
+        log(fmt::format("B7/B5 cold: a loop of {} sequential activities, one in flight", k));
+        const std::string id = fmt::format("Loop-{}", k);
+        const auto t = Clock::now();
+        json result;
+        try {
+          result = client.start("Loop", k, {.id = id, .task_queue = "bench"}).result_json(std::chrono::minutes(30));
+        } catch (const std::exception& e) {
+          log(std::string("loop failed: ") + e.what());
+          continue;
+        }
+        const double loop_s = seconds_since(t);
+        if (k == loop_steps.back() && enabled("B7")) {
+          auto avg = [](const json& v, std::size_t from, std::size_t to) {
+            double sum = 0;
+            std::size_t n = 0;
+            for (std::size_t i = from; i < std::min(to, v.size()); ++i, ++n) sum += v[i].get<double>();
+            return n ? sum / n : NAN;
+          };
+          const double early = avg(result["first"], 5, 15);   // steps 5-15: "step 10"
+          const double late = avg(result["last"], 0, 20);     // the last 20 steps
+          add({"B7", "per-step latency around step 10", early, "ms", "B0 commit p50", b0_1.p50_ms});
+          add({"B7", fmt::format("per-step latency at step {}", k), late, "ms", "step 10", early, "<= 1.2x (no slowdown)",
+               late <= 1.2 * early, fmt::format("loop took {:.1f} s", loop_s)});
+        }
+        if (enabled("B5")) {
+          const auto t2 = Clock::now();
+          auto replay = replayer.replay_from_service(env.address, "default", id);
+          const double cold_s = seconds_since(t2);
+          const double events = client.handle(id).describe()["execution"].value("history_length", 0.0);
+          const bool big = events >= 45000;
+          add({"B5", fmt::format("cold replay (fetch + replay), {:.0f} events", events), events / cold_s, "events/s",
+               "warm replay, same size", warm_rate(events), big ? "50k < 0.5 s" : "", big ? std::optional<bool>(cold_s < 0.5) : std::nullopt,
+               fmt::format("{:.0f} ms{}", cold_s * 1000, replay.ok() ? "" : " FAILED: " + replay.message)});
+        }
+      }
+    }
+
+    // ---- B6: worker memory per parked workflow -------------------------------------------------------
+    if (enabled("B6")) {
+      const int n = sizes.b6_parked;
+      log(fmt::format("B6: {} runs parked on a 1 h timer in a fresh worker", n));
+      const fs::path status = dir / "park.status";
+      park_worker = spawn({worker_bin, "--address", env.address, "--task-queue", "park", "--cache-size",
+                           std::to_string(n + 1000), "--status-file", status.string()},
+                          dir / "park-worker.log");
+      children.push_back(&park_worker);
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      const long rss0 = rss_kib(park_worker.pid);
+      reprise::Client client(env.address);
+      std::atomic<int> next{0};
+      std::vector<std::thread> threads;
+      for (int t = 0; t < 32; ++t)
+        threads.emplace_back([&] {
+          for (int i; (i = next++) < n;) {
+            try {
+              client.start("Park", 1, {.id = fmt::format("park-{}", i), .task_queue = "park"});
+            } catch (const std::exception& e) {
+              log(std::string("park start: ") + e.what());
+            }
+          }
+        });
+      for (auto& t : threads) t.join();
+      long cached = 0;
+      for (const auto deadline = Clock::now() + std::chrono::seconds(quick ? 60 : 180); Clock::now() < deadline;) {
+        cached = std::atol(read_file(status).c_str());
+        if (cached >= n) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      const long rss1 = rss_kib(park_worker.pid);
+      const double per = cached > 0 ? static_cast<double>(rss1 - rss0) / cached : NAN;
+      add({"B6", "worker RSS per parked workflow", per, "KiB", "fiber stack reserved", 128.0, "<= 32 KiB",
+           per <= 32, fmt::format("{} parked, RSS {} -> {} KiB", cached, rss0, rss1)});
+      park_worker.terminate();
+    }
+
+    for (auto* c : children) c->terminate();
+    if (!keep) {
+      cluster.stop();
+    } else {
+      cluster.detach();
+    }
+  } catch (const std::exception& e) {
+    log(std::string("FAILED: ") + e.what());
+    for (auto* c : children) c->terminate();
+    exit_code = 1;
+  }
+
+  // ---- the table ------------------------------------------------------------------------------------
+  std::printf("\nReprise benchmark (%s), %u cores, total %.0f s\n\n", quick ? "--quick" : "full",
+              std::thread::hardware_concurrency(), seconds_since(wall_start));
+  std::printf("| id | metric | value | unit | baseline | baseline value | ratio | target | met | note |\n");
+  std::printf("|---|---|---:|---|---|---:|---:|---|---|---|\n");
+  json out = json::array();
+  for (const auto& r : rows) {
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.id.c_str(), r.metric.c_str(),
+                num(r.value).c_str(), r.unit.c_str(), r.baseline_name.c_str(), num(r.baseline).c_str(),
+                std::isnan(ratio(r)) ? "-" : fmt::format("{:.3g}x", ratio(r)).c_str(), r.target.c_str(),
+                r.met ? (*r.met ? "met" : "NOT met") : "", r.note.c_str());
+    auto jnum = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
+    out.push_back({{"id", r.id}, {"metric", r.metric}, {"value", jnum(r.value)}, {"unit", r.unit},
+                   {"baseline_name", r.baseline_name}, {"baseline", jnum(r.baseline)}, {"ratio", jnum(ratio(r))},
+                   {"target", r.target}, {"met", r.met ? json(*r.met) : json(nullptr)}, {"note", r.note}});
+  }
+  std::ofstream(json_out) << json{{"quick", quick}, {"cores", std::thread::hardware_concurrency()}, {"rows", out}}.dump(2)
+                          << "\n";
+  std::printf("\nJSON: %s\n", json_out.c_str());
+  if (!keep) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  } else {
+    std::printf("kept %s\n", dir.c_str());
+  }
+  return exit_code;
+}
