@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 BUILD_DIR=${REPRISE_BUILD_DIR:-build}
-PACKAGES=(build-essential cmake ninja-build pkg-config ccache curl
+PACKAGES=(build-essential cmake ninja-build pkg-config ccache curl python3
           libboost1.74-dev libboost-context1.74-dev libpq-dev postgresql-15
           libfmt-dev nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libssl-dev)
 
