@@ -20,15 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::int64_t epoch_ms(const std::string& text) {
-  int y, mo, d, h, mi, s, ms = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d", &y, &mo, &d, &h, &mi, &s, &ms) < 6)
-    throw std::runtime_error("not a timestamp: " + text);
-  using namespace std::chrono;
-  auto day = sys_days{year{y} / month{static_cast<unsigned>(mo)} / static_cast<unsigned>(d)};
-  auto t = day + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
-  return duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
 
 std::int64_t wall_ms_now() {
   using namespace std::chrono;
@@ -108,12 +99,12 @@ TEST_CASE("a failing activity is retried with backoff and fails after its maximu
     } else {
       // What the previous attempt reported is handed to this one.
       CHECK(task["last_failure"] == previous_failure);
-      auto scheduled = epoch_ms(task["current_attempt_scheduled_time"]);
-      auto started = epoch_ms(task["started_time"]);
+      auto scheduled = event_time_ms(task["current_attempt_scheduled_time"]);
+      auto started = event_time_ms(task["started_time"]);
       auto waited = backoff_ms[attempt - 1];
       // The service's clock: the attempt was scheduled a backoff after the previous one failed,
       // and did not start before it was scheduled.
-      CHECK(scheduled - epoch_ms(previous_task["started_time"]) >= waited);
+      CHECK(scheduled - event_time_ms(previous_task["started_time"]) >= waited);
       CHECK(started >= scheduled);
       // Against the wall clock of this process (same host): no earlier than the backoff.
       CHECK(started - failed_at >= waited);
@@ -217,8 +208,8 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
     CHECK(timed_out["attributes"]["timeout_type"] == "StartToClose");
     CHECK(timed_out["attributes"]["attempt"] == 1);
     CHECK(timed_out["attributes"]["retry_state"] == "MaximumAttemptsReached");
-    CHECK(epoch_ms(timed_out["event_time"]) - epoch_ms(task["started_time"]) >= 500);
-    CHECK(epoch_ms(timed_out["event_time"]) - polled_at < 5000);
+    CHECK(event_time_ms(timed_out["event_time"]) - event_time_ms(task["started_time"]) >= 500);
+    CHECK(event_time_ms(timed_out["event_time"]) - polled_at < 5000);
     auto types = api.event_types("to-stc");
     CHECK(count_of(types, "ActivityTaskStarted") == 1);
     CHECK(types.back() == "WorkflowTaskScheduled");
@@ -240,8 +231,8 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
     CHECK(timed_out["attributes"]["timeout_type"] == "Heartbeat");
     CHECK(timed_out["attributes"]["retry_state"] == "MaximumAttemptsReached");
     // Measured from the last heartbeat, not from the start.
-    CHECK(epoch_ms(timed_out["event_time"]) - beat_at >= 500);
-    CHECK(epoch_ms(timed_out["event_time"]) - beat_at < 10000);
+    CHECK(event_time_ms(timed_out["event_time"]) - beat_at >= 500);
+    CHECK(event_time_ms(timed_out["event_time"]) - beat_at < 10000);
   }
 
   SECTION("schedule-to-start") {
@@ -253,7 +244,7 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
     auto events = history_events(api, "to-sts");
     auto scheduled = events_of_type(events, "ActivityTaskScheduled");
     REQUIRE(scheduled.size() == 1);
-    CHECK(epoch_ms(timed_out["event_time"]) - epoch_ms(scheduled[0]["event_time"]) >= 500);
+    CHECK(event_time_ms(timed_out["event_time"]) - event_time_ms(scheduled[0]["event_time"]) >= 500);
     auto types = api.event_types("to-sts");
     CHECK(count_of(types, "ActivityTaskStarted") == 0);
     // Not retried (no worker polls, retrying would not help), though the policy allows retries.
@@ -292,7 +283,7 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
     if (!timed_out.empty())
       CHECK(outcome["attributes"]["timeout_type"] == "ScheduleToClose");
     CHECK(outcome["attributes"]["retry_state"] == "Timeout");
-    auto after = epoch_ms(outcome["event_time"]) - epoch_ms(scheduled["event_time"]);
+    auto after = event_time_ms(outcome["event_time"]) - event_time_ms(scheduled["event_time"]);
     CHECK(after <= 1500);  // the limit holds across attempts
   }
 }
@@ -310,7 +301,7 @@ TEST_CASE("after a start-to-close timeout the retry can complete, and the timed-
   auto second = api.expect_activity_task("acts", "10s");  // after the timeout and the backoff
   REQUIRE(second["attempt"] == 2);
   CHECK(second["last_failure"]["timeout_type"] == "StartToClose");
-  CHECK(epoch_ms(second["started_time"]) - epoch_ms(first["started_time"]) >= 600);
+  CHECK(event_time_ms(second["started_time"]) - event_time_ms(first["started_time"]) >= 600);
 
   auto stale = api.complete_activity(first["task_token"], "from attempt 1");
   INFO(stale.raw);
@@ -352,7 +343,7 @@ TEST_CASE("a workflow task that is never completed times out and is handed out a
   CHECK(timed_out[0]["attributes"]["scheduled_event_id"] == first["scheduled_event_id"]);
   auto started = events_of_type(events, "WorkflowTaskStarted");
   REQUIRE(started.size() == 2);
-  CHECK(epoch_ms(timed_out[0]["event_time"]) - epoch_ms(started[0]["event_time"]) >= 1000);
+  CHECK(event_time_ms(timed_out[0]["event_time"]) - event_time_ms(started[0]["event_time"]) >= 1000);
   CHECK(api.event_types("wft-1") == std::vector<std::string>{"WorkflowExecutionStarted", "WorkflowTaskScheduled",
                                                              "WorkflowTaskStarted", "WorkflowTaskTimedOut",
                                                              "WorkflowTaskScheduled", "WorkflowTaskStarted"});

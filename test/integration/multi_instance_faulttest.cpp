@@ -57,21 +57,6 @@ std::vector<std::vector<std::string>> query(const std::string& conninfo, const s
   return rows;
 }
 
-/// True if some TCP connection to 127.0.0.1:`port` is ESTABLISHED (the server side of it).
-bool has_established_connection(int port) {
-  std::ifstream in("/proc/net/tcp");
-  std::string line;
-  std::getline(in, line);  // header
-  char wanted[16];
-  std::snprintf(wanted, sizeof wanted, ":%04X", port);
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string slot, local, remote, state;
-    fields >> slot >> local >> remote >> state;
-    if (state == "01" && local.size() > 5 && local.substr(local.size() - 5) == wanted) return true;
-  }
-  return false;
-}
 
 }  // namespace
 

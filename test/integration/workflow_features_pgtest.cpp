@@ -24,16 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Milliseconds since the epoch of an RFC 3339 UTC timestamp like 2026-11-29T23:09:47.123Z.
-std::int64_t epoch_ms(const std::string& text) {
-  int y, mo, d, h, mi, s, ms = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d", &y, &mo, &d, &h, &mi, &s, &ms) < 6)
-    throw std::runtime_error("not a timestamp: " + text);
-  using namespace std::chrono;
-  auto day = sys_days{year{y} / month{static_cast<unsigned>(mo)} / static_cast<unsigned>(d)};
-  auto t = day + hours{h} + minutes{mi} + seconds{s} + milliseconds{ms};
-  return duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
 
 /// The run's whole history (events array); the latest run unless run_id is given.
 json history_events(RepriseApi& api, const std::string& wid, const std::string& run_id = "") {
@@ -114,7 +104,7 @@ TEST_CASE("a timer fires in a new workflow task no earlier than its duration, an
     REQUIRE(fired.size() == 1);
     CHECK(fired[0]["attributes"]["timer_id"] == "t1");
     CHECK(fired[0]["attributes"]["started_event_id"] == started[0]["event_id"]);
-    auto waited = epoch_ms(fired[0]["event_time"]) - epoch_ms(started[0]["event_time"]);
+    auto waited = event_time_ms(fired[0]["event_time"]) - event_time_ms(started[0]["event_time"]);
     INFO("TimerFired came " << waited << "ms after TimerStarted");
     CHECK(waited >= 1000);
     CHECK(waited < 5000);
@@ -669,7 +659,7 @@ TEST_CASE("a workflow past its run timeout closes TimedOut", "[pg][timeout]") {
   CHECK(described.body["close_event"]["event_type"] == "WorkflowExecutionTimedOut");
   CHECK(described.body["close_event"]["attributes"]["timeout_type"] == "Run");
   auto events = history_events(api, "rto-1");
-  auto took = epoch_ms(events.back()["event_time"]) - epoch_ms(events.front()["event_time"]);
+  auto took = event_time_ms(events.back()["event_time"]) - event_time_ms(events.front()["event_time"]);
   CHECK(took >= 1000);
   auto types = api.event_types("rto-1");
   CHECK(std::count_if(types.begin(), types.end(), is_terminal) == 1);

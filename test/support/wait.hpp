@@ -14,4 +14,8 @@ namespace reprise::test {
 void wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
                 std::string_view description, std::chrono::milliseconds interval = std::chrono::milliseconds(10));
 
+/// Whether some TCP connection to 127.0.0.1:`port` is established (read from /proc/net/tcp):
+/// how a test knows a client's long poll has reached the server before acting.
+bool has_established_connection(int port);
+
 }  // namespace reprise::test
