@@ -4,6 +4,7 @@
 // listing and run timeouts.
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -725,4 +726,27 @@ TEST_CASE("signals carried by continue-as-new are delivered to the new run", "[p
         e["attributes"]["input"] == 7)
       found = true;
   CHECK(found);
+}
+
+TEST_CASE("a history wait for the close ignores other events and answers with the closing event",
+          "[pg][history]") {
+  ServerProcess server({.database_url = fresh_database("wait_close")});
+  RepriseApi api(server.port());
+  api.start_ok("wc-1", "T", "q");
+  auto waiter = std::async(std::launch::async, [port = server.port()] {
+    RepriseApi other(port);
+    return other.history("wc-1", "wait=close&timeout=20s");
+  });
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.signal("wc-1", {{"signal_name", "noise"}}).status == 200);  // must not end the wait
+  REQUIRE(api.complete_workflow_task(task["task_token"], {}).status == 200);
+  task = api.expect_workflow_task("q");  // the signal's task
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")}).status == 200);
+  auto r = waiter.get();
+  INFO(r.raw);
+  REQUIRE(r.status == 200);
+  CHECK(r.body["closed"] == true);
+  REQUIRE(r.body["events"].size() == 1);
+  CHECK(r.body["events"][0]["event_type"] == "WorkflowExecutionCompleted");
+  CHECK(r.body["events"][0]["attributes"]["result"] == "done");
 }

@@ -290,7 +290,13 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       wait->run = key;
       wait->from_event_id = query_int(r, "from_event_id", 1, 1, std::numeric_limits<int>::max());
       wait->page_size = query_int(r, "page_size", 1000, 1, 10'000);
-      wait->wait = query_opt(r, "wait").value_or("false") == "true";
+      auto wait_mode = query_opt(r, "wait").value_or("false");
+      if (wait_mode != "true" && wait_mode != "false" && wait_mode != "close")
+        throw ApiError(ErrorCode::kInvalidArgument,
+                       "query parameter \"wait\" must be true (any new event), close (the run's closing "
+                       "event) or false");
+      wait->wait = wait_mode != "false";
+      wait->close_only = wait_mode == "close";
       auto timeout = query_opt(r, "timeout");
       auto max_wait = timeout ? protocol::parse_duration(*timeout) : options_.max_poll_wait;
       wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(max_wait, options_.max_poll_wait);

@@ -22,6 +22,7 @@ struct Api::HistoryWait {
   std::int64_t from_event_id = 1;
   int page_size = 1000;
   bool wait = false;
+  bool close_only = false;  // wait=close: answer when the run closes, with its closing event
   Clock::time_point deadline;
   http::Respond respond;
 };

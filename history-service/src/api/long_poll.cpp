@@ -83,7 +83,9 @@ void Api::wait_query(std::shared_ptr<QueryWait> s) {
 
 void Api::wait_history(std::shared_ptr<HistoryWait> s) {
   bool resolved = !s->run.run_id.empty();
-  auto key = service::run_wait_key(s->run);
+  // A result waiter only cares about the close: waking it on every event of a busy run would
+  // cost a database read per transition.
+  auto key = s->close_only ? service::close_wait_key(s->run) : service::run_wait_key(s->run);
   auto seen = hub_.sequence(key);
   on_db(
       [this, s](http::Response response) {
@@ -91,8 +93,15 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
       },
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
-        auto page = store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
-        bool nothing_new = page.count == 0 && !page.closed;
+        auto page = s->close_only
+                        // Only the run's state first (no events past its end), then its last event.
+                        ? store::read_history(db_.connection(), s->run, std::numeric_limits<std::int64_t>::max(), 1)
+                        : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
+        if (s->close_only && page.closed) {
+          s->from_event_id = page.next_event_id - 1;
+          page = store::read_history(db_.connection(), page.run, s->from_event_id, 1);
+        }
+        bool nothing_new = s->close_only ? !page.closed : page.count == 0 && !page.closed;
         if (s->wait && nothing_new && Clock::now() < s->deadline && !draining_) {
           if (!resolved) {  // now that we know the run, read again under its wait key
             s->run = page.run;

@@ -30,6 +30,9 @@ std::string run_wait_key(const store::RunKey& r) {
 }
 
 std::string query_wait_key(const std::string& query_id) { return "a\t" + query_id; }
+std::string close_wait_key(const store::RunKey& r) {
+  return fmt::format("c\t{}\t{}\t{}", r.ns, r.workflow_id, r.run_id);
+}
 
 ChangeFeed::ChangeFeed(std::string conninfo, WaitHub& hub) : conninfo_(std::move(conninfo)), hub_(hub) {}
 
@@ -62,6 +65,11 @@ void ChangeFeed::publish(const store::Effects& effects) {
   }
   for (const auto& r : effects.changed_runs) {
     auto key = run_wait_key(r);
+    hub_.notify(key);
+    lines.push_back(std::move(key));
+  }
+  for (const auto& r : effects.closed_runs) {
+    auto key = close_wait_key(r);
     hub_.notify(key);
     lines.push_back(std::move(key));
   }

@@ -22,6 +22,8 @@ class WaitHub;
 std::string queue_wait_key(const store::QueueKey& queue);
 std::string run_wait_key(const store::RunKey& run);
 std::string query_wait_key(const std::string& query_id);
+/// The wait key of a run's closing (for callers waiting for a result, not every event).
+std::string close_wait_key(const store::RunKey& run);
 
 class ChangeFeed {
  public:

@@ -15,6 +15,7 @@ namespace reprise::store {
 struct Effects {
   std::vector<QueueKey> new_tasks;
   std::vector<RunKey> changed_runs;
+  std::vector<RunKey> closed_runs;  // runs whose closing event this transaction appended
   std::optional<protocol::Timestamp> earliest_timer;
   std::vector<std::string> answered_queries;  // query ids whose callers wait for the answer
 
@@ -24,6 +25,7 @@ struct Effects {
   void merge(Effects&& other) {
     new_tasks.insert(new_tasks.end(), other.new_tasks.begin(), other.new_tasks.end());
     changed_runs.insert(changed_runs.end(), other.changed_runs.begin(), other.changed_runs.end());
+    closed_runs.insert(closed_runs.end(), other.closed_runs.begin(), other.closed_runs.end());
     if (other.earliest_timer) add_timer(*other.earliest_timer);
     answered_queries.insert(answered_queries.end(), other.answered_queries.begin(),
                             other.answered_queries.end());

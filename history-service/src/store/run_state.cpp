@@ -301,6 +301,7 @@ Effects RunState::save() {
                  key().ns, key().workflow_id, key().run_id, row_.workflow_type, row_.task_queue,
                  row_.attempt);
   row_changed_ = false;
+  if (closed_here_) effects_.closed_runs.push_back(key());
   if (std::exchange(closed_here_, false)) {
     spdlog::info("msg=\"run closed\" namespace={} workflow_id={} run_id={} status={} events={}",
                  key().ns, key().workflow_id, key().run_id, row_.status, row_.next_event_id - 1);

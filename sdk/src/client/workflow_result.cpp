@@ -71,7 +71,8 @@ std::optional<Outcome> outcome_of(const nlohmann::json& event, const std::string
 nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout) const {
   const bool forever = timeout == kWaitForever;
   const auto deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
-  const auto path = "/workflows/" + detail::url_encode(workflow_id_) + "/history?wait=true&page_size=1000";
+  // wait=close: the server answers once the run has closed, with its closing event only.
+  const auto path = "/workflows/" + detail::url_encode(workflow_id_) + "/history?wait=close&page_size=1000";
 
   std::string run_id = run_id_;  // empty: the latest run, pinned by the first answer
   std::int64_t from = 1;
