@@ -26,23 +26,6 @@ std::int64_t wall_ms_now() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-json history_events(RepriseApi& api, const std::string& wid) {
-  auto r = api.history(wid, "page_size=10000");
-  if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
-  return r.body.at("events");
-}
-
-std::vector<json> events_of_type(const json& events, const std::string& type) {
-  std::vector<json> out;
-  for (const auto& e : events)
-    if (e.at("event_type") == type) out.push_back(e);
-  return out;
-}
-
-std::ptrdiff_t count_of(const std::vector<std::string>& types, const std::string& type) {
-  return std::count(types.begin(), types.end(), type);
-}
-
 std::string error_code(const HttpResponse& r) {
   if (!r.body.is_object() || !r.body.contains("error")) return "";
   return r.body["error"].value("code", "");

@@ -72,10 +72,6 @@ std::string flip_char(std::string token, std::size_t i) {
   return token;
 }
 
-std::ptrdiff_t count_of(const std::vector<std::string>& types, const std::string& type) {
-  return std::count(types.begin(), types.end(), type);
-}
-
 }  // namespace
 
 TEST_CASE("malformed requests are answered 400 with an error code and the field named", "[pg][validation]") {

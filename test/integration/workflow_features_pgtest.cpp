@@ -27,23 +27,6 @@ namespace {
 
 
 /// The run's whole history (events array); the latest run unless run_id is given.
-json history_events(RepriseApi& api, const std::string& wid, const std::string& run_id = "") {
-  auto r = api.history(wid, "page_size=10000" + (run_id.empty() ? "" : "&run_id=" + run_id));
-  if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
-  return r.body.at("events");
-}
-
-std::vector<json> events_of_type(const json& events, const std::string& type) {
-  std::vector<json> out;
-  for (const auto& e : events)
-    if (e.at("event_type") == type) out.push_back(e);
-  return out;
-}
-
-std::ptrdiff_t count_of(const std::vector<std::string>& types, const std::string& type) {
-  return std::count(types.begin(), types.end(), type);
-}
-
 /// Index of the first `type` in `types`, or -1.
 std::ptrdiff_t index_of(const std::vector<std::string>& types, const std::string& type, std::size_t from = 0) {
   auto it = std::find(types.begin() + static_cast<std::ptrdiff_t>(from), types.end(), type);

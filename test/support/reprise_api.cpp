@@ -1,5 +1,7 @@
 #include "support/reprise_api.hpp"
 
+#include <algorithm>
+
 #include <chrono>
 #include <stdexcept>
 
@@ -125,6 +127,23 @@ json RepriseApi::start_timer(const std::string& timer_id, const std::string& dur
 }
 json RepriseApi::complete_workflow(const json& result) {
   return command("CompleteWorkflowExecution", {{"result", result}});
+}
+
+json history_events(RepriseApi& api, const std::string& workflow_id, const std::string& run_id) {
+  auto r = api.history(workflow_id, "page_size=10000" + (run_id.empty() ? "" : "&run_id=" + run_id));
+  if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
+  return r.body.at("events");
+}
+
+std::vector<json> events_of_type(const json& events, const std::string& type) {
+  std::vector<json> out;
+  for (const auto& e : events)
+    if (e.at("event_type") == type) out.push_back(e);
+  return out;
+}
+
+std::ptrdiff_t count_of(const std::vector<std::string>& types, const std::string& type) {
+  return std::count(types.begin(), types.end(), type);
 }
 
 }  // namespace reprise::test

@@ -68,6 +68,13 @@ class RepriseApi {
   std::string ns_;
 };
 
+/// The events of a run's whole history (the open or latest run when run_id is empty).
+json history_events(RepriseApi& api, const std::string& workflow_id, const std::string& run_id = "");
+/// The events of one type, in order.
+std::vector<json> events_of_type(const json& events, const std::string& type);
+/// How many times `type` occurs in a list of event types.
+std::ptrdiff_t count_of(const std::vector<std::string>& types, const std::string& type);
+
 }  // namespace reprise::test
 
 // ---------------------------------------------------------------------------------------

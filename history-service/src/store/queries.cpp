@@ -15,19 +15,14 @@ using protocol::ErrorCode;
 
 RunKey submit_query(pg::Connection& conn, const QueryRequest& req, Effects& effects) {
   return pg::in_transaction(conn, [&](pg::Connection& c) {
-    auto run = req.run.run_id.empty() ? RunState::load_latest(c, req.run.ns, req.run.workflow_id)
-                                      : RunState::load(c, req.run);
-    if (!run)
-      throw ApiError(ErrorCode::kNotFound,
-                     fmt::format("workflow \"{}\" in namespace \"{}\" not found", req.run.workflow_id,
-                                 req.run.ns));
-    const auto& key = run->key();
+    const auto run = RunState::find_or_throw(c, req.run);
+    const auto& key = run.key();
     c.exec("query_insert",
            "INSERT INTO queries (namespace, workflow_id, run_id, query_id, query_type, args) "
            "VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6)",
            {key.ns, key.workflow_id, key.run_id, req.query_id, req.query_type, req.args.dump()});
-    insert_query_task(c, key, run->row().task_queue, req.query_id);
-    effects.new_tasks.push_back({key.ns, run->row().task_queue, "workflow"});
+    insert_query_task(c, key, run.row().task_queue, req.query_id);
+    effects.new_tasks.push_back({key.ns, run.row().task_queue, "workflow"});
     return key;
   });
 }

@@ -39,13 +39,9 @@ json execution_json(const ExecutionRow& r) {
 }  // namespace
 
 json describe_workflow(pg::Connection& conn, const RunKey& key) {
-  auto run = key.run_id.empty() ? RunState::load_latest(conn, key.ns, key.workflow_id)
-                                : RunState::load(conn, key);
-  if (!run)
-    throw ApiError(ErrorCode::kNotFound, fmt::format("workflow \"{}\" in namespace \"{}\" not found",
-                                                     key.workflow_id, key.ns));
-  const auto& row = run->row();
-  const auto& k = run->key();
+  auto run = RunState::find_or_throw(conn, key);
+  const auto& row = run.row();
+  const auto& k = run.key();
   json out = {{"execution", execution_json(row)}};
 
   json task = nullptr;
@@ -98,7 +94,7 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
   out["pending_timers"] = std::move(pending_timers);
 
   json result = nullptr;
-  if (!run->is_open()) {
+  if (!run.is_open()) {
     auto last = conn.exec("describe_last_event",
                           "SELECT event_type, attributes FROM history_events WHERE namespace = $1 AND "
                           "workflow_id = $2 AND run_id = $3::uuid AND event_id = $4::bigint",
@@ -157,12 +153,8 @@ json list_workflows(pg::Connection& conn, const ListRequest& req) {
 
 HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
                          int page_size) {
-  auto run = key.run_id.empty() ? RunState::load_latest(conn, key.ns, key.workflow_id)
-                                : RunState::load(conn, key);
-  if (!run)
-    throw ApiError(ErrorCode::kNotFound, fmt::format("workflow \"{}\" in namespace \"{}\" not found",
-                                                     key.workflow_id, key.ns));
-  HistoryPage page{run->key(), "[", 0, run->row().next_event_id, !run->is_open()};
+  const auto run = RunState::find_or_throw(conn, key);
+  HistoryPage page{run.key(), "[", 0, run.row().next_event_id, !run.is_open()};
   auto r = conn.exec("history_page",
                      "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
                      "FROM history_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "

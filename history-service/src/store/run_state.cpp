@@ -1,5 +1,7 @@
 #include "store/run_state.hpp"
 
+#include <reprise/protocol/api_error.hpp>
+
 #include <reprise/protocol/duration.hpp>
 
 #include <map>
@@ -79,6 +81,21 @@ std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::s
                      {ns, workflow_id});
   if (r.rows() == 0) return std::nullopt;
   return RunState(conn, read_row(r, 0), false);
+}
+
+std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key) {
+  return key.run_id.empty() ? load_latest(conn, key.ns, key.workflow_id) : load(conn, key);
+}
+
+RunState RunState::find_or_throw(pg::Connection& conn, const RunKey& key) {
+  auto run = find(conn, key);
+  if (!run) {
+    auto workflow = fmt::format("workflow \"{}\" in namespace \"{}\"", key.workflow_id, key.ns);
+    throw protocol::ApiError(protocol::ErrorCode::kNotFound,
+                             key.run_id.empty() ? workflow + " not found"
+                                                : fmt::format("run \"{}\" of {} not found", key.run_id, workflow));
+  }
+  return std::move(*run);
 }
 
 RunState RunState::create(pg::Connection& conn, ExecutionRow row) {

@@ -75,6 +75,10 @@ class RunState {
   /// The open run of a workflow id, or else its most recently started run.
   static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
                                              const std::string& workflow_id);
+  /// The run `key` names: an empty run_id means the open run of the workflow id, else its latest.
+  static std::optional<RunState> find(pg::Connection& conn, const RunKey& key);
+  /// As find(), or ApiError NotFound naming the workflow (and the run, when one was named).
+  static RunState find_or_throw(pg::Connection& conn, const RunKey& key);
   /// A new run; save() inserts it.
   static RunState create(pg::Connection& conn, ExecutionRow row);
 

@@ -261,8 +261,7 @@ void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std:
 
 void reset_sticky_queue(pg::Connection& conn, const RunKey& key, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
-    auto run = key.run_id.empty() ? RunState::load_latest(c, key.ns, key.workflow_id)
-                                  : RunState::load(c, key);
+    auto run = RunState::find(c, key);
     if (!run || !run->is_open() || !run->row().sticky_task_queue) return;
     auto& row = run->row();
     row.clear_sticky();

@@ -19,20 +19,8 @@ std::string describe_key(const std::string& ns, const std::string& workflow_id) 
   return fmt::format("workflow \"{}\" in namespace \"{}\"", workflow_id, ns);
 }
 
-RunState load_or_throw(pg::Connection& conn, const RunKey& run) {
-  auto state = run.run_id.empty() ? RunState::load_latest(conn, run.ns, run.workflow_id)
-                                  : RunState::load(conn, run);
-  if (!state)
-    throw ApiError(ErrorCode::kNotFound,
-                   run.run_id.empty()
-                       ? fmt::format("{} not found", describe_key(run.ns, run.workflow_id))
-                       : fmt::format("run \"{}\" of {} not found", run.run_id,
-                                     describe_key(run.ns, run.workflow_id)));
-  return std::move(*state);
-}
-
 RunState load_open_or_throw(pg::Connection& conn, const RunKey& run, std::string_view action) {
-  auto state = load_or_throw(conn, run);
+  auto state = RunState::find_or_throw(conn, run);
   if (!state.is_open())
     throw ApiError(ErrorCode::kRunClosed,
                    fmt::format("cannot {} {}: its run {} has already closed ({})", action,
