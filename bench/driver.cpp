@@ -222,6 +222,29 @@ struct Pg {
   void exec(const std::string& sql) { one(sql); }
 };
 
+/// Prints what pg_stat_statements saw, per workflow, busiest first (the --pg-statements profile).
+void print_statements(const std::string& db_url, double workflows) {
+  Pg db(db_url);
+  PGresult* r = PQexec(db.conn,
+                       "SELECT calls, total_exec_time, total_plan_time, left(regexp_replace(query, '\\s+', ' ', 'g'), 150) "
+                       "FROM pg_stat_statements WHERE calls > 0 ORDER BY total_exec_time DESC LIMIT 40");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::cerr << "pg_stat_statements: " << PQerrorMessage(db.conn);
+    PQclear(r);
+    return;
+  }
+  std::cerr << fmt::format("{:>8} {:>10}  statement (per workflow, {} workflows)\n", "calls", "exec ms", workflows);
+  double calls = 0, ms = 0;
+  for (int i = 0; i < PQntuples(r); ++i) {
+    const double c = std::atof(PQgetvalue(r, i, 0)) / workflows, t = std::atof(PQgetvalue(r, i, 1)) / workflows;
+    calls += c, ms += t;
+    std::cerr << fmt::format("{:8.2f} {:10.4f}  {}\n", c, t, PQgetvalue(r, i, 3));
+  }
+  std::cerr << fmt::format("{:8.2f} {:10.4f}  (top 40 in all)\n", calls, ms);
+  PQclear(r);
+  db.exec("SELECT pg_stat_statements_reset()");
+}
+
 /// A point in time for the resource deltas: CPU of each process, WAL position, commits.
 struct Snapshot {
   long long server = 0, worker = 0, postgres = 0;
@@ -373,12 +396,16 @@ int main(int argc, char** argv) {
   std::string server_bin = REPRISE_BENCH_SERVER, worker_bin = REPRISE_BENCH_WORKER;
   std::string skip;
   bool keep = false;
+  bool pg_statements = false;
   app.add_flag("--quick", quick, "Small sizes: a ~2 minute smoke run");
   app.add_option("--json-out", json_out, "Where to write the results as JSON")->capture_default_str();
   app.add_option("--server", server_bin, "reprise-server executable")->capture_default_str();
   app.add_option("--worker", worker_bin, "reprise-bench-worker executable")->capture_default_str();
   app.add_option("--skip", skip, "Scenarios to skip, e.g. B3,B7");
   app.add_flag("--keep", keep, "Keep the temporary directory (cluster, logs)");
+  app.add_flag("--pg-statements", pg_statements,
+               "Profile: load pg_stat_statements and print, after B2's 3-step batch, the statements each "
+               "workflow ran (calls and ms per workflow)");
   CLI11_PARSE(app, argc, argv);
   auto enabled = [&](const std::string& id) { return skip.find(id) == std::string::npos; };
 
@@ -398,7 +425,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   try {
     // ---- the cluster, with default durability (fsync and synchronous_commit on) ------------
-    auto cluster = reprise::dev::LocalCluster::open({.data_dir = dir / "pgdata"});
+    std::vector<std::string> pg_extra;
+    if (pg_statements) pg_extra.push_back("shared_preload_libraries=pg_stat_statements");
+    auto cluster = reprise::dev::LocalCluster::open({.data_dir = dir / "pgdata", .settings = pg_extra});
     {
       std::ifstream pm(dir / "pgdata" / "postmaster.pid");
       pm >> env.postmaster;
@@ -468,6 +497,11 @@ int main(int argc, char** argv) {
 
     // ---- B2: 3-step and 10-step workflows ---------------------------------------------------------
     if (enabled("B2")) {
+      if (pg_statements) {
+        Pg db(db_url);
+        db.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        db.exec("SELECT pg_stat_statements_reset()");
+      }
       Snapshot s0 = snapshot(env, monitor, true);
       for (int steps : {3, 10}) {
         const int n = steps == 3 ? sizes.b2_throughput_n3 : sizes.b2_throughput_n10;
@@ -483,6 +517,7 @@ int main(int argc, char** argv) {
         const double cpu_worker = (s1.worker - s0.worker) * tick_ms / done;
         const double cpu_pg = (s1.postgres - s0.postgres) * tick_ms / done;
         const std::string p = fmt::format("{}-step ", steps);
+        if (pg_statements && steps == 3) print_statements(db_url, done);
         add({"B2", p + "wf/s (64 in flight)", thr.per_s(), "/s", "B0 64-conn commits/s", b0_64.commits_per_s,
              steps == 3 ? ">= 0.05x" : "", steps == 3 ? std::optional<bool>(thr.per_s() >= 0.05 * b0_64.commits_per_s)
                                                       : std::nullopt,

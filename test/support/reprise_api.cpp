@@ -99,8 +99,10 @@ HttpResponse RepriseApi::fail_workflow_task(const std::string& token, const std:
   return http_.post_json(path("/workflow-tasks/fail"),
                          {{"task_token", token}, {"cause", cause}, {"failure", {{"message", message}}}});
 }
-HttpResponse RepriseApi::complete_activity(const std::string& token, const json& result) {
-  return http_.post_json(path("/activity-tasks/complete"), {{"task_token", token}, {"result", result}});
+HttpResponse RepriseApi::complete_activity(const std::string& token, const json& result, json extra) {
+  extra["task_token"] = token;
+  extra["result"] = result;
+  return http_.post_json(path("/activity-tasks/complete"), extra);
 }
 HttpResponse RepriseApi::fail_activity(const std::string& token, const json& failure) {
   return http_.post_json(path("/activity-tasks/fail"), {{"task_token", token}, {"failure", failure}});

@@ -51,7 +51,7 @@ class RepriseApi {
                                       json extra = json::object());
   HttpResponse fail_workflow_task(const std::string& token, const std::string& cause,
                                   const std::string& message);
-  HttpResponse complete_activity(const std::string& token, const json& result);
+  HttpResponse complete_activity(const std::string& token, const json& result, json extra = json::object());
   HttpResponse fail_activity(const std::string& token, const json& failure);
   HttpResponse heartbeat_activity(const std::string& token, const json& details);
   HttpResponse cancel_activity(const std::string& token, const json& details = nullptr);

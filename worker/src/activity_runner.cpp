@@ -90,8 +90,9 @@ class HeartbeatBatcher {
 
 }  // namespace
 
-void run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
-                       const std::string& identity) {
+json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
+                       const std::string& identity, const std::string& sticky_queue) {
+  json next_workflow_task;
   auto token = task.at("task_token").get<std::string>();
   auto info = info_of(task);
   HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout);
@@ -106,7 +107,8 @@ void run_activity_task(const Registry& registry, ServiceConnection& service, con
       // activity run again after its timeout. The token makes a repeat harmless.
       for (int attempt = 1;; ++attempt) {
         try {
-          service.post(path, body);
+          auto answer = service.post(path, body);
+          if (answer.contains("workflow_task")) next_workflow_task = std::move(answer["workflow_task"]);
           break;
         } catch (const ServiceError& e) {
           if (e.code() != "Unavailable" || attempt == 5) throw;
@@ -128,11 +130,13 @@ void run_activity_task(const Registry& registry, ServiceConnection& service, con
            {{"failure", {{"message", fmt::format("activity type \"{}\" is not registered on worker {}",
                                                  info.activity_type, identity)},
                          {"type", "ActivityNotRegistered"}}}});
-    return;
+    return next_workflow_task;
   }
   try {
     auto result = (*fn)(ctx, task.value("input", json()));
-    report("/activity-tasks/complete", {{"result", result}});
+    json body = {{"result", result}};
+    if (!sticky_queue.empty()) body["sticky_task_queue"] = sticky_queue;
+    report("/activity-tasks/complete", std::move(body));
   } catch (const CanceledError& e) {
     if (ctx.is_cancelled()) report("/activity-tasks/cancel", {{"details", e.details()}});
     else report("/activity-tasks/fail", {{"failure", to_failure(e)}});
@@ -141,6 +145,7 @@ void run_activity_task(const Registry& registry, ServiceConnection& service, con
   } catch (...) {
     report("/activity-tasks/fail", {{"failure", {{"message", "the activity threw something that is not a std::exception"}}}});
   }
+  return next_workflow_task;
 }
 
 }  // namespace reprise::detail

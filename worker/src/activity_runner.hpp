@@ -9,7 +9,9 @@
 
 namespace reprise::detail {
 
-void run_activity_task(const Registry& registry, ServiceConnection& service, const nlohmann::json& task,
-                       const std::string& identity);
+/// With `sticky_queue` (this worker's own, eager dispatch on), a completion may hand back the
+/// run's next workflow task, which is returned; otherwise the result is null.
+nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& service, const nlohmann::json& task,
+                                 const std::string& identity, const std::string& sticky_queue);
 
 }  // namespace reprise::detail

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <csignal>
 #include <mutex>
 #include <thread>
@@ -53,6 +54,14 @@ struct Worker::Impl {
   void poll_workflow_tasks(const std::string& queue);
   void poll_activity_tasks();
   void handle_workflow_task(const json& task);
+  /// Runs an activity task, then the workflow task its result may hand back (eager dispatch).
+  void run_activity(const json& task);
+  bool eager() const { return options.eager_dispatch && !stopping; }
+  /// Eager activities: reserves up to `wanted` idle eager threads; returns how many.
+  int reserve_eager_slots(int wanted);
+  /// Queues the activity tasks a completion handed back and frees the unused reservations.
+  void accept_eager_activities(const json& tasks, int reserved);
+  void run_eager_activities();
   std::vector<detail::HistoryEvent> fetch_history(const std::string& workflow_id, const std::string& run_id);
 
   WorkerOptions options;
@@ -63,6 +72,14 @@ struct Worker::Impl {
   std::string sticky_queue;
   std::atomic<bool> stopping{false};
   std::vector<std::thread> threads;
+  // Eager activities wait here for one of eager_threads; eager_free counts the threads
+  // neither busy nor promised to a completion in flight.
+  std::mutex eager_mutex;
+  std::condition_variable eager_ready;
+  std::deque<json> eager_queue;
+  int eager_free = 0;
+  bool eager_closing = false;
+  std::vector<std::thread> eager_threads;
   std::mutex mutex;
   std::mutex shutdown_mutex;  // one shutdown at a time: a second caller waits for the first
   std::condition_variable stopped;
@@ -80,6 +97,46 @@ std::vector<detail::HistoryEvent> Worker::Impl::fetch_history(const std::string&
     if (!page.value("has_more", false)) return events;
     from = page.at("next_event_id").get<std::int64_t>();
   }
+}
+
+int Worker::Impl::reserve_eager_slots(int wanted) {
+  if (wanted <= 0 || !eager()) return 0;
+  std::lock_guard lock(eager_mutex);
+  const int n = std::min(wanted, eager_free);
+  eager_free -= n;
+  return n;
+}
+
+void Worker::Impl::accept_eager_activities(const json& tasks, int reserved) {
+  {
+    std::lock_guard lock(eager_mutex);
+    int taken = 0;
+    if (tasks.is_array())
+      for (const auto& t : tasks)
+        if (taken < reserved) eager_queue.push_back(t), ++taken;
+    eager_free += reserved - taken;
+  }
+  eager_ready.notify_all();
+}
+
+void Worker::Impl::run_eager_activities() {
+  std::unique_lock lock(eager_mutex);
+  for (;;) {
+    eager_ready.wait(lock, [&] { return !eager_queue.empty() || eager_closing; });
+    if (eager_queue.empty()) return;  // closing, and every handed-over task has run
+    auto task = std::move(eager_queue.front());
+    eager_queue.pop_front();
+    lock.unlock();
+    run_activity(task);
+    lock.lock();
+    ++eager_free;
+  }
+}
+
+void Worker::Impl::run_activity(const json& task) {
+  auto next = detail::run_activity_task(registry, service, task, options.identity,
+                                        eager() && cache.capacity() > 0 ? sticky_queue : std::string());
+  if (next.is_object()) handle_workflow_task(next);
 }
 
 void Worker::Impl::handle_workflow_task(const json& task) {
@@ -106,7 +163,23 @@ void Worker::Impl::handle_workflow_task(const json& task) {
           body["sticky_task_queue"] = sticky_queue;
           body["sticky_schedule_to_start_timeout"] = protocol::format_duration(options.sticky_schedule_to_start_timeout);
         }
-        service.post("/workflow-tasks/complete", body);
+        // Activities on this worker's own queue may come straight back to run here.
+        int local_activities = 0;
+        if (!registry.activity_names().empty())
+          for (const auto& c : body.value("commands", json::array()))
+            if (c.value("command_type", "") == "ScheduleActivityTask" &&
+                c.value("attributes", json::object()).value("task_queue", options.task_queue) == options.task_queue)
+              ++local_activities;
+        const int slots = reserve_eager_slots(local_activities);
+        if (slots > 0) body["eager_activities"] = slots;
+        json reply;
+        try {
+          reply = service.post("/workflow-tasks/complete", body);
+        } catch (...) {
+          accept_eager_activities(json(), slots);
+          throw;
+        }
+        accept_eager_activities(reply.value("activity_tasks", json()), slots);
         accepted = true;
         break;
       }
@@ -158,7 +231,7 @@ void Worker::Impl::poll_activity_tasks() {
       auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
                                  options.poll_timeout + std::chrono::seconds(10));
       if (answer.value("task", json()).is_null()) continue;
-      detail::run_activity_task(registry, service, answer["task"], options.identity);
+      run_activity(answer["task"]);
     } catch (const std::exception& e) {
       spdlog::warn("msg=\"activity task poll failed; retrying\" error=\"{}\"", e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -183,6 +256,10 @@ void Worker::start() {
     i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.options.task_queue); });
   if (i.cache.capacity() > 0) i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
   for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll_activity_tasks(); });
+  if (i.options.eager_dispatch && !i.registry.activity_names().empty()) {
+    i.eager_free = i.options.activity_pollers;
+    for (int n = 0; n < i.options.activity_pollers; ++n) i.eager_threads.emplace_back([&i] { i.run_eager_activities(); });
+  }
   spdlog::info("msg=\"worker started\" task_queue={} identity={} workflows={} activities={}", i.options.task_queue,
                i.options.identity, i.registry.workflow_names().size(), i.registry.activity_names().size());
 }
@@ -214,6 +291,15 @@ void Worker::shutdown() {
   for (auto& t : i.threads)
     if (t.joinable()) t.join();
   i.threads.clear();
+  // Activities already handed over have started on the service: run them before leaving.
+  {
+    std::lock_guard lock(i.eager_mutex);
+    i.eager_closing = true;
+  }
+  i.eager_ready.notify_all();
+  for (auto& t : i.eager_threads)
+    if (t.joinable()) t.join();
+  i.eager_threads.clear();
   // Hand warm runs back: their next tasks go to the shared queue at once instead of waiting
   // out the sticky timeout for a worker that is gone.
   for (auto& run : i.cache.clear()) {

@@ -448,10 +448,16 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
                                                  .value_or(protocol::Duration{5'000})};
         else
           f.duration("sticky_schedule_to_start_timeout");
+        auto eager_slots = static_cast<int>(f.integer("eager_activities", 0, 0, 1000));
         f.done();
         try {
-          store::complete_workflow_task(db_.connection(), token, commands, identity, force, sticky,
-                                        options_.limits, effects);
+          auto activity_tasks = store::complete_workflow_task(db_.connection(), token, commands, identity, force,
+                                                              sticky, options_.limits, eager_slots, signer_, effects);
+          feed_.publish(effects);
+          if (activity_tasks.empty()) return json_response(json::object());
+          std::string answer = "{\"activity_tasks\":[";
+          for (std::size_t i = 0; i < activity_tasks.size(); ++i) (answer += i ? "," : "") += activity_tasks[i];
+          return http::Response{200, answer + "]}"};
         } catch (const ApiError& e) {
           // A command the service cannot carry out fails the task, visibly in the history,
           // so the worker's next attempt starts from a known state.
@@ -491,8 +497,13 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       if (action == "complete") {
         auto result = f.payload("result");
         auto identity = f.text("identity");
+        auto sticky_queue = f.opt_name("sticky_task_queue");
         f.done();
-        store::complete_activity_task(conn, token, result, identity, effects);
+        auto workflow_task = store::complete_activity_task(conn, token, result, identity, sticky_queue, signer_, effects);
+        if (!workflow_task.empty()) {
+          feed_.publish(effects);
+          return http::Response{200, "{\"workflow_task\":" + workflow_task + "}"};
+        }
       } else if (action == "fail") {
         auto failure = f.payload("failure");
         auto identity = f.text("identity");

@@ -84,6 +84,15 @@ bool RequestFields::boolean(std::string_view field, bool fallback) {
   return v->get<bool>();
 }
 
+std::int64_t RequestFields::integer(std::string_view field, std::int64_t fallback, std::int64_t min,
+                                    std::int64_t max) {
+  auto* v = find(field);
+  if (!v) return fallback;
+  if (!v->is_number_integer() || v->get<std::int64_t>() < min || v->get<std::int64_t>() > max)
+    throw invalid(field, fmt::format("must be a whole number from {} to {}", min, max));
+  return v->get<std::int64_t>();
+}
+
 json RequestFields::payload(std::string_view field) {
   auto* v = find(field);
   if (!v) return nullptr;

@@ -29,6 +29,8 @@ class RequestFields {
   std::string text(std::string_view field, std::string fallback = {});  // any string
   std::optional<protocol::Duration> duration(std::string_view field);
   bool boolean(std::string_view field, bool fallback = false);
+  /// A whole number in [min, max]; `fallback` when absent.
+  std::int64_t integer(std::string_view field, std::int64_t fallback, std::int64_t min, std::int64_t max);
   /// Any JSON value, within the payload size limit; null when absent.
   json payload(std::string_view field);
   std::optional<protocol::RetryPolicy> retry_policy(std::string_view field);

@@ -94,6 +94,10 @@ void Connection::fail(std::string_view what, pg_result* r) {
 }
 
 Result Connection::exec(std::string_view name, std::string_view sql, std::span<const Param> params) {
+  if (begin_pending_ || !deferred_.empty()) {
+    Deferred last{std::string(name), std::string(sql), std::vector<Param>(params.begin(), params.end())};
+    return run_pipeline(&last, /*commit=*/false);
+  }
   std::string stmt(name);
   if (!prepared_.contains(stmt)) {
     pg_result* r = PQprepare(conn_, stmt.c_str(), std::string(sql).c_str(), 0, nullptr);
@@ -111,7 +115,111 @@ Result Connection::exec(std::string_view name, std::string_view sql, std::span<c
   return Result(r);
 }
 
+void Connection::defer(std::string_view name, std::string_view sql, std::vector<Param> params) {
+  if (!in_transaction_) {  // nothing to batch with, and nobody would send it later
+    exec(name, sql, params);
+    return;
+  }
+  deferred_.push_back({std::string(name), std::string(sql), std::move(params)});
+}
+
+void Connection::begin() {
+  deferred_.clear();
+  begin_pending_ = true;
+  in_transaction_ = true;
+}
+
+Result Connection::run_pipeline(const Deferred* last, bool commit) {
+  const auto batch = std::exchange(deferred_, {});
+  const bool with_begin = std::exchange(begin_pending_, false);
+  enum class Kind { kPlain, kPrepare, kStatement };
+  struct Sent {
+    Kind kind;
+    const Deferred* statement;
+  };
+  std::vector<Sent> sent;
+  std::unordered_set<std::string> preparing;
+  auto lost = [&](std::string_view what) -> PgError {
+    broken_ = true;
+    if (commit)
+      return PgError(fmt::format("COMMIT: the connection was lost ({}); the transaction may or may not have committed",
+                                 what),
+                     "08007", true, /*in_doubt=*/true);
+    return PgError(fmt::format("{}: the connection was lost: {}", what, PQerrorMessage(conn_)), "08006", true);
+  };
+  // Blocking mode is safe here: the answers to writes are a few bytes each, so the server
+  // never stalls on a full send buffer while we are still sending.
+  if (PQenterPipelineMode(conn_) != 1) throw lost("entering pipeline mode");
+  auto check_sent = [&](int ok, std::string_view what) {
+    if (!ok) throw lost(what);
+  };
+  auto send_plain = [&](const char* sql) {
+    check_sent(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0), sql);
+    sent.push_back({Kind::kPlain, nullptr});
+  };
+  auto send_statement = [&](const Deferred& d) {
+    if (!prepared_.contains(d.name) && preparing.insert(d.name).second) {
+      check_sent(PQsendPrepare(conn_, d.name.c_str(), d.sql.c_str(), 0, nullptr), d.name);
+      sent.push_back({Kind::kPrepare, &d});
+    }
+    std::vector<const char*> values(d.params.size());
+    for (std::size_t i = 0; i < d.params.size(); ++i) values[i] = d.params[i] ? d.params[i]->c_str() : nullptr;
+    check_sent(PQsendQueryPrepared(conn_, d.name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                                   nullptr, 0),
+               d.name);
+    sent.push_back({Kind::kStatement, &d});
+  };
+  if (with_begin) send_plain("BEGIN");
+  for (const auto& d : batch) send_statement(d);
+  if (last) send_statement(*last);
+  if (commit) send_plain("COMMIT");
+  check_sent(PQpipelineSync(conn_), "sync");
+
+  // Each command's results end with a NULL; the sync point ends the pipeline. After an error
+  // the rest report PIPELINE_ABORTED: the first error is the one that counts.
+  std::optional<PgError> error;
+  Result last_result;
+  std::size_t index = 0;
+  for (std::size_t nulls = 0;;) {
+    pg_result* r = PQgetResult(conn_);
+    if (!r) {
+      if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent.size() + 1) throw lost("reading pipeline results");
+      ++index;
+      continue;
+    }
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    const Sent* s = index < sent.size() ? &sent[index] : nullptr;
+    if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
+      if (!error) {
+        std::string state = PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "XX000";
+        std::string msg = PQresultErrorMessage(r);
+        while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+        std::string what = s && s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
+                                             : std::string(commit ? "COMMIT" : "BEGIN");
+        error.emplace(fmt::format("{}: {}", what, msg), state, false);
+      }
+      PQclear(r);
+      continue;
+    }
+    if (status == PGRES_PIPELINE_ABORTED || !s) {
+      PQclear(r);
+      continue;
+    }
+    if (s->kind == Kind::kPrepare) prepared_.insert(s->statement->name);
+    if (s->kind == Kind::kStatement && s->statement == last) last_result = Result(r);
+    else PQclear(r);
+  }
+  if (PQexitPipelineMode(conn_) != 1) throw lost("leaving pipeline mode");
+  if (error) throw *error;
+  return last_result;
+}
+
 void Connection::exec_script(std::string_view sql) {
+  if (begin_pending_ || !deferred_.empty()) run_pipeline(nullptr, /*commit=*/false);
   pg_result* r = PQexec(conn_, std::string(sql).c_str());
   auto status = PQresultStatus(r);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -123,6 +231,15 @@ void Connection::exec_script(std::string_view sql) {
 }
 
 void Connection::commit() {
+  in_transaction_ = false;
+  if (begin_pending_ && deferred_.empty()) {
+    begin_pending_ = false;  // the transaction never ran a statement: nothing to commit
+    return;
+  }
+  if (begin_pending_ || !deferred_.empty()) {
+    run_pipeline(nullptr, /*commit=*/true);
+    return;
+  }
   pg_result* r = PQexec(conn_, "COMMIT");
   if (PQresultStatus(r) == PGRES_COMMAND_OK) {
     PQclear(r);
@@ -138,6 +255,9 @@ void Connection::commit() {
 }
 
 void Connection::rollback() noexcept {
+  in_transaction_ = false;
+  deferred_.clear();
+  if (std::exchange(begin_pending_, false)) return;  // BEGIN never went out
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     broken_ = true;
     return;

@@ -38,6 +38,10 @@ class PgError : public std::runtime_error {
   bool in_doubt_;
 };
 
+/// Thrown when a conditional update finds the run changed since it was read; the
+/// transaction is rolled back and run again from the start.
+struct WriteConflict {};
+
 class Result {
  public:
   Result() = default;
@@ -70,16 +74,26 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  /// Runs one statement, preparing it on first use on this connection under `name`. Throws PgError.
+  /// Runs one statement, preparing it on first use on this connection under `name`, after the
+  /// deferred ones (all in one round trip). Throws PgError, or WriteConflict from a deferred one.
   Result exec(std::string_view name, std::string_view sql, std::span<const Param> params = {});
   Result exec(std::string_view name, std::string_view sql, std::initializer_list<Param> params) {
     return exec(name, sql, std::span<const Param>(params.begin(), params.size()));
   }
+  /// Queues a write whose rows nobody reads. Deferred writes go out, in order, with the next
+  /// exec() or commit(), in one round trip (libpq pipeline mode): later reads still see them,
+  /// and an error in one surfaces from that call. The COMMIT of the same pipeline then does
+  /// not happen, so a condition a write depends on must be checked by the statement itself,
+  /// as an error (see reprise_fence), never by looking at its row count afterwards.
+  void defer(std::string_view name, std::string_view sql, std::vector<Param> params);
   /// Runs SQL text without parameters (several statements allowed). Throws PgError.
   void exec_script(std::string_view sql);
 
-  void begin() { exec_script("BEGIN"); }
-  /// Throws PgError with in_doubt() when the connection dies during COMMIT.
+  /// Starts a transaction. BEGIN is sent with the transaction's first statement, and a
+  /// transaction that ran none costs no round trip at all.
+  void begin();
+  /// Sends the deferred writes and COMMIT together. Throws PgError with in_doubt() when the
+  /// connection dies during COMMIT, WriteConflict or PgError when a deferred write failed.
   void commit();
   /// Never throws: a failed rollback marks the connection broken.
   void rollback() noexcept;
@@ -90,9 +104,19 @@ class Connection {
   pg_conn* native() const { return conn_; }
 
  private:
+  struct Deferred {
+    std::string name, sql;
+    std::vector<Param> params;
+  };
   [[noreturn]] void fail(std::string_view what, pg_result* r);
+  /// Sends BEGIN (when pending), the deferred writes and `last` in one pipeline; returns the
+  /// result of `last`.
+  Result run_pipeline(const Deferred* last, bool commit);
 
   pg_conn* conn_ = nullptr;
+  bool in_transaction_ = false;      // between begin() and commit()/rollback()
+  bool begin_pending_ = false;       // begin() ran; BEGIN goes out with the first statement
+  std::vector<Deferred> deferred_;
   std::unordered_set<std::string> prepared_;  // statement names prepared on this session
   bool broken_ = false;
 };

@@ -38,10 +38,6 @@ class Database {
   std::vector<std::thread> threads_;
 };
 
-/// Thrown when a conditional update finds the run changed since it was read; the
-/// transaction is rolled back and run again from the start.
-struct WriteConflict {};
-
 /// Runs `body(conn)` in a transaction, retrying it on write conflicts, serialization failures
 /// and deadlocks. A COMMIT whose outcome is unknown is not retried: it surfaces as in_doubt.
 template <class Body>

@@ -26,9 +26,9 @@ void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
 }
 
 void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
-                     EventType outcome, json attributes, Effects& effects) {
+                     EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager) {
   auto run = RunState::load(conn, a.run);
-  conn.exec("activity_delete",
+  conn.defer("activity_delete",
             "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
             "AND scheduled_event_id = $4::bigint",
             {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
@@ -44,6 +44,10 @@ void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::stri
   attributes["attempt"] = a.attempt;
   events.push_back({outcome, std::move(attributes)});
   run->add_external(std::move(events));
+  if (eager && run->take_scheduled_workflow_task(eager->sticky_queue)) {
+    eager->task = start_workflow_task(*run, eager->sticky_queue, eager->identity, *eager->signer, effects);
+    return;
+  }
   effects.merge(run->save());
 }
 
@@ -64,7 +68,7 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
   if (retryable_kind && before_deadline && !a.cancel_requested &&
       a.retry_policy.allows_retry(a.attempt, error_type, non_retryable)) {
     auto next_attempt = a.attempt + 1;
-    conn.exec("activity_retry", R"(
+    conn.defer("activity_retry", R"(
       UPDATE activities SET attempt = $5::int, attempt_scheduled_time = $6::timestamptz,
         started_time = NULL, started_identity = NULL, last_failure = $7
       WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint)",

@@ -5,6 +5,7 @@
 
 #include "pg/database.hpp"
 #include "store/activity_outcome.hpp"
+#include "store/dispatch.hpp"
 #include "store/operations.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
@@ -70,7 +71,7 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
       if (!activity || activity->attempt != task->attempt || activity->started_time)
         return Outcome::kStale;
       auto started = now();
-      c.exec("activity_start",
+      c.defer("activity_start",
              "UPDATE activities SET started_time = $5::timestamptz, started_identity = $6, "
              "last_heartbeat_time = NULL WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
              "$3::uuid AND scheduled_event_id = $4::bigint",
@@ -82,35 +83,7 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
                          "SELECT workflow_type FROM executions WHERE namespace = $1 AND workflow_id "
                          "= $2 AND run_id = $3::uuid",
                          {task->run.ns, task->run.workflow_id, task->run.run_id});
-      TaskToken token{TaskToken::Kind::kActivity, task->run, task->scheduled_event_id, 0,
-                      activity->attempt};
-      const auto& a = *activity;
-      json out = {{"task_token", signer.sign(token)},
-                  {"namespace", a.run.ns},
-                  {"workflow_id", a.run.workflow_id},
-                  {"run_id", a.run.run_id},
-                  {"workflow_type", type.rows() ? type.str(0, 0) : ""},
-                  {"activity_id", a.activity_id},
-                  {"activity_type", a.activity_type},
-                  {"task_queue", a.task_queue},
-                  {"scheduled_event_id", a.scheduled_event_id},
-                  {"attempt", a.attempt},
-                  {"input", json::parse(a.input)},
-                  {"scheduled_time", format_timestamp(a.scheduled_time)},
-                  {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
-                  {"started_time", format_timestamp(started)},
-                  {"start_to_close_timeout", protocol::format_duration(std::chrono::milliseconds(a.start_to_close_ms))},
-                  {"heartbeat_timeout", a.heartbeat_ms ? json(protocol::format_duration(std::chrono::milliseconds(a.heartbeat_ms))) : json()},
-                  {"heartbeat_details", a.heartbeat_details ? json::parse(*a.heartbeat_details) : json()},
-                  {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()},
-                  // Stable across attempts: the key an activity uses to make its effect idempotent.
-                  {"idempotency_key", fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id,
-                                                  a.run.run_id, a.scheduled_event_id)}};
-      auto deadline = started + std::chrono::milliseconds(a.start_to_close_ms);
-      if (a.schedule_to_close_ms)
-        deadline = std::min(deadline, a.scheduled_time + std::chrono::milliseconds(a.schedule_to_close_ms));
-      out["deadline"] = format_timestamp(deadline);
-      answer = out.dump();
+      answer = activity_task_json(*activity, type.rows() ? type.str(0, 0) : "", started, signer);
       effects.merge(std::move(local));
       return Outcome::kClaimed;
     });
@@ -137,14 +110,17 @@ ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token) 
 
 }  // namespace
 
-void complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
-                            const std::string& identity, Effects& effects) {
-  pg::in_transaction(conn, [&](pg::Connection& c) {
+std::string complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                                   const std::string& identity, const std::string& sticky_queue,
+                                   const TaskTokenSigner& signer, Effects& effects) {
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
     auto a = load_started_or_throw(c, token);
+    EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
     finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
                     {{"scheduled_event_id", a.scheduled_event_id}, {"result", result},
                      {"identity", identity}},
-                    effects);
+                    effects, sticky_queue.empty() ? nullptr : &eager);
+    return std::move(eager.task);
   });
 }
 
@@ -176,7 +152,7 @@ bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const
   return pg::in_transaction(conn, [&](pg::Connection& c) {
     auto a = load_started_or_throw(c, token);
     auto at = now();
-    c.exec("activity_heartbeat",
+    c.defer("activity_heartbeat",
            "UPDATE activities SET last_heartbeat_time = $5::timestamptz, heartbeat_details = $6 "
            "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id "
            "= $4::bigint",

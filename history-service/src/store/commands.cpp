@@ -139,22 +139,50 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
   auto scheduled_id = run.append(EventType::kActivityTaskScheduled, attrs);
 
   auto at = now();
-  conn.exec("activity_insert", R"(
+  // Eager dispatch: the completing worker runs it; the attempt starts in this transaction.
+  const bool eager = ctx.eager_activity_slots > 0 && task_queue == run.row().task_queue;
+  conn.defer("activity_insert", R"(
     INSERT INTO activities (namespace, workflow_id, run_id, scheduled_event_id, activity_id,
       activity_type, task_queue, input, schedule_to_close_ms, schedule_to_start_ms,
-      start_to_close_ms, heartbeat_ms, retry_policy, scheduled_time, attempt_scheduled_time)
+      start_to_close_ms, heartbeat_ms, retry_policy, scheduled_time, attempt_scheduled_time,
+      started_time, started_identity)
     VALUES ($1, $2, $3::uuid, $4::bigint, $5, $6, $7, $8, $9::bigint, $10::bigint, $11::bigint,
-      $12::bigint, $13, $14::timestamptz, $14::timestamptz))",
+      $12::bigint, $13, $14::timestamptz, $14::timestamptz, $15::timestamptz, $16))",
             {run.key().ns, run.key().workflow_id, run.key().run_id, std::to_string(scheduled_id),
              activity_id, activity_type, task_queue, input.dump(),
              std::to_string(schedule_to_close.count()), std::to_string(schedule_to_start.count()),
              std::to_string(start_to_close.count()), std::to_string(heartbeat.count()),
-             json(policy).dump(), protocol::format_timestamp(at)});
-  run.create_task("activity", task_queue, scheduled_id, 1);
+             json(policy).dump(), protocol::format_timestamp(at),
+             eager ? pg::Param(protocol::format_timestamp(at)) : std::nullopt,
+             eager ? pg::Param(ctx.identity) : std::nullopt});
   if (schedule_to_close.count())
     run.set_timer({timer_kind::kActivityScheduleToClose, scheduled_id, 0, at + schedule_to_close});
-  if (schedule_to_start.count())
-    run.set_timer({timer_kind::kActivityScheduleToStart, scheduled_id, 1, at + schedule_to_start});
+  if (!eager) {
+    run.create_task("activity", task_queue, scheduled_id, 1);
+    if (schedule_to_start.count())
+      run.set_timer({timer_kind::kActivityScheduleToStart, scheduled_id, 1, at + schedule_to_start});
+    return;
+  }
+  --ctx.eager_activity_slots;
+  ActivityRow started{.run = run.key(),
+                      .scheduled_event_id = scheduled_id,
+                      .activity_id = activity_id,
+                      .activity_type = activity_type,
+                      .task_queue = task_queue,
+                      .input = input.dump(),
+                      .schedule_to_close_ms = schedule_to_close.count(),
+                      .schedule_to_start_ms = schedule_to_start.count(),
+                      .start_to_close_ms = start_to_close.count(),
+                      .heartbeat_ms = heartbeat.count(),
+                      .retry_policy = policy,
+                      .scheduled_time = at,
+                      .attempt_scheduled_time = at,
+                      .attempt = 1,
+                      .started_time = at,
+                      .started_identity = ctx.identity};
+  run.set_timer({timer_kind::kActivityStartToClose, scheduled_id, 1, at + start_to_close});
+  if (heartbeat.count()) run.set_timer({timer_kind::kActivityHeartbeat, scheduled_id, 1, at + heartbeat});
+  ctx.eager_activities.push_back(std::move(started));
 }
 
 void request_cancel_activity(CommandContext& ctx, const Attributes& a) {

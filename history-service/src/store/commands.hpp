@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "store/activity_row.hpp"
 #include "store/operations.hpp"
 #include "store/run_set.hpp"
 
@@ -18,6 +19,11 @@ struct CommandContext {
   bool outcome_recorded = false;       // a command's outcome is already in the history (a child
                                        // started, an unstarted activity canceled): the
                                        // workflow needs a new task to see it
+  // Eager dispatch: up to this many new activities on the run's own task queue start at once
+  // for the completing worker (`identity`), instead of waiting in the queue for a poll.
+  int eager_activity_slots = 0;
+  std::string identity;
+  std::vector<ActivityRow> eager_activities;  // started here; the worker gets their tasks
 };
 
 /// True for the commands that close the run; they must come last.

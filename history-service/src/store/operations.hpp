@@ -106,10 +106,14 @@ struct StickyQueue {
   Duration schedule_to_start_timeout{5'000};
 };
 
-void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                            const std::string& identity, bool force_new_task,
-                            const std::optional<StickyQueue>& sticky, const Limits& limits,
-                            Effects& effects);
+/// Applies the task's commands. With `eager_activity_slots`, up to that many of its new
+/// activities on the run's own task queue start at once for this worker: their tasks (JSON
+/// text, as a poll returns them) come back instead of going through the queue.
+std::vector<std::string> complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
+                                                const std::string& identity, bool force_new_task,
+                                                const std::optional<StickyQueue>& sticky, const Limits& limits,
+                                                int eager_activity_slots, const TaskTokenSigner& signer,
+                                                Effects& effects);
 /// Forgets the run's sticky worker (it is shutting down or dropped the run from its cache);
 /// a workflow task waiting on the sticky queue moves to the run's own queue at once.
 void reset_sticky_queue(pg::Connection& conn, const RunKey& run, Effects& effects);
@@ -146,8 +150,12 @@ void answer_query(pg::Connection& conn, const TaskToken& token, const json& resu
 std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,
                                                const std::string& identity,
                                                const TaskTokenSigner& signer, Effects& effects);
-void complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
-                            const std::string& identity, Effects& effects);
+/// Records the activity's result. With `sticky_queue` (the completing worker's own), the
+/// workflow task this schedules for a run that worker holds warm is started for it at once
+/// and returned as JSON text (as a poll returns it); otherwise the result is empty.
+std::string complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                                   const std::string& identity, const std::string& sticky_queue,
+                                   const TaskTokenSigner& signer, Effects& effects);
 /// `failure` has message, type, non_retryable and details. Retries when the policy allows.
 void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,
                         const std::string& identity, Effects& effects);

@@ -183,6 +183,22 @@ void RunState::create_task(const std::string& kind, const std::string& task_queu
   effects_.new_tasks.push_back({key().ns, task_queue, kind});
 }
 
+bool RunState::take_scheduled_workflow_task(const std::string& task_queue) {
+  if (row_.wft_scheduled_event_id == 0 || row_.wft_started_event_id != 0) return false;
+  auto task = std::find_if(tasks_.begin(), tasks_.end(), [&](const NewTask& t) {
+    return t.kind == "workflow" && t.task_queue == task_queue && t.scheduled_event_id == row_.wft_scheduled_event_id;
+  });
+  if (task == tasks_.end()) return false;
+  tasks_.erase(task);
+  auto wake = std::find_if(effects_.new_tasks.begin(), effects_.new_tasks.end(), [&](const QueueKey& q) {
+    return q.kind == "workflow" && q.task_queue == task_queue;
+  });
+  if (wake != effects_.new_tasks.end()) effects_.new_tasks.erase(wake);
+  const auto sticky_timeout = TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, row_.wft_scheduled_event_id}.key();
+  std::erase_if(timers_, [&](const TimerSpec& t) { return t.key() == sticky_timeout; });
+  return true;
+}
+
 void RunState::set_timer(const TimerSpec& timer) {
   timers_.push_back(timer);
   effects_.add_timer(timer.fire_at);
@@ -211,13 +227,13 @@ void RunState::close(const std::string& status, EventType type, json attributes)
   // Nothing may stay pending for a closed run: its activities, timers and buffered events go.
   // Task rows already queued are skipped when claimed, because the run is no longer open.
   pg::Param ns = key().ns, wid = key().workflow_id, rid = key().run_id;
-  conn_->exec("close_activities",
+  conn_->defer("close_activities",
               "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
               {ns, wid, rid});
-  conn_->exec("close_timers",
+  conn_->defer("close_timers",
               "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
               {ns, wid, rid});
-  conn_->exec("close_buffered",
+  conn_->defer("close_buffered",
               "DELETE FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
               "$3::uuid",
               {ns, wid, rid});
@@ -248,7 +264,7 @@ void RunState::insert_events(const std::vector<NewEvent>& events, bool buffered)
       params.push_back(protocol::format_timestamp(e.time));
       params.push_back(e.attributes);
     }
-    conn_->exec(fmt::format("{}_{}", buffered ? "buffer_events" : "append_events", n), sql, params);
+    conn_->defer(fmt::format("{}_{}", buffered ? "buffer_events" : "append_events", n), sql, std::move(params));
   }
 }
 
@@ -287,15 +303,19 @@ Effects RunState::save() {
                 values);
     is_new_ = false;
   } else {
-    auto result = conn_->exec("run_update", R"(
-      UPDATE executions SET status = $4, next_event_id = $5::bigint, close_time = $6::timestamptz,
-        wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
-        wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1,
-        sticky_task_queue = $12, sticky_schedule_to_start_ms = $13::bigint,
-        sticky_history_from = $14::bigint
-      WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint)",
-                              values);
-    if (result.affected() != 1) throw pg::WriteConflict{};
+    // Fenced on the version read: if another writer got there first, the statement fails and
+    // takes the whole pipelined transaction (its COMMIT included) down with it.
+    conn_->defer("run_update", R"(
+      WITH updated AS (
+        UPDATE executions SET status = $4, next_event_id = $5::bigint, close_time = $6::timestamptz,
+          wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
+          wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1,
+          sticky_task_queue = $12, sticky_schedule_to_start_ms = $13::bigint,
+          sticky_history_from = $14::bigint
+        WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint
+        RETURNING 1)
+      SELECT reprise_fence(count(*), 'the run') FROM updated)",
+                 std::move(values));
   }
   row_.version += 1;
 

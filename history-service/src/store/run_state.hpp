@@ -108,6 +108,10 @@ class RunState {
   /// Queues a task row; `kind` is "workflow" or "activity".
   void create_task(const std::string& kind, const std::string& task_queue,
                    std::int64_t scheduled_event_id, std::int32_t attempt);
+  /// Eager dispatch: when this transaction scheduled the run's workflow task on `task_queue`,
+  /// takes it off the queue again (its task row and sticky timeout are never written) so the
+  /// caller can start it at once for the worker polling that queue.
+  bool take_scheduled_workflow_task(const std::string& task_queue);
   void set_timer(const TimerSpec& timer);
   void delete_timer(const std::string& timer_key);
   /// Appends the terminal event, marks the run closed and drops what was pending for it.

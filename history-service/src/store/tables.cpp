@@ -21,7 +21,7 @@ std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue
 
 void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kind,
                  const std::string& task_queue, std::int64_t scheduled_event_id, std::int32_t attempt) {
-  conn.exec("task_insert",
+  conn.defer("task_insert",
             "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, "
             "attempt) VALUES ($1, $2, $3, $4, $5::uuid, $6::bigint, $7::int)",
             {run.ns, task_queue, kind, run.workflow_id, run.run_id, std::to_string(scheduled_event_id),
@@ -30,14 +30,14 @@ void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kin
 
 void insert_query_task(pg::Connection& conn, const RunKey& run, const std::string& task_queue,
                        const std::string& query_id) {
-  conn.exec("task_insert_query",
+  conn.defer("task_insert_query",
             "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, "
             "attempt, query_id) VALUES ($1, $2, 'workflow', $3, $4::uuid, 0, 0, $5::uuid)",
             {run.ns, task_queue, run.workflow_id, run.run_id, query_id});
 }
 
 void upsert_timer(pg::Connection& conn, const RunKey& run, const TimerSpec& t) {
-  conn.exec("timer_upsert", R"(
+  conn.defer("timer_upsert", R"(
     INSERT INTO timers (namespace, workflow_id, run_id, timer_key, kind, ref_id, attempt, fire_at, user_timer_id)
     VALUES ($1, $2, $3::uuid, $4, $5, $6::bigint, $7::int, $8::timestamptz, $9)
     ON CONFLICT (namespace, workflow_id, run_id, timer_key)
@@ -48,14 +48,14 @@ void upsert_timer(pg::Connection& conn, const RunKey& run, const TimerSpec& t) {
 }
 
 void delete_timer(pg::Connection& conn, const RunKey& run, const std::string& timer_key) {
-  conn.exec("timer_delete",
+  conn.defer("timer_delete",
             "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
             "timer_key = $4",
             {run.ns, run.workflow_id, run.run_id, timer_key});
 }
 
 void delete_activity_timers(pg::Connection& conn, const RunKey& run, std::int64_t scheduled_event_id) {
-  conn.exec("timer_delete_activity",
+  conn.defer("timer_delete_activity",
             "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
             "kind LIKE 'activity%' AND ref_id = $4::bigint",
             {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});

@@ -7,6 +7,7 @@
 
 #include "pg/database.hpp"
 #include "store/commands.hpp"
+#include "store/dispatch.hpp"
 #include "store/operations.hpp"
 #include "store/query_tasks.hpp"
 #include "store/run_set.hpp"
@@ -44,35 +45,9 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
       if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
           run->row().wft_started_event_id != 0)
         return Outcome::kStale;
-      auto& row = run->row();
-      row.wft_started_event_id = run->append(
-          EventType::kWorkflowTaskStarted,
-          {{"scheduled_event_id", row.wft_scheduled_event_id}, {"identity", identity},
-           {"attempt", row.wft_attempt}});
-      run->delete_timer(TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, row.wft_scheduled_event_id}.key());
-      run->set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
-                      now() + std::chrono::milliseconds(row.workflow_task_timeout_ms)});
-      // The sticky worker has the run cached and gets only what it has not seen.
-      bool sticky = row.sticky_task_queue == queue.task_queue;
-      auto from = sticky ? row.sticky_history_from : 1;
-      auto saved = run->save();
-      auto history = read_history(c, run->key(), from, std::numeric_limits<int>::max());
-      TaskToken token{TaskToken::Kind::kWorkflow, run->key(), row.wft_scheduled_event_id,
-                      row.wft_started_event_id, row.wft_attempt};
-      json head = {{"task_token", signer.sign(token)},
-                   {"namespace", run->key().ns},
-                   {"workflow_id", run->key().workflow_id},
-                   {"run_id", run->key().run_id},
-                   {"workflow_type", row.workflow_type},
-                   {"task_queue", queue.task_queue},
-                   {"attempt", row.wft_attempt},
-                   {"scheduled_event_id", row.wft_scheduled_event_id},
-                   {"started_event_id", row.wft_started_event_id},
-                   {"history_from_event_id", from}};
-      answer = head.dump();
-      answer.pop_back();  // splice the stored history in as text, without re-parsing it
-      answer += ",\"history\":" + history.events_json + "}";
-      effects.merge(std::move(saved));
+      run->delete_timer(
+          TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, run->row().wft_scheduled_event_id}.key());
+      answer = start_workflow_task(*run, queue.task_queue, identity, signer, effects);
       return Outcome::kClaimed;
     });
     if (outcome == Outcome::kEmpty) return std::nullopt;
@@ -166,10 +141,12 @@ void reject_for_unhandled_events(RunState& run, const std::string& identity) {
 
 }  // namespace
 
-void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                            const std::string& identity, bool force_new_task,
-                            const std::optional<StickyQueue>& sticky, const Limits& limits,
-                            Effects& effects) {
+std::vector<std::string> complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
+                                                const std::string& identity, bool force_new_task,
+                                                const std::optional<StickyQueue>& sticky, const Limits& limits,
+                                                int eager_activity_slots, const TaskTokenSigner& signer,
+                                                Effects& effects) {
+  std::vector<std::string> activity_tasks;
   if (!commands.is_array())
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
   bool unhandled = false;        // the commands raced new events: the worker must decide again
@@ -177,6 +154,7 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
+        activity_tasks.clear();
         RunSet runs(c);
         auto& run = load_task_run(runs, token);
         auto& row = run.row();
@@ -206,6 +184,8 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
           row.clear_sticky();
         }
         CommandContext ctx{runs, run, completed_id, limits, has_buffered};
+        ctx.eager_activity_slots = eager_activity_slots;
+        ctx.identity = identity;
         for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
         if (run.is_open()) {
           if (run.flush_buffered() > 0 || force_new_task || ctx.outcome_recorded)
@@ -218,6 +198,9 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
                          row.next_event_id - 1, limits.history_max_events);
         }
         effects.merge(runs.save_all());
+        if (run.is_open())
+          for (const auto& a : ctx.eager_activities)
+            activity_tasks.push_back(activity_task_json(a, row.workflow_type, *a.started_time, signer));
       });
       settled = true;
     } catch (const CancelRacedOutcome&) {
@@ -241,6 +224,7 @@ void complete_workflow_task(pg::Connection& conn, const TaskToken& token, const 
     throw ApiError(ErrorCode::kUnhandledEvents,
                    "new events (signals, activity results, timers) arrived while this task was in "
                    "flight, so its commands were not applied; a new workflow task delivers them");
+  return activity_tasks;
 }
 
 void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,

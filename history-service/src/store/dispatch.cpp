@@ -1,0 +1,78 @@
+#include "store/dispatch.hpp"
+
+#include <limits>
+
+#include <fmt/format.h>
+#include <reprise/protocol/duration.hpp>
+
+#include "store/operations.hpp"
+#include "store/timer_spec.hpp"
+
+namespace reprise::store {
+
+using protocol::format_duration;
+using protocol::format_timestamp;
+using std::chrono::milliseconds;
+
+std::string start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
+                                const TaskTokenSigner& signer, Effects& effects) {
+  auto& row = run.row();
+  row.wft_started_event_id = run.append(
+      EventType::kWorkflowTaskStarted,
+      {{"scheduled_event_id", row.wft_scheduled_event_id}, {"identity", identity}, {"attempt", row.wft_attempt}});
+  run.set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
+                 now() + milliseconds(row.workflow_task_timeout_ms)});
+  // The sticky worker has the run cached and gets only what it has not seen.
+  const bool sticky = row.sticky_task_queue == task_queue;
+  const auto from = sticky ? row.sticky_history_from : 1;
+  effects.merge(run.save());
+  auto history = read_history(run.connection(), run.key(), from, std::numeric_limits<int>::max());
+  TaskToken token{TaskToken::Kind::kWorkflow, run.key(), row.wft_scheduled_event_id, row.wft_started_event_id,
+                  row.wft_attempt};
+  json head = {{"task_token", signer.sign(token)},
+               {"namespace", run.key().ns},
+               {"workflow_id", run.key().workflow_id},
+               {"run_id", run.key().run_id},
+               {"workflow_type", row.workflow_type},
+               {"task_queue", task_queue},
+               {"attempt", row.wft_attempt},
+               {"scheduled_event_id", row.wft_scheduled_event_id},
+               {"started_event_id", row.wft_started_event_id},
+               {"history_from_event_id", from}};
+  auto answer = head.dump();
+  answer.pop_back();  // splice the stored history in as text, without re-parsing it
+  answer += ",\"history\":" + history.events_json + "}";
+  return answer;
+}
+
+std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type, protocol::Timestamp started,
+                               const TaskTokenSigner& signer) {
+  TaskToken token{TaskToken::Kind::kActivity, a.run, a.scheduled_event_id, 0, a.attempt};
+  json out = {{"task_token", signer.sign(token)},
+              {"namespace", a.run.ns},
+              {"workflow_id", a.run.workflow_id},
+              {"run_id", a.run.run_id},
+              {"workflow_type", workflow_type},
+              {"activity_id", a.activity_id},
+              {"activity_type", a.activity_type},
+              {"task_queue", a.task_queue},
+              {"scheduled_event_id", a.scheduled_event_id},
+              {"attempt", a.attempt},
+              {"input", json::parse(a.input)},
+              {"scheduled_time", format_timestamp(a.scheduled_time)},
+              {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
+              {"started_time", format_timestamp(started)},
+              {"start_to_close_timeout", format_duration(milliseconds(a.start_to_close_ms))},
+              {"heartbeat_timeout", a.heartbeat_ms ? json(format_duration(milliseconds(a.heartbeat_ms))) : json()},
+              {"heartbeat_details", a.heartbeat_details ? json::parse(*a.heartbeat_details) : json()},
+              {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()},
+              // Stable across attempts: the key an activity uses to make its effect idempotent.
+              {"idempotency_key",
+               fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id, a.run.run_id, a.scheduled_event_id)}};
+  auto deadline = started + milliseconds(a.start_to_close_ms);
+  if (a.schedule_to_close_ms) deadline = std::min(deadline, a.scheduled_time + milliseconds(a.schedule_to_close_ms));
+  out["deadline"] = format_timestamp(deadline);
+  return out.dump();
+}
+
+}  // namespace reprise::store

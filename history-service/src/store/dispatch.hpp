@@ -1,0 +1,35 @@
+#pragma once
+/// Handing a task to a worker: the shared last step of a poll that claimed a task row and of
+/// eager dispatch, where a completion's own transaction starts the run's next task for the
+/// worker that sent it (no task row, no poll, no second transaction).
+
+#include <string>
+
+#include "store/activity_row.hpp"
+#include "store/effects.hpp"
+#include "store/run_state.hpp"
+#include "store/task_token.hpp"
+
+namespace reprise::store {
+
+/// Records the run's scheduled workflow task started by `identity` (WorkflowTaskStarted and
+/// its timeout), saves the run, and returns the poll answer's task object as JSON text.
+/// A worker polling its own sticky queue gets only the events it has not seen.
+std::string start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
+                                const TaskTokenSigner& signer, Effects& effects);
+
+/// The poll answer's task object for an activity attempt that started at `started`.
+std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type,
+                               protocol::Timestamp started, const TaskTokenSigner& signer);
+
+/// An activity outcome's request for the run's next workflow task, made by the worker that
+/// holds the run in its cache: handed over when the outcome schedules it on that worker's
+/// sticky queue.
+struct EagerWorkflowTask {
+  std::string sticky_queue;
+  std::string identity;
+  const TaskTokenSigner* signer = nullptr;
+  std::string task;  // the task's JSON text, when one was handed over
+};
+
+}  // namespace reprise::store
