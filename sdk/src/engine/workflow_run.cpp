@@ -106,7 +106,7 @@ WorkflowRun::~WorkflowRun() {
                             event_id);
 }
 
-std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
+std::vector<json> WorkflowRun::apply(std::span<const HistoryEvent> events) {
   CurrentRun scope(this);
 
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -157,7 +157,7 @@ std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
   return {};
 }
 
-void WorkflowRun::look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from) {
+void WorkflowRun::look_ahead_markers(std::span<const HistoryEvent> events, std::size_t from) {
   // Only this task's own recorded commands: those between its WorkflowTaskCompleted and the
   // next task. A marker recorded by a later task (a version decided after a deploy) must not
   // change what this task's replay sees.

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,7 @@ class WorkflowRun {
   /// for the task being worked on, when the events end with its WorkflowTaskStarted. Throws
   /// NonDeterminismError when the code and the history disagree, and rethrows what the code
   /// threw that is not a reprise::Error (a bug: the task fails and is retried).
-  std::vector<nlohmann::json> apply(const std::vector<HistoryEvent>& events);
+  std::vector<nlohmann::json> apply(std::span<const HistoryEvent> events);
   std::int64_t next_event_id() const { return next_event_id_; }
   /// Answers a query from the run's current state.
   Payload query(const std::string& name, const Payload& args);
@@ -96,7 +97,7 @@ class WorkflowRun {
   };
 
   void start(const HistoryEvent& started);
-  void look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from);
+  void look_ahead_markers(std::span<const HistoryEvent> events, std::size_t from);
   void run_workflow_function();
   void activate(const HistoryEvent& task_started, bool replaying);
   void run_fibers();
