@@ -15,12 +15,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <reprise/registry.hpp>
@@ -55,6 +57,8 @@ class WorkflowRun {
   bool closed() const { return closed_; }
   /// The workflow function returned or threw: nothing more will happen in this run.
   bool finished() const { return finished_; }
+  /// Fibers not finished yet (the main one, spawned branches, signal handlers running).
+  std::size_t live_fibers() const { return fibers_.size(); }
   const WorkflowInfo& info() const { return info_; }
 
   // ---- Called by WorkflowContext, on one of this run's fibers ----------------------------
@@ -104,6 +108,9 @@ class WorkflowRun {
   void dispatch_signals();
   CommandRecord& issue(protocol::CommandType type, nlohmann::json attributes, std::string identity,
                        const std::source_location& loc);
+  /// Gives a command the future its outcome settles.
+  std::shared_ptr<FutureState> give_future(CommandRecord& cmd);
+  void settle(CommandRecord* cmd, Payload value, std::exception_ptr error);
   void match(const HistoryEvent& event);
   void check_all_matched(const HistoryEvent& at);
   void resolve(const HistoryEvent& event);
@@ -118,14 +125,16 @@ class WorkflowRun {
   WorkflowContext context_;
   Payload input_;                                      // the workflow function's input
   std::int64_t next_event_id_ = 1;                     // the next event apply() expects
-  std::deque<FiberSlot> fibers_;                       // creation order is scheduling order
+  std::list<FiberSlot> fibers_;  // creation order is scheduling order; slots never move; finished ones dropped
   FiberSlot* current_fiber_ = nullptr;                 // the fiber running now
   std::deque<CommandRecord> commands_;                 // every command issued, in order
   std::size_t first_unmatched_ = 0;                    // commands_ before it are recorded or dropped
   bool matching_ = false;                              // between WorkflowTaskCompleted and the next task
+  // Recorded commands waiting for their outcome event (removed when it comes):
   std::map<std::int64_t, CommandRecord*> activities_;  // by ActivityTaskScheduled event id
   std::map<std::string, CommandRecord*> timers_;       // by timer id
   std::map<std::int64_t, CommandRecord*> initiated_;   // children and external signals, by initiated event id
+  std::unordered_map<const FutureState*, CommandRecord*> unsettled_;  // commands whose future is not ready, by it
   std::map<std::string, Payload> markers_;             // the current task's recorded markers by "name/id"
   std::map<std::string, int> versions_;                // get_version decisions, once per change id
   /// Handlers, with the fiber that registered them: a handler dies with its fiber's stack.
