@@ -50,6 +50,13 @@ int signals(WorkflowContext& ctx) {
   return total;
 }
 
+int many_signals(WorkflowContext& ctx, int expected) {
+  int count = 0;
+  ctx.on_signal<int>("add", [&](int) { ++count; });
+  ctx.wait_condition([&] { return count >= expected; });
+  return count;
+}
+
 std::string side_effects(WorkflowContext& ctx) {
   auto v = ctx.side_effect<std::string>([] { return std::string("fresh"); });
   int version = ctx.get_version("new-step", -1, 1);
@@ -74,6 +81,7 @@ Registry registry() {
   r.add_workflow("order_changed", order_changed);
   r.add_workflow("caught", caught);
   r.add_workflow("signals", signals);
+  r.add_workflow("many_signals", many_signals);
   r.add_workflow("side_effects", side_effects);
   r.add_workflow("cancellable", cancellable);
   return r;
@@ -318,6 +326,31 @@ TEST_CASE("a child workflow's start is recorded and its result or failure reache
                              {{"failure", {{"message", "no stock"}, {"type", "OutOfStock"}}}});
   REQUIRE(failed.size() == 1);
   CHECK(failed[0]["attributes"]["result"] == "child failed: OutOfStock");
+}
+
+TEST_CASE("a handled signal's fiber is dropped once it finishes, so a run keeps no fiber per signal",
+          "[unit][replay][signal]") {
+  // Each signal's handler runs on a fiber of its own; a run that kept them all would visit every
+  // one of them again at every activation (quadratic in the signals of a long run).
+  Engine e;
+  HistoryBuilder h;
+  h.started("many_signals", 300).task(false);
+  std::size_t fed = 0;
+  auto feed = [&] {
+    auto commands = e.apply(h.slice(fed, h.events().size()));
+    fed = h.events().size();
+    return commands;
+  };
+  CHECK(feed().empty());
+  for (int i = 0; i < 299; ++i) {
+    h.add(EventType::kWorkflowTaskCompleted).signaled("add", i).task(false);
+    CHECK(feed().empty());
+    CHECK(e.run->live_fibers() == 1);  // the workflow function's only
+  }
+  h.add(EventType::kWorkflowTaskCompleted).signaled("add", 299).signaled("add", 300).task(false);
+  auto commands = feed();
+  REQUIRE(commands.size() == 1);
+  CHECK(commands[0]["attributes"]["result"] == 301);
 }
 
 TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "[unit][replay][continue]") {

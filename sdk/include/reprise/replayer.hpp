@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +34,33 @@ struct ReplayResult {
   std::string report() const;
 };
 
+namespace detail {
+struct ParsedHistoryData;
+}
+
+/// A history document read once into the engine's own form, to be replayed any number of
+/// times without reading JSON again (reading JSON costs more than replaying it). Immutable;
+/// copies share it.
+///
+///     auto history = reprise::ParsedHistory::parse(text);    // or from_json(document)
+///     auto result = replayer.replay(history);
+class ParsedHistory {
+ public:
+  /// From a document already parsed as JSON.
+  static ParsedHistory from_json(const nlohmann::json& document);
+  /// From the document's text, read straight into events (no JSON tree is built). Throws
+  /// std::runtime_error with the JSON parser's message when the text is not JSON.
+  static ParsedHistory parse(std::string_view text);
+  /// The events read (up to the first that cannot be read; replaying reports that one).
+  std::size_t size() const;
+
+ private:
+  friend class Replayer;
+  friend struct detail::ParsedHistoryData;
+  explicit ParsedHistory(std::shared_ptr<const detail::ParsedHistoryData> data) : data_(std::move(data)) {}
+  std::shared_ptr<const detail::ParsedHistoryData> data_;
+};
+
 class Replayer {
  public:
   /// Replays with the workflows registered in `registry` (the same Registry type as a Worker's).
@@ -45,6 +74,8 @@ class Replayer {
 
   /// A history document as exported (docs/history-format.md).
   ReplayResult replay(const nlohmann::json& history, Mode mode = Mode::kWhole) const;
+  /// The same, for a history already read: only the replay itself is done here.
+  ReplayResult replay(const ParsedHistory& history, Mode mode = Mode::kWhole) const;
   /// Task by task, the file is streamed: only one workflow task's events are in memory at a
   /// time, whatever the history's length. Whole, it is read at once.
   ReplayResult replay_file(const std::filesystem::path& path, Mode mode = Mode::kWhole) const;

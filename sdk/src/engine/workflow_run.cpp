@@ -106,7 +106,7 @@ WorkflowRun::~WorkflowRun() {
                             event_id);
 }
 
-std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
+std::vector<json> WorkflowRun::apply(std::span<const HistoryEvent> events) {
   CurrentRun scope(this);
 
   for (std::size_t i = 0; i < events.size(); ++i) {
@@ -157,7 +157,7 @@ std::vector<json> WorkflowRun::apply(const std::vector<HistoryEvent>& events) {
   return {};
 }
 
-void WorkflowRun::look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from) {
+void WorkflowRun::look_ahead_markers(std::span<const HistoryEvent> events, std::size_t from) {
   // Only this task's own recorded commands: those between its WorkflowTaskCompleted and the
   // next task. A marker recorded by a later task (a version decided after a deploy) must not
   // change what this task's replay sees.
@@ -252,8 +252,9 @@ void WorkflowRun::run_fibers() {
     // handlers of signals just delivered (the code then decides knowing them), then every
     // fiber in creation order.
     for (int phase = 0; phase < 2; ++phase) {
-      for (std::size_t i = 0; i < fibers_.size() && !finished_ && !fatal_; ++i) {
-        auto& slot = fibers_[i];
+      // Fibers spawned meanwhile are appended, and visited in this same pass.
+      for (auto it = fibers_.begin(); it != fibers_.end() && !finished_ && !fatal_; ++it) {
+        auto& slot = *it;
         if ((phase == 0) != slot.fresh_signal_handler) continue;
         if (slot.fiber->finished()) continue;
         if (slot.waiting_for && !slot.waiting_for()) continue;
@@ -268,6 +269,9 @@ void WorkflowRun::run_fibers() {
       }
     }
   }
+  // Finished fibers (a handled signal's, a spawned branch's) are dropped, so a run handling many
+  // signals does not visit them all again at every activation.
+  fibers_.remove_if([](const FiberSlot& slot) { return slot.fiber->finished(); });
 }
 
 void WorkflowRun::forget_handlers_of(const FiberSlot* fiber) {
@@ -353,6 +357,20 @@ CommandRecord& WorkflowRun::issue(CommandType type, json attributes, std::string
   return commands_.back();
 }
 
+std::shared_ptr<FutureState> WorkflowRun::give_future(CommandRecord& cmd) {
+  cmd.future = std::make_shared<FutureState>();
+  unsettled_[cmd.future.get()] = &cmd;
+  return cmd.future;
+}
+
+void WorkflowRun::settle(CommandRecord* cmd, Payload value, std::exception_ptr error) {
+  if (!cmd || !cmd->future || cmd->future->ready) return;
+  cmd->future->value = std::move(value);
+  cmd->future->error = std::move(error);
+  cmd->future->ready = true;
+  unsettled_.erase(cmd->future.get());
+}
+
 std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity_type, Payload input,
                                                             const ActivityOptions& o,
                                                             const std::source_location& loc) {
@@ -372,8 +390,7 @@ std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity
                                             "ActivityOptions",
                                             activity_type, loc.file_name(), loc.line()));
   auto& cmd = issue(CommandType::kScheduleActivityTask, std::move(attrs), activity_identity(activity_type, id), loc);
-  cmd.future = std::make_shared<FutureState>();
-  return cmd.future;
+  return give_future(cmd);
 }
 
 std::shared_ptr<FutureState> WorkflowRun::start_child(std::string workflow_type, const Payload& input,
@@ -390,8 +407,7 @@ std::shared_ptr<FutureState> WorkflowRun::start_child(std::string workflow_type,
   if (o.retry_policy) attrs["retry_policy"] = *o.retry_policy;
   auto& cmd = issue(CommandType::kStartChildWorkflowExecution, std::move(attrs),
                     fmt::format("workflow_id={} workflow_type={}", id, workflow_type), loc);
-  cmd.future = std::make_shared<FutureState>();
-  return cmd.future;
+  return give_future(cmd);
 }
 
 std::shared_ptr<FutureState> WorkflowRun::signal_external(const std::string& workflow_id, const std::string& signal_name,
@@ -399,8 +415,7 @@ std::shared_ptr<FutureState> WorkflowRun::signal_external(const std::string& wor
   auto& cmd = issue(CommandType::kSignalExternalWorkflowExecution,
                     {{"workflow_id", workflow_id}, {"signal_name", signal_name}, {"input", input}},
                     fmt::format("workflow_id={} signal_name={}", workflow_id, signal_name), loc);
-  cmd.future = std::make_shared<FutureState>();
-  return cmd.future;
+  return give_future(cmd);
 }
 
 std::shared_ptr<FutureState> WorkflowRun::start_timer(std::chrono::milliseconds duration,
@@ -408,9 +423,8 @@ std::shared_ptr<FutureState> WorkflowRun::start_timer(std::chrono::milliseconds 
   auto id = std::to_string(++timer_seq_);
   auto& cmd = issue(CommandType::kStartTimer, {{"timer_id", id}, {"start_to_fire_timeout", duration_text(duration)}},
                     "timer_id=" + id, loc);
-  cmd.future = std::make_shared<FutureState>();
   timers_[id] = &cmd;
-  return cmd.future;
+  return give_future(cmd);
 }
 
 Payload WorkflowRun::side_effect(const std::function<Payload()>& fn, const std::source_location& loc) {
@@ -495,15 +509,14 @@ void WorkflowRun::check_all_matched(const HistoryEvent& at) {
 
 void WorkflowRun::resolve(const HistoryEvent& e) {
   const auto& a = e.attributes;
-  auto settle = [](CommandRecord* cmd, Payload value, std::exception_ptr error) {
-    if (!cmd || !cmd->future || cmd->future->ready) return;
-    cmd->future->value = std::move(value);
-    cmd->future->error = std::move(error);
-    cmd->future->ready = true;
-  };
+  // Each outcome below is its command's last event: once it is read, the command is looked up
+  // no more, so the lookup tables hold only what is pending (and stay small in long runs).
   auto activity = [&]() -> CommandRecord* {
     auto it = activities_.find(a.value("scheduled_event_id", std::int64_t{0}));
-    return it == activities_.end() ? nullptr : it->second;
+    if (it == activities_.end()) return nullptr;
+    auto* cmd = it->second;
+    activities_.erase(it);
+    return cmd;
   };
   auto activity_error = [&](CommandRecord* cmd, std::shared_ptr<const Error> cause, const std::string& what) {
     auto type = cmd ? cmd->attributes.value("activity_type", "") : "";
@@ -543,6 +556,7 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
     case EventType::kSignalExternalWorkflowExecutionFailed: {
       auto it = initiated_.find(a.value("initiated_event_id", std::int64_t{0}));
       auto* cmd = it == initiated_.end() ? nullptr : it->second;
+      if (it != initiated_.end()) initiated_.erase(it);
       auto child_id = a.value("workflow_id", "");
       auto child_error = [&](std::shared_ptr<const Error> cause, const std::string& what) {
         return std::make_exception_ptr(ChildWorkflowError(
@@ -579,7 +593,9 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
     }
     case EventType::kTimerFired: {
       auto it = timers_.find(a.value("timer_id", ""));
-      settle(it == timers_.end() ? nullptr : it->second, nullptr, nullptr);
+      if (it == timers_.end()) break;
+      settle(it->second, nullptr, nullptr);
+      timers_.erase(it);
       break;
     }
     case EventType::kWorkflowExecutionSignaled:
@@ -596,8 +612,10 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
 void WorkflowRun::cancel_timer(const std::shared_ptr<FutureState>& timer) { cancel_operation(timer); }
 
 void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation) {
-  for (auto& cmd : commands_) {
-    if (cmd.future != operation || operation->ready) continue;
+  auto found = unsettled_.find(operation.get());
+  if (found != unsettled_.end() && !operation->ready) {
+    auto& cmd = *found->second;
+    unsettled_.erase(found);
     if (cmd.status == CommandStatus::kIssued) {
       cmd.status = CommandStatus::kDropped;  // never sent: nothing to cancel at the service
     } else if (cmd.type == CommandType::kStartTimer) {
@@ -614,7 +632,6 @@ void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation
     }
     operation->error = std::make_exception_ptr(CanceledError("canceled with the workflow"));
     operation->ready = true;
-    return;
   }
 }
 

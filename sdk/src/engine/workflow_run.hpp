@@ -15,11 +15,14 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <reprise/registry.hpp>
@@ -47,13 +50,15 @@ class WorkflowRun {
   /// for the task being worked on, when the events end with its WorkflowTaskStarted. Throws
   /// NonDeterminismError when the code and the history disagree, and rethrows what the code
   /// threw that is not a reprise::Error (a bug: the task fails and is retried).
-  std::vector<nlohmann::json> apply(const std::vector<HistoryEvent>& events);
+  std::vector<nlohmann::json> apply(std::span<const HistoryEvent> events);
   std::int64_t next_event_id() const { return next_event_id_; }
   /// Answers a query from the run's current state.
   Payload query(const std::string& name, const Payload& args);
   bool closed() const { return closed_; }
   /// The workflow function returned or threw: nothing more will happen in this run.
   bool finished() const { return finished_; }
+  /// Fibers not finished yet (the main one, spawned branches, signal handlers running).
+  std::size_t live_fibers() const { return fibers_.size(); }
   const WorkflowInfo& info() const { return info_; }
 
   // ---- Called by WorkflowContext, on one of this run's fibers ----------------------------
@@ -96,13 +101,16 @@ class WorkflowRun {
   };
 
   void start(const HistoryEvent& started);
-  void look_ahead_markers(const std::vector<HistoryEvent>& events, std::size_t from);
+  void look_ahead_markers(std::span<const HistoryEvent> events, std::size_t from);
   void run_workflow_function();
   void activate(const HistoryEvent& task_started, bool replaying);
   void run_fibers();
   void dispatch_signals();
   CommandRecord& issue(protocol::CommandType type, nlohmann::json attributes, std::string identity,
                        const std::source_location& loc);
+  /// Gives a command the future its outcome settles.
+  std::shared_ptr<FutureState> give_future(CommandRecord& cmd);
+  void settle(CommandRecord* cmd, Payload value, std::exception_ptr error);
   void match(const HistoryEvent& event);
   void check_all_matched(const HistoryEvent& at);
   void resolve(const HistoryEvent& event);
@@ -117,14 +125,16 @@ class WorkflowRun {
   WorkflowContext context_;
   Payload input_;                                      // the workflow function's input
   std::int64_t next_event_id_ = 1;                     // the next event apply() expects
-  std::deque<FiberSlot> fibers_;                       // creation order is scheduling order
+  std::list<FiberSlot> fibers_;  // creation order is scheduling order; slots never move; finished ones dropped
   FiberSlot* current_fiber_ = nullptr;                 // the fiber running now
   std::deque<CommandRecord> commands_;                 // every command issued, in order
   std::size_t first_unmatched_ = 0;                    // commands_ before it are recorded or dropped
   bool matching_ = false;                              // between WorkflowTaskCompleted and the next task
+  // Recorded commands waiting for their outcome event (removed when it comes):
   std::map<std::int64_t, CommandRecord*> activities_;  // by ActivityTaskScheduled event id
   std::map<std::string, CommandRecord*> timers_;       // by timer id
   std::map<std::int64_t, CommandRecord*> initiated_;   // children and external signals, by initiated event id
+  std::unordered_map<const FutureState*, CommandRecord*> unsettled_;  // commands whose future is not ready, by it
   std::map<std::string, Payload> markers_;             // the current task's recorded markers by "name/id"
   std::map<std::string, int> versions_;                // get_version decisions, once per change id
   /// Handlers, with the fiber that registered them: a handler dies with its fiber's stack.

@@ -1,5 +1,7 @@
 #include "engine/workflow_task_handler.hpp"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 namespace reprise::detail {
@@ -10,6 +12,13 @@ std::vector<HistoryEvent> parse_events(const json& events) {
   std::vector<HistoryEvent> out;
   out.reserve(events.size());
   for (const auto& e : events) out.push_back(HistoryEvent::from_json(e));
+  return out;
+}
+
+std::vector<HistoryEvent> parse_events(json&& events) {
+  std::vector<HistoryEvent> out;
+  out.reserve(events.size());
+  for (auto& e : events) out.push_back(HistoryEvent::from_json(std::move(e)));
   return out;
 }
 
@@ -32,12 +41,20 @@ TaskAnswer WorkflowTaskHandler::handle(const json& task, const FetchHistory& fet
   auto info = info_of(task);
   std::int64_t from = task.value("history_from_event_id", std::int64_t{1});
   auto events = parse_events(task.at("history"));
+  return handle(info, from, events, fetch_history);
+}
 
+TaskAnswer WorkflowTaskHandler::handle(const WorkflowInfo& info, std::int64_t from, std::span<const HistoryEvent> events,
+                                       const FetchHistory& fetch_history) {
+  std::vector<HistoryEvent> fetched;
   run_ = cache_.take(info.run_id);
   if (from == 1 || !run_ || run_->next_event_id() != from) {
     // Not warm here (or not where this history starts): rebuild from the whole history.
     run_ = std::make_unique<WorkflowRun>(registry_, stacks_, info);
-    if (from != 1) events = fetch_history(info.workflow_id, info.run_id);
+    if (from != 1) {
+      fetched = fetch_history(info.workflow_id, info.run_id);
+      events = fetched;
+    }
   }
   try {
     auto commands = run_->apply(events);

@@ -4,6 +4,7 @@
 /// Replayer both go through here; only where the history comes from differs.
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ class WorkflowTaskHandler {
       : registry_(registry), stacks_(stacks), cache_(cache), fail_on_nondeterminism_(fail_workflow_on_nondeterminism) {}
 
   TaskAnswer handle(const nlohmann::json& task, const FetchHistory& fetch_history);
+  /// The same for a workflow task (not a query) whose events are already read: `events` start
+  /// at `history_from_event_id` and are only looked at during the call.
+  TaskAnswer handle(const WorkflowInfo& info, std::int64_t history_from_event_id,
+                    std::span<const HistoryEvent> events, const FetchHistory& fetch_history);
   /// After the service accepted a completion: keep the run warm, or drop it when its answer
   /// was refused (its state ran ahead of the history).
   void finished(std::unique_ptr<WorkflowRun> run, bool accepted);
@@ -53,5 +58,7 @@ class WorkflowTaskHandler {
 };
 
 std::vector<HistoryEvent> parse_events(const nlohmann::json& events);
+/// The same, moving each event's attributes out of `events`.
+std::vector<HistoryEvent> parse_events(nlohmann::json&& events);
 
 }  // namespace reprise::detail

@@ -1,6 +1,7 @@
 #include <reprise/protocol/timestamp.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -17,8 +18,37 @@ std::string format_timestamp(Timestamp t) {
                      hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
+namespace {
+
+/// The common shape, "2026-11-29T23:09:47.123Z" (or without the fraction), read without
+/// sscanf: a history replay reads one per event. Anything else takes the general path below.
+std::optional<Timestamp> parse_canonical(std::string_view t) {
+  using namespace std::chrono;
+  if (t.size() != 24 && t.size() != 20) return std::nullopt;
+  auto digits = [&](std::size_t at, std::size_t n, int& out) {
+    out = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      out = out * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, s, millis = 0;
+  if (!digits(0, 4, y) || t[4] != '-' || !digits(5, 2, mo) || t[7] != '-' || !digits(8, 2, d) || t[10] != 'T' ||
+      !digits(11, 2, h) || t[13] != ':' || !digits(14, 2, mi) || t[16] != ':' || !digits(17, 2, s))
+    return std::nullopt;
+  if (t.size() == 24 && (t[19] != '.' || !digits(20, 3, millis) || t[23] != 'Z')) return std::nullopt;
+  if (t.size() == 20 && t[19] != 'Z') return std::nullopt;
+  year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
+  if (h > 23 || mi > 59 || s > 60 || !ymd.ok()) return std::nullopt;  // the general path names the fault
+  return Timestamp{sys_days{ymd}.time_since_epoch() + hours{h} + minutes{mi} + seconds{s} + milliseconds{millis}};
+}
+
+}  // namespace
+
 Timestamp parse_timestamp(std::string_view text) {
   using namespace std::chrono;
+  if (auto fast = parse_canonical(text)) return *fast;
   int y, mo, d, h, mi, s, consumed = 0;
   std::string copy(text);
   if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) !=

@@ -2,14 +2,19 @@
 
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <optional>
 #include <ostream>
+#include <span>
 
 #include <fmt/format.h>
+#include <reprise/errors.hpp>
 #include <reprise/protocol/timestamp.hpp>
 
 #include "engine/run_cache.hpp"
 #include "engine/workflow_task_handler.hpp"
 #include "fiber/fiber.hpp"
+#include "replay/history_reader.hpp"
 #include "transport/service_connection.hpp"
 
 namespace reprise {
@@ -28,55 +33,112 @@ std::string ReplayResult::report() const {
 Replayer::Replayer(const Registry& registry) : registry_(registry) {}
 Replayer::~Replayer() = default;
 
+namespace detail {
+
+/// What ParsedHistory holds: the document's identifying fields and its events, read.
+struct ParsedHistoryData {
+  bool document = false;  ///< an object with an "events" array (docs/history-format.md)
+  std::string ns = "default", workflow_id, run_id, workflow_type;
+  std::vector<HistoryEvent> events;
+  /// The first event that could not be read (events holds those before it), and whether it
+  /// began a workflow task; replaying reports it where the worker's path would have.
+  std::exception_ptr error;
+  bool error_starts_task = false;
+
+  static ParsedHistory wrap(std::shared_ptr<const ParsedHistoryData> data) { return ParsedHistory(std::move(data)); }
+  void take_header(const json& header) {
+    ns = header.value("namespace", "default");
+    workflow_id = header.value("workflow_id", "");
+    run_id = header.value("run_id", "");
+    workflow_type = header.value("workflow_type", "");
+  }
+  void add(ReadEvent&& read) {
+    if (error) return;  // nothing after an unreadable event is ever looked at
+    if (read.error) {
+      error = std::move(read.error);
+      error_starts_task = read.starts_task;
+    } else {
+      events.push_back(std::move(read.event));
+    }
+  }
+};
+
+}  // namespace detail
+
+using detail::HistoryEvent;
+using detail::ParsedHistoryData;
+using detail::ReadEvent;
+
+ParsedHistory ParsedHistory::from_json(const json& document) {
+  auto data = std::make_shared<ParsedHistoryData>();
+  data->document = document.is_object() && document.contains("events") && document["events"].is_array();
+  if (!data->document) return ParsedHistory(std::move(data));
+  data->take_header(document);
+  const auto& events = document["events"];
+  data->events.reserve(events.size());
+  for (const auto& e : events) {
+    if (data->error) break;
+    ReadEvent read;
+    try {
+      read.event = HistoryEvent::from_json(e);
+    } catch (...) {
+      read.error = std::current_exception();
+      read.starts_task = e.is_object() && e.value("event_type", "") == "WorkflowTaskScheduled";
+    }
+    data->add(std::move(read));
+  }
+  return ParsedHistory(std::move(data));
+}
+
+ParsedHistory ParsedHistory::parse(std::string_view text) {
+  auto data = std::make_shared<ParsedHistoryData>();
+  data->events.reserve(text.size() / 256);  // a guess from typical events, to avoid most regrowth
+  detail::HistorySax reader([&](ReadEvent&& read) { data->add(std::move(read)); });
+  json::sax_parse(text, &reader);
+  data->document = reader.is_document();
+  if (data->document) data->take_header(reader.header);
+  return ParsedHistory(std::move(data));
+}
+
+std::size_t ParsedHistory::size() const { return data_->events.size(); }
+
 namespace {
 
-std::string excerpt_around(const json& events, std::int64_t event_id) {
+std::string excerpt_around(std::span<const HistoryEvent> events, std::int64_t event_id) {
   std::string out;
   for (const auto& e : events) {
-    auto id = e.value("event_id", std::int64_t{0});
-    if (id < event_id - 4 || id > event_id + 2) continue;
-    auto attrs = e.value("attributes", json::object()).dump();
+    if (e.id < event_id - 4 || e.id > event_id + 2) continue;
+    auto attrs = e.attributes.dump();
     if (attrs.size() > 100) attrs = attrs.substr(0, 97) + "...";
-    out += fmt::format("  {} {:>5}  {}  {}\n", id == event_id ? ">" : " ", id, e.value("event_type", ""), attrs);
+    out += fmt::format("  {} {:>5}  {}  {}\n", e.id == event_id ? ">" : " ", e.id, protocol::to_string(e.type), attrs);
   }
   return out;
 }
 
-/// The history in pieces, one per workflow task, fed one after another into the same warm
-/// run as a worker with the run cached gets them. A piece starts at a WorkflowTaskScheduled
-/// and runs through that task's completion and the command events it recorded, so a task
-/// the history shows completed is replayed as such (its markers seen ahead), not run as new.
-std::vector<json> split_by_task(const json& events) {
-  std::vector<json> chunks(1, json::array());
-  for (const auto& e : events) {
-    if (e.value("event_type", "") == "WorkflowTaskScheduled" && !chunks.back().empty())
-      chunks.push_back(json::array());
-    chunks.back().push_back(e);
-  }
-  return chunks;
-}
-
 /// Feeds a run's history, one piece at a time, through the worker's workflow-task handler into
-/// one warm run, and records the first divergence in `result`.
+/// one warm run, and records the first divergence in `result`. Whole, the history is one piece;
+/// task by task, a piece starts at each WorkflowTaskScheduled and runs through that task's
+/// completion and the command events it recorded, so a task the history shows completed is
+/// replayed as such (its markers seen ahead), not run as new.
 class TaskFeeder {
  public:
-  TaskFeeder(const Registry& registry, const json& header, ReplayResult& result)
-      : handler_(registry, stacks_, cache_, /*fail_workflow_on_nondeterminism=*/false), header_(header), result_(result) {}
+  TaskFeeder(const Registry& registry, std::string ns, ReplayResult& result)
+      : handler_(registry, stacks_, cache_, /*fail_workflow_on_nondeterminism=*/false), ns_(std::move(ns)), result_(result) {}
 
-  /// Returns false once the history diverged.
-  bool feed(const json& events) {
-    if (events.empty() || failed_) return !failed_;
-    if (result_.workflow_type.empty())
-      result_.workflow_type = events[0].value("attributes", json::object()).value("workflow_type", "");
-    json task = {{"namespace", header_.value("namespace", "default")},
-                 {"workflow_id", result_.workflow_id},
-                 {"run_id", result_.run_id.empty() ? "replay" : result_.run_id},
-                 {"workflow_type", result_.workflow_type},
-                 {"history_from_event_id", from_},
-                 {"history", events}};
-    auto answer = handler_.handle(task, [](const std::string&, const std::string&) -> std::vector<detail::HistoryEvent> {
-      throw std::runtime_error("the replayer has the whole history; nothing to fetch");
-    });
+  /// Returns false once the history diverged. `error`: the piece's next event could not be
+  /// read; it is thrown before any of the piece is applied, as the worker's path does.
+  bool feed(std::span<const HistoryEvent> events, std::exception_ptr error = nullptr) {
+    if (failed_) return false;
+    if (events.empty() && !error) return true;
+    if (result_.workflow_type.empty() && !events.empty())
+      result_.workflow_type = events[0].attributes.value("workflow_type", "");
+    if (error) std::rethrow_exception(error);
+    WorkflowInfo info;
+    info.ns = ns_;
+    info.workflow_id = result_.workflow_id;
+    info.run_id = result_.run_id.empty() ? "replay" : result_.run_id;
+    info.workflow_type = result_.workflow_type;
+    auto answer = handler_.handle(info, from_, events, fetch_);
     if (answer.kind == TaskAnswer::Kind::kFail) {
       failed_ = true;
       result_.code = answer.error_code;
@@ -94,109 +156,58 @@ class TaskFeeder {
   detail::StackPool stacks_;
   detail::RunCache cache_{1};
   detail::WorkflowTaskHandler handler_;
-  const json& header_;
+  detail::WorkflowTaskHandler::FetchHistory fetch_ = [](const std::string&, const std::string&) -> std::vector<HistoryEvent> {
+    throw std::runtime_error("the replayer has the whole history; nothing to fetch");
+  };
+  std::string ns_;
   ReplayResult& result_;
   std::int64_t from_ = 1;
   bool failed_ = false;
 };
 
-void take_header(const json& header, ReplayResult& result) {
-  result.workflow_id = header.value("workflow_id", "");
-  result.run_id = header.value("run_id", "");
-  result.workflow_type = header.value("workflow_type", "");
+void take_header(const ParsedHistoryData& data, ReplayResult& result) {
+  result.workflow_id = data.workflow_id;
+  result.run_id = data.run_id;
+  result.workflow_type = data.workflow_type;
 }
 
 }  // namespace
 
 ReplayResult Replayer::replay(const json& history, Mode mode) const {
+  return replay(ParsedHistory::from_json(history), mode);
+}
+
+ReplayResult Replayer::replay(const ParsedHistory& history, Mode mode) const {
+  const auto& data = *history.data_;
   ReplayResult result;
-  if (!history.is_object() || !history.contains("events") || !history["events"].is_array()) {
+  if (!data.document) {
     result.message = "not a history document: it needs an \"events\" array (docs/history-format.md)";
     return result;
   }
-  take_header(history, result);
-  const auto& events = history.at("events");
-  TaskFeeder feeder(registry_, history, result);
-  for (const auto& piece : mode == Mode::kWhole ? std::vector<json>{events} : split_by_task(events))
-    if (!feeder.feed(piece)) break;
+  take_header(data, result);
+  const std::span<const HistoryEvent> events = data.events;
+  TaskFeeder feeder(registry_, data.ns, result);
+  if (mode == Mode::kWhole) {
+    feeder.feed(events, data.error);
+  } else {
+    std::size_t piece = 0;  // where the current piece begins
+    bool ok = true;
+    for (std::size_t i = 1; i < events.size() && ok; ++i)
+      if (events[i].type == protocol::EventType::kWorkflowTaskScheduled) {
+        ok = feeder.feed(events.subspan(piece, i - piece));
+        piece = i;
+      }
+    // The last piece; an unreadable event after it fails the piece it belongs to.
+    auto tail = events.subspan(piece);
+    if (ok && data.error && data.error_starts_task) {
+      if (feeder.feed(tail)) feeder.feed({}, data.error);
+    } else if (ok) {
+      feeder.feed(tail, data.error);
+    }
+  }
   if (!result.ok() && result.event_id) result.excerpt = excerpt_around(events, result.event_id);
   return result;
 }
-
-namespace {
-
-/// Reads a history document event by event (nlohmann's SAX interface), so a large file is
-/// never held whole: each event is built, handed on, and dropped. Top-level fields are kept.
-class HistoryReader : public nlohmann::json_sax<json> {
- public:
-  explicit HistoryReader(std::function<void(json)> on_event) : on_event_(std::move(on_event)) {}
-  json header = json::object();
-
-  bool null() override { return value(nullptr); }
-  bool boolean(bool v) override { return value(v); }
-  bool number_integer(number_integer_t v) override { return value(v); }
-  bool number_unsigned(number_unsigned_t v) override { return value(v); }
-  bool number_float(number_float_t v, const string_t&) override { return value(v); }
-  bool string(string_t& v) override { return value(v); }
-  bool binary(binary_t&) override { return value(nullptr); }
-  bool key(string_t& k) override {
-    if (depth_ == 1) top_key_ = k;
-    else key_ = k;
-    return true;
-  }
-  bool start_object(std::size_t) override { return open(json::object()); }
-  bool start_array(std::size_t) override { return open(json::array()); }
-  bool end_object() override { return close(); }
-  bool end_array() override { return close(); }
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
-    throw std::runtime_error(fmt::format("the history file is not valid JSON at byte {}: {}", position, e.what()));
-  }
-
- private:
-  // Adds a value where it belongs: into the event being built, or into the header.
-  bool value(json v) {
-    if (!stack_.empty()) {
-      auto& top = *stack_.back();
-      if (top.is_object()) top[key_] = std::move(v);
-      else top.push_back(std::move(v));
-    } else if (depth_ == 1) {
-      header[top_key_] = std::move(v);
-    }
-    return true;
-  }
-  bool open(json container) {
-    ++depth_;
-    if (depth_ == 3 && top_key_ == "events") {  // an event begins
-      event_ = std::move(container);
-      stack_.push_back(&event_);
-    } else if (!stack_.empty()) {
-      auto& top = *stack_.back();
-      json* child;
-      if (top.is_object()) {
-        child = &(top[key_] = std::move(container));
-      } else {
-        top.push_back(std::move(container));
-        child = &top.back();
-      }
-      stack_.push_back(child);
-    }
-    return true;
-  }
-  bool close() {
-    if (!stack_.empty()) stack_.pop_back();
-    if (depth_ == 3 && top_key_ == "events") on_event_(std::move(event_));
-    --depth_;
-    return true;
-  }
-
-  std::function<void(json)> on_event_;
-  int depth_ = 0;
-  std::string top_key_, key_;  // the current top-level field, and the current key inside an event
-  json event_;
-  std::vector<json*> stack_;  // containers of the event being built, innermost last
-};
-
-}  // namespace
 
 ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode) const {
   std::ifstream in(path, std::ios::binary);
@@ -206,26 +217,34 @@ ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode)
     return r;
   }
   if (mode == Mode::kWhole) {
-    json history;
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::optional<ParsedHistory> history;
     try {
-      history = json::parse(in);
-    } catch (const json::parse_error& e) {
+      history = ParsedHistory::parse(text);
+    } catch (const detail::HistoryTextError& e) {
       ReplayResult r;
       r.message = fmt::format("history file {} is not JSON: {}", path.string(), e.what());
       return r;
     }
-    return replay(history, mode);
+    return replay(*history, mode);
   }
 
   // Task by task, the file streams: one workflow task's events in memory at a time. A first
   // pass reads the top-level fields (the code may use its workflow id, and writers put the
   // fields in any order), a second the events.
   ReplayResult result;
-  json header;
+  auto not_json = [&](const detail::HistoryTextError& e) {
+    return fmt::format("history file {}: the history file is not valid JSON at byte {}: {}", path.string(),
+                       e.position, e.what());
+  };
+  ParsedHistoryData header;
   try {
-    HistoryReader header_reader([](json) {});
+    detail::HistorySax header_reader([](ReadEvent&&) {}, /*skip_events=*/true);
     json::sax_parse(in, &header_reader);
-    header = std::move(header_reader.header);
+    header.take_header(header_reader.header);
+  } catch (const detail::HistoryTextError& e) {
+    result.message = not_json(e);
+    return result;
   } catch (const std::exception& e) {
     result.message = fmt::format("history file {}: {}", path.string(), e.what());
     return result;
@@ -233,20 +252,25 @@ ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode)
   in.clear();
   in.seekg(0);
   take_header(header, result);
-  TaskFeeder feeder(registry_, header, result);
-  json chunk = json::array();
+  TaskFeeder feeder(registry_, header.ns, result);
+  std::vector<HistoryEvent> chunk;
+  std::exception_ptr chunk_error;  // an event of this piece could not be read
   bool failed = false;
   auto feed = [&] {
-    if (!failed) failed = !feeder.feed(chunk);
-    chunk = json::array();
+    if (!failed) failed = !feeder.feed(chunk, chunk_error);
+    chunk.clear();
   };
-  HistoryReader reader([&](json event) {
-    if (event.value("event_type", "") == "WorkflowTaskScheduled") feed();
-    if (!failed) chunk.push_back(std::move(event));
+  detail::HistorySax reader([&](ReadEvent&& read) {
+    if (read.starts_task) feed();
+    if (failed || chunk_error) return;
+    if (read.error) chunk_error = std::move(read.error);
+    else chunk.push_back(std::move(read.event));
   });
   try {
     json::sax_parse(in, &reader);
     feed();
+  } catch (const detail::HistoryTextError& e) {
+    result.message = not_json(e);
   } catch (const std::exception& e) {
     result.message = fmt::format("history file {}: {}", path.string(), e.what());
   }
@@ -255,20 +279,33 @@ ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode)
 
 namespace {
 
-json fetch_history(detail::ServiceConnection& service, const std::string& workflow_id, const std::string& run_id) {
-  json events = json::array();
+/// A run's whole history from the service, page after page, each page's text read straight
+/// into events (no JSON tree per page).
+ParsedHistory fetch_history(detail::ServiceConnection& service, const std::string& workflow_id, const std::string& run_id) {
+  auto data = std::make_shared<ParsedHistoryData>();
+  data->document = true;
+  data->workflow_id = workflow_id;
   std::int64_t from = 1;
   std::string resolved = run_id;
   for (;;) {
-    auto page = service.get(fmt::format("/workflows/{}/history?from_event_id={}&page_size=10000{}",
-                                        detail::url_encode(workflow_id), from,
-                                        resolved.empty() ? "" : "&run_id=" + detail::url_encode(resolved)));
-    resolved = page.value("run_id", resolved);
-    for (auto& e : page.at("events")) events.push_back(std::move(e));
-    if (!page.value("has_more", false)) break;
-    from = page.at("next_event_id").get<std::int64_t>();
+    const auto target = fmt::format("/workflows/{}/history?from_event_id={}&page_size=10000{}",
+                                    detail::url_encode(workflow_id), from,
+                                    resolved.empty() ? "" : "&run_id=" + detail::url_encode(resolved));
+    const auto text = service.get_text(target);
+    detail::HistorySax page([&](ReadEvent&& read) { data->add(std::move(read)); });
+    try {
+      if (!text.empty()) json::sax_parse(text, &page);
+    } catch (const detail::HistoryTextError&) {
+      throw ServiceError("Internal", "reprise-server at " + service.address() + " answered " + target +
+                                         " with a body that is not JSON", 200);
+    }
+    if (!page.is_document()) (void)page.header.at("events");  // what reading a page without events throws
+    resolved = page.header.value("run_id", resolved);
+    if (!page.header.value("has_more", false)) break;
+    from = page.header.at("next_event_id").get<std::int64_t>();
   }
-  return {{"workflow_id", workflow_id}, {"run_id", resolved}, {"events", std::move(events)}};
+  data->run_id = resolved;
+  return ParsedHistoryData::wrap(std::move(data));
 }
 
 }  // namespace

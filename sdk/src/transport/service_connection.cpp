@@ -113,6 +113,9 @@ struct ServiceConnection::Impl {
 
   nlohmann::json call(const std::string& address, http::verb method, const std::string& target,
                       std::string body, std::chrono::milliseconds timeout);
+  /// The status and body of a 2xx answer, as it came; error answers throw as call() does.
+  std::pair<int, std::string> call_text(const std::string& address, http::verb method, const std::string& target,
+                        std::string body, std::chrono::milliseconds timeout);
 };
 
 ServiceConnection::ServiceConnection(std::string address, std::string ns)
@@ -134,9 +137,27 @@ nlohmann::json ServiceConnection::get(std::string_view path_and_query, std::chro
                      "/api/v1/namespaces/" + url_encode(ns_) + std::string(path_and_query), {}, timeout);
 }
 
+std::string ServiceConnection::get_text(std::string_view path_and_query, std::chrono::milliseconds timeout) {
+  return impl_->call_text(address_, http::verb::get,
+                          "/api/v1/namespaces/" + url_encode(ns_) + std::string(path_and_query), {}, timeout)
+      .second;
+}
+
 nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::verb method,
                                              const std::string& target, std::string body,
                                              std::chrono::milliseconds timeout) {
+  auto [status, text] = call_text(address, method, target, std::move(body), timeout);
+  if (text.empty()) return nlohmann::json::object();
+  auto answer = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (answer.is_discarded())
+    throw ServiceError("Internal", "reprise-server at " + address + " answered " + target +
+                                       " with a body that is not JSON", status);
+  return answer;
+}
+
+std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string& address, http::verb method,
+                                               const std::string& target, std::string body,
+                                               std::chrono::milliseconds timeout) {
   http::request<http::string_body> req{method, to_beast(target), 11};
   req.set(http::field::host, host_header);
   req.set(http::field::user_agent, "reprise-sdk-cpp");
@@ -195,15 +216,9 @@ nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::v
     const int status = static_cast<int>(res.result_int());
     if (res.keep_alive()) give_back(std::move(connection));
 
+    if (status >= 200 && status < 300) return {status, std::move(res.body())};
     auto answer = nlohmann::json::parse(res.body(), nullptr, /*allow_exceptions=*/false);
     if (res.body().empty()) answer = nlohmann::json::object();
-    if (status >= 200 && status < 300) {
-      if (answer.is_discarded()) {
-        throw ServiceError("Internal", "reprise-server at " + address + " answered " + target +
-                                           " with a body that is not JSON", status);
-      }
-      return answer;
-    }
     if (!answer.is_discarded() && answer.contains("error") && answer["error"].is_object()) {
       const auto& error = answer["error"];
       throw ServiceError(error.value("code", "Internal"), error.value("message", "(no message)"), status);

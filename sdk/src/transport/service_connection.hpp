@@ -28,6 +28,10 @@ class ServiceConnection {
   nlohmann::json get(std::string_view path_and_query,
                      std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
+  /// The same, returning a successful answer's body unparsed (for a caller that streams it).
+  std::string get_text(std::string_view path_and_query,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(90));
+
   const std::string& ns() const { return ns_; }
   const std::string& address() const { return address_; }
 
