@@ -397,6 +397,7 @@ int main(int argc, char** argv) {
   std::string skip;
   bool keep = false;
   bool pg_statements = false;
+  int b2_workflows = 0;
   app.add_flag("--quick", quick, "Small sizes: a ~2 minute smoke run");
   app.add_option("--json-out", json_out, "Where to write the results as JSON")->capture_default_str();
   app.add_option("--server", server_bin, "reprise-server executable")->capture_default_str();
@@ -406,11 +407,14 @@ int main(int argc, char** argv) {
   app.add_flag("--pg-statements", pg_statements,
                "Profile: load pg_stat_statements and print, after B2's 3-step batch, the statements each "
                "workflow ran (calls and ms per workflow)");
+  app.add_option("--b2-workflows", b2_workflows,
+                 "Profile: how many 3-step workflows B2 runs with 64 in flight (a longer window for perf)");
   CLI11_PARSE(app, argc, argv);
   auto enabled = [&](const std::string& id) { return skip.find(id) == std::string::npos; };
 
-  const Sizes sizes = quick ? Sizes{3, 30, 200, 256, 128, 30, 1, 128, {1000, 10000, 50000}, 2000, 1000}
+  Sizes sizes = quick ? Sizes{3, 30, 200, 256, 128, 30, 1, 128, {1000, 10000, 50000}, 2000, 1000}
                             : Sizes{5, 100, 1000, 1000, 1000, 100, 3, 500, {1000, 10000, 50000}, 10000, 10000};
+  if (b2_workflows > 0) sizes.b2_throughput_n3 = b2_workflows;
   const auto wall_start = Clock::now();
 
   char tmpl[] = "/tmp/reprise-bench-XXXXXX";

@@ -28,7 +28,7 @@ constexpr const char* kExecutionColumns = R"(
   workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
   wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
   parent_namespace, parent_workflow_id, parent_run_id::text, parent_initiated_event_id,
-  sticky_task_queue, sticky_schedule_to_start_ms, sticky_history_from)";
+  sticky_task_queue, sticky_schedule_to_start_ms, sticky_history_from, buffered_count)";
 
 ExecutionRow read_row(const pg::Result& r, int i) {
   ExecutionRow row;
@@ -57,6 +57,7 @@ ExecutionRow read_row(const pg::Result& r, int i) {
   row.sticky_task_queue = r.opt_str(i, 26);
   row.sticky_schedule_to_start_ms = r.i64(i, 27);
   row.sticky_history_from = r.i64(i, 28);
+  row.buffered_count = r.i64(i, 29);
   return row;
 }
 
@@ -122,21 +123,16 @@ void RunState::add_external(std::vector<std::pair<EventType, json>> events) {
   if (!workflow_task_in_flight()) schedule_workflow_task();
 }
 
-bool RunState::has_buffered() {
-  if (!buffered_.empty()) return true;
-  auto r = conn_->exec("buffered_any",
-                       "SELECT 1 FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND "
-                       "run_id = $3::uuid LIMIT 1",
-                       {key().ns, key().workflow_id, key().run_id});
-  return r.rows() > 0;
-}
-
 int RunState::flush_buffered() {
-  auto r = conn_->exec("buffered_take",
+  pg::Result r;
+  if (row_.buffered_count > 0) {
+    row().buffered_count = 0;
+    r = conn_->exec("buffered_take",
                        "DELETE FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND "
                        "run_id = $3::uuid RETURNING seq, event_type, " REPRISE_EPOCH_MS("event_time")
                        ", attributes",
                        {key().ns, key().workflow_id, key().run_id});
+  }
   std::vector<std::pair<std::int64_t, NewEvent>> stored;
   for (int i = 0; i < r.rows(); ++i)
     stored.push_back({r.i64(i, 0), NewEvent{0, *protocol::event_type_from_string(r.text(i, 1)),
@@ -233,10 +229,7 @@ void RunState::close(const std::string& status, EventType type, json attributes)
   conn_->defer("close_timers",
               "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
               {ns, wid, rid});
-  conn_->defer("close_buffered",
-              "DELETE FROM buffered_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
-              "$3::uuid",
-              {ns, wid, rid});
+  // flush_buffered() above took every buffered event.
 }
 
 void RunState::insert_events(const std::vector<NewEvent>& events, bool buffered) {
@@ -269,16 +262,17 @@ void RunState::insert_events(const std::vector<NewEvent>& events, bool buffered)
 }
 
 Effects RunState::save() {
+  row_.buffered_count += static_cast<std::int64_t>(buffered_.size());
   const auto& r = row_;
   std::vector<pg::Param> values{
       r.key.ns, r.key.workflow_id, r.key.run_id, r.status, std::to_string(r.next_event_id),
       opt_timestamp_param(r.close_time), std::to_string(r.wft_scheduled_event_id),
       std::to_string(r.wft_started_event_id), std::to_string(r.wft_attempt),
-      r.cancel_requested ? "true" : "false", std::to_string(r.version)};
+      r.cancel_requested ? "true" : "false", std::to_string(r.version), std::to_string(r.buffered_count)};
   const bool was_new = is_new_;
   if (!is_new_)
     values.insert(values.end(), {r.sticky_task_queue, std::to_string(r.sticky_schedule_to_start_ms),
-                                 std::to_string(r.sticky_history_from)});
+                                 std::to_string(r.sticky_history_from)});  // $13-$15
   if (is_new_) {
     values.insert(values.end(),
                   {r.first_run_id, r.workflow_type, r.task_queue, protocol::format_timestamp(r.start_time),
@@ -294,12 +288,13 @@ Effects RunState::save() {
     conn_->exec("run_insert", R"(
       INSERT INTO executions (namespace, workflow_id, run_id, status, next_event_id, close_time,
         wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
-        first_run_id, workflow_type, task_queue, start_time, execution_deadline, run_deadline,
-        workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
+        buffered_count, first_run_id, workflow_type, task_queue, start_time, execution_deadline,
+        run_deadline, workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
         parent_namespace, parent_workflow_id, parent_run_id, parent_initiated_event_id)
       VALUES ($1, $2, $3::uuid, $4, $5::bigint, $6::timestamptz, $7::bigint, $8::bigint, $9::int,
-        $10::boolean, $11::bigint + 1, $12::uuid, $13, $14, $15::timestamptz, $16::timestamptz,
-        $17::timestamptz, $18::int, $19, $20, $21, $22::int, $23, $24, $25::uuid, $26::bigint))",
+        $10::boolean, $11::bigint + 1, $12::int, $13::uuid, $14, $15, $16::timestamptz,
+        $17::timestamptz, $18::timestamptz, $19::int, $20, $21, $22, $23::int, $24, $25,
+        $26::uuid, $27::bigint))",
                 values);
     is_new_ = false;
   } else {
@@ -310,8 +305,8 @@ Effects RunState::save() {
         UPDATE executions SET status = $4, next_event_id = $5::bigint, close_time = $6::timestamptz,
           wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
           wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1,
-          sticky_task_queue = $12, sticky_schedule_to_start_ms = $13::bigint,
-          sticky_history_from = $14::bigint
+          buffered_count = $12::int, sticky_task_queue = $13, sticky_schedule_to_start_ms = $14::bigint,
+          sticky_history_from = $15::bigint
         WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint
         RETURNING 1)
       SELECT reprise_fence(count(*), 'the run') FROM updated)",

@@ -60,6 +60,7 @@ struct ExecutionRow {
   std::optional<std::string> sticky_task_queue;
   std::int64_t sticky_schedule_to_start_ms = 0;
   std::int64_t sticky_history_from = 1;  // the first event that worker has not seen
+  std::int64_t buffered_count = 0;       // events waiting in buffered_events
 
   /// Forgets the sticky worker: the next workflow task goes to the run's own queue.
   void clear_sticky() {
@@ -101,7 +102,7 @@ class RunState {
   void add_external(std::vector<std::pair<EventType, json>> events);
   /// Appends the events buffered while the workflow task was in flight. Returns how many.
   int flush_buffered();
-  bool has_buffered();
+  bool has_buffered() const { return !buffered_.empty() || row_.buffered_count > 0; }
   /// Schedules the run's workflow task unless one is already scheduled. With `not_before`
   /// the task is handed out only from then on (backoff after failed attempts).
   void schedule_workflow_task(std::optional<Timestamp> not_before = std::nullopt);
