@@ -481,7 +481,7 @@ int main(int argc, char** argv) {
     env.address = fmt::format("127.0.0.1:{}", port);
     log("reprise-server on " + env.address);
     worker = spawn({worker_bin, "--address", env.address, "--task-queue", "bench", "--workflow-pollers", "8",
-                    "--activity-pollers", "16"},
+                    "--activity-pollers", "16", "--eager-activity-threads", "64"},
                    dir / "worker.log");
     children.push_back(&worker);
     env.worker = worker.pid;

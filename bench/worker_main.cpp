@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--cache-size", options.cache_size)->capture_default_str();
   app.add_option("--workflow-pollers", options.workflow_pollers)->capture_default_str();
   app.add_option("--activity-pollers", options.activity_pollers)->capture_default_str();
+  app.add_option("--eager-activity-threads", options.eager_activity_threads)->capture_default_str();
   app.add_option("--status-file", status_file);
   CLI11_PARSE(app, argc, argv);
 

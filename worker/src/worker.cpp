@@ -257,8 +257,9 @@ void Worker::start() {
   if (i.cache.capacity() > 0) i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
   for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll_activity_tasks(); });
   if (i.options.eager_dispatch && !i.registry.activity_names().empty()) {
-    i.eager_free = i.options.activity_pollers;
-    for (int n = 0; n < i.options.activity_pollers; ++n) i.eager_threads.emplace_back([&i] { i.run_eager_activities(); });
+    const int threads = i.options.eager_activity_threads > 0 ? i.options.eager_activity_threads : i.options.activity_pollers;
+    i.eager_free = threads;
+    for (int n = 0; n < threads; ++n) i.eager_threads.emplace_back([&i] { i.run_eager_activities(); });
   }
   spdlog::info("msg=\"worker started\" task_queue={} identity={} workflows={} activities={}", i.options.task_queue,
                i.options.identity, i.registry.workflow_names().size(), i.registry.activity_names().size());

@@ -27,8 +27,10 @@ struct WorkerOptions {
   /// Eager dispatch: a completion's answer carries the run's next task when this worker can run
   /// it (the activities a workflow task schedules on this queue; the workflow task an activity
   /// result schedules for a run this worker holds warm), saving a poll and a transaction each.
-  /// Eager activities run on threads of their own, as many as activity_pollers.
   bool eager_dispatch = true;
+  /// Threads that run eagerly handed activities (0: as many as activity_pollers). A worker
+  /// asks for an eager activity only while one of them is idle.
+  int eager_activity_threads = 0;
   std::size_t cache_size = 1000;           ///< runs kept warm; 0 turns the cache (and stickiness) off
   std::chrono::milliseconds sticky_schedule_to_start_timeout{5'000};
   std::size_t fiber_stack_size = 128 * 1024;
