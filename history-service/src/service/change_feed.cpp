@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <chrono>
+#include <thread>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -17,6 +18,7 @@ namespace {
 constexpr const char* kChannel = "reprise_changes";
 // NOTIFY payloads must stay under 8000 bytes; lines are joined up to this size.
 constexpr std::size_t kMaxPayload = 7000;
+constexpr auto kGatherWindow = std::chrono::milliseconds(1);
 
 }  // namespace
 
@@ -94,6 +96,11 @@ void ChangeFeed::send_loop() {
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return stopping_ || !outbox_.empty(); });
+      // Under load, a millisecond gathers the wake-ups of many commits into one NOTIFY. Only
+      // other instances wait on these: this instance woke its own waiters already.
+      lock.unlock();
+      std::this_thread::sleep_for(kGatherWindow);
+      lock.lock();
       lines.swap(outbox_);
     }
     if (lines.empty()) continue;
@@ -101,11 +108,15 @@ void ChangeFeed::send_loop() {
       if (!conn || conn->broken()) {
         conn = std::make_unique<pg::Connection>(conninfo_);
         sender_pid_ = conn->backend_pid();
+        // A notification is a wake-up, not data: one lost in a crash costs a waiter a re-read
+        // at its deadline. So these commits do not wait for the WAL flush.
+        conn->exec_script("SET synchronous_commit = off");
       }
       std::string payload;
+      conn->begin();  // every chunk in one transaction: one commit however large the batch
       auto flush = [&] {
         if (payload.empty()) return;
-        conn->exec("notify", "SELECT pg_notify($1, $2)", {std::string(kChannel), payload});
+        conn->defer("notify", "SELECT pg_notify($1, $2)", {std::string(kChannel), payload});
         payload.clear();
       };
       for (auto& line : lines) {
@@ -114,10 +125,12 @@ void ChangeFeed::send_loop() {
         payload += line;
       }
       flush();
+      conn->commit();
     } catch (const std::exception& e) {
       // Other instances miss these wake-ups; their polls still re-read the database when
       // their own listener reconnects or their deadline passes. Nothing durable is lost.
       spdlog::warn("msg=\"cannot notify other instances\" error=\"{}\"", e.what());
+      if (conn) conn->rollback();
       conn.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
