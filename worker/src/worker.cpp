@@ -107,19 +107,27 @@ int Worker::Impl::reserve_eager_slots(int wanted) {
   return n;
 }
 
+namespace {
+// Set on eager activity threads: a task handed back to one of them is run by that same thread
+// as soon as it is done, so a warm run's chain (activity, workflow task, activity...) stays
+// on one thread with no wake-up between its steps.
+thread_local bool t_eager_thread = false;
+}  // namespace
+
 void Worker::Impl::accept_eager_activities(const json& tasks, int reserved) {
+  int taken = 0;
   {
     std::lock_guard lock(eager_mutex);
-    int taken = 0;
     if (tasks.is_array())
       for (const auto& t : tasks)
         if (taken < reserved) eager_queue.push_back(t), ++taken;
     eager_free += reserved - taken;
   }
-  eager_ready.notify_all();
+  for (int n = t_eager_thread ? 1 : 0; n < taken; ++n) eager_ready.notify_one();
 }
 
 void Worker::Impl::run_eager_activities() {
+  t_eager_thread = true;
   std::unique_lock lock(eager_mutex);
   for (;;) {
     eager_ready.wait(lock, [&] { return !eager_queue.empty() || eager_closing; });
