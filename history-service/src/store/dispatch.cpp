@@ -26,7 +26,7 @@ std::string start_workflow_task(RunState& run, const std::string& task_queue, co
   const bool sticky = row.sticky_task_queue == task_queue;
   const auto from = sticky ? row.sticky_history_from : 1;
   effects.merge(run.save());
-  auto history = read_history(run.connection(), run.key(), from, std::numeric_limits<int>::max());
+  auto history = read_history(run.connection(), std::as_const(run), from, std::numeric_limits<int>::max());
   TaskToken token{TaskToken::Kind::kWorkflow, run.key(), row.wft_scheduled_event_id, row.wft_started_event_id,
                   row.wft_attempt};
   json head = {{"task_token", signer.sign(token)},

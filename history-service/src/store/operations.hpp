@@ -18,6 +18,8 @@
 
 namespace reprise::store {
 
+class RunState;
+
 using nlohmann::json;
 using protocol::Duration;
 
@@ -92,6 +94,8 @@ struct HistoryPage {
 };
 HistoryPage read_history(pg::Connection& conn, const RunKey& run, std::int64_t from_event_id,
                          int page_size);
+/// The same for a run this transaction holds already (one round trip fewer).
+HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size);
 
 // ---- Workflow tasks ----------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ std::optional<std::string> query_task_answer(pg::Connection& conn, const Claimed
                      {task.run.ns, task.run.workflow_id, task.run.run_id, *task.query_id});
   auto run = RunState::load(conn, task.run);
   if (q.rows() == 0 || !run) return std::nullopt;
-  auto history = read_history(conn, task.run, 1, std::numeric_limits<int>::max());
+  auto history = read_history(conn, std::as_const(*run), 1, std::numeric_limits<int>::max());
   TaskToken token{TaskToken::Kind::kQuery, task.run, 0, 0, 0, *task.query_id};
   json head = {{"task_token", signer.sign(token)},
                {"namespace", task.run.ns},

@@ -153,7 +153,10 @@ json list_workflows(pg::Connection& conn, const ListRequest& req) {
 
 HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
                          int page_size) {
-  const auto run = RunState::find_or_throw(conn, key);
+  return read_history(conn, RunState::find_or_throw(conn, key), from_event_id, page_size);
+}
+
+HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size) {
   HistoryPage page{run.key(), "[", 0, run.row().next_event_id, !run.is_open()};
   auto r = conn.exec("history_page",
                      "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
