@@ -161,6 +161,17 @@ void Worker::Impl::handle_workflow_task(const json& task) {
   auto token = task.at("task_token").get<std::string>();
   auto workflow_id = task.value("workflow_id", "");
   bool accepted = false;
+  // Activities handed back are queued when this function ends, after the run is back in the
+  // cache, so the workflow task their results bring back finds it warm; the slots reserved
+  // for them are returned on every path.
+  int eager_slots = 0;
+  json eager_tasks;
+  struct HandOver {
+    Impl& impl;
+    const int& slots;
+    const json& tasks;
+    ~HandOver() { impl.accept_eager_activities(tasks, slots); }
+  } hand_over{*this, eager_slots, eager_tasks};
   try {
     switch (answer.kind) {
       case TaskAnswer::Kind::kComplete: {
@@ -178,16 +189,10 @@ void Worker::Impl::handle_workflow_task(const json& task) {
             if (c.value("command_type", "") == "ScheduleActivityTask" &&
                 c.value("attributes", json::object()).value("task_queue", options.task_queue) == options.task_queue)
               ++local_activities;
-        const int slots = reserve_eager_slots(local_activities);
-        if (slots > 0) body["eager_activities"] = slots;
-        json reply;
-        try {
-          reply = service.post("/workflow-tasks/complete", body);
-        } catch (...) {
-          accept_eager_activities(json(), slots);
-          throw;
-        }
-        accept_eager_activities(reply.value("activity_tasks", json()), slots);
+        eager_slots = reserve_eager_slots(local_activities);
+        if (eager_slots > 0) body["eager_activities"] = eager_slots;
+        auto reply = service.post("/workflow-tasks/complete", body);
+        if (reply.contains("activity_tasks")) eager_tasks = std::move(reply["activity_tasks"]);
         accepted = true;
         break;
       }

@@ -135,7 +135,8 @@ Result Connection::run_pipeline(const Deferred* last, bool commit) {
   enum class Kind { kPlain, kPrepare, kStatement };
   struct Sent {
     Kind kind;
-    const Deferred* statement;
+    const Deferred* statement;  // null for BEGIN and COMMIT
+    const char* plain = nullptr;
   };
   std::vector<Sent> sent;
   std::unordered_set<std::string> preparing;
@@ -155,7 +156,7 @@ Result Connection::run_pipeline(const Deferred* last, bool commit) {
   };
   auto send_plain = [&](const char* sql) {
     check_sent(PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0), sql);
-    sent.push_back({Kind::kPlain, nullptr});
+    sent.push_back({Kind::kPlain, nullptr, sql});
   };
   auto send_statement = [&](const Deferred& d) {
     if (!prepared_.contains(d.name) && preparing.insert(d.name).second) {
@@ -198,8 +199,9 @@ Result Connection::run_pipeline(const Deferred* last, bool commit) {
         std::string state = PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "XX000";
         std::string msg = PQresultErrorMessage(r);
         while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-        std::string what = s && s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
-                                             : std::string(commit ? "COMMIT" : "BEGIN");
+        std::string what = !s                ? std::string("pipeline")
+                           : s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
+                                          : std::string(s->plain);
         error.emplace(fmt::format("{}: {}", what, msg), state, false);
       }
       PQclear(r);
