@@ -267,7 +267,11 @@ void Worker::start() {
   auto& i = *impl_;
   for (int n = 0; n < i.options.workflow_pollers; ++n)
     i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.options.task_queue); });
-  if (i.cache.capacity() > 0) i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
+  // Warm runs' tasks (after a timer or a signal; activity results usually come back eagerly)
+  // arrive on the sticky queue: as many pollers there as on the shared queue.
+  if (i.cache.capacity() > 0)
+    for (int n = 0; n < i.options.workflow_pollers; ++n)
+      i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
   for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll_activity_tasks(); });
   if (i.options.eager_dispatch && !i.registry.activity_names().empty()) {
     const int threads = i.options.eager_activity_threads > 0 ? i.options.eager_activity_threads : i.options.activity_pollers;

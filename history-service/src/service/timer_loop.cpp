@@ -1,5 +1,7 @@
 #include "service/timer_loop.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "pg/connection.hpp"
@@ -10,12 +12,13 @@ namespace reprise::service {
 
 using namespace std::chrono_literals;
 
-TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish)
-    : conninfo_(std::move(conninfo)), publish_(std::move(publish)) {}
+TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads)
+    : conninfo_(std::move(conninfo)), publish_(std::move(publish)), firing_threads_(std::max(1, firing_threads)) {}
 
 TimerLoop::~TimerLoop() { stop(); }
 
 void TimerLoop::start() {
+  for (int i = 1; i < firing_threads_; ++i) helpers_.emplace_back([this] { help(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -26,7 +29,43 @@ void TimerLoop::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  helpers_wake_.notify_all();
+  helpers_done_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (auto& h : helpers_)
+    if (h.joinable()) h.join();
+}
+
+bool TimerLoop::fire_due(std::unique_ptr<pg::Connection>& conn) {
+  if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
+  for (;;) {
+    store::Effects effects;
+    if (!store::fire_next_due_timer(*conn, effects)) return false;
+    publish_(effects);
+    std::lock_guard lock(mutex_);
+    if (stopping_) return true;
+  }
+}
+
+void TimerLoop::help() {
+  std::unique_ptr<pg::Connection> conn;
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      helpers_wake_.wait(lock, [&] { return stopping_ || drain_round_ != seen; });
+      if (stopping_) return;
+      seen = drain_round_;
+    }
+    try {
+      fire_due(conn);
+    } catch (const std::exception& e) {
+      spdlog::warn("msg=\"timer firing failed; the loop retries\" error=\"{}\"", e.what());
+      conn.reset();
+    }
+    std::lock_guard lock(mutex_);
+    if (--helpers_busy_ == 0) helpers_done_.notify_all();
+  }
 }
 
 void TimerLoop::timer_set(protocol::Timestamp at) {
@@ -49,12 +88,30 @@ void TimerLoop::run() {
     }
     try {
       if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
-      for (;;) {
-        store::Effects effects;
-        if (!store::fire_next_due_timer(*conn, effects)) break;
-        publish_(effects);
-        std::lock_guard lock(mutex_);
-        if (stopping_) return;
+      store::Effects first;
+      if (store::fire_next_due_timer(*conn, first)) {
+        publish_(first);
+        // Timers are due: the helpers fire beside this thread until none is left, and only
+        // then is the next due time read.
+        {
+          std::lock_guard lock(mutex_);
+          ++drain_round_;
+          helpers_busy_ = static_cast<int>(helpers_.size());
+        }
+        helpers_wake_.notify_all();
+        auto helpers_finished = [&] {
+          std::unique_lock lock(mutex_);
+          helpers_done_.wait(lock, [&] { return stopping_ || helpers_busy_ == 0; });
+          return stopping_;
+        };
+        bool stopped = false;
+        try {
+          stopped = fire_due(conn);
+        } catch (...) {
+          helpers_finished();
+          throw;
+        }
+        if (helpers_finished() || stopped) return;
       }
       auto due = store::next_timer_due(*conn);
       std::unique_lock lock(mutex_);

@@ -22,7 +22,7 @@ struct WorkerOptions {
   std::string ns = "default";
   std::string task_queue;                  ///< required
   std::string identity;                    ///< default: host:pid
-  int workflow_pollers = 2;
+  int workflow_pollers = 2;                ///< on the shared queue, and as many on the sticky queue
   int activity_pollers = 4;                ///< also the number of activities run at once
   /// Eager dispatch: a completion's answer carries the run's next task when this worker can run
   /// it (the activities a workflow task schedules on this queue; the workflow task an activity
