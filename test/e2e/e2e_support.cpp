@@ -54,11 +54,13 @@ std::string unique_queue(const std::string& label) {
 // ---- TestWorker -----------------------------------------------------------------------------
 
 TestWorker::TestWorker(const std::string& task_queue, std::size_t cache_size, std::string identity,
-                       const std::function<void(reprise::Registry&)>& extra) {
+                       const std::function<void(reprise::Registry&)>& extra,
+                       const std::function<void(reprise::WorkerOptions&)>& configure) {
   reprise::WorkerOptions options{.address = server_address(), .task_queue = task_queue,
                                  .identity = std::move(identity), .cache_size = cache_size,
                                  .sticky_schedule_to_start_timeout = std::chrono::seconds(1),
                                  .poll_timeout = std::chrono::seconds(1), .handle_signals = false};
+  if (configure) configure(options);
   worker_ = std::make_unique<reprise::Worker>(options);
   register_all(worker_->registry());
   if (extra) extra(worker_->registry());

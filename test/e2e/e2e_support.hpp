@@ -35,8 +35,10 @@ std::string unique_queue(const std::string& label);
 class TestWorker {
  public:
   /// `extra` registers more workflows or activities before the worker starts.
+  /// `configure` adjusts the options (concurrency, say) before the worker is made.
   TestWorker(const std::string& task_queue, std::size_t cache_size = 1000, std::string identity = "",
-             const std::function<void(reprise::Registry&)>& extra = {});
+             const std::function<void(reprise::Registry&)>& extra = {},
+             const std::function<void(reprise::WorkerOptions&)>& configure = {});
   ~TestWorker();
   TestWorker(const TestWorker&) = delete;
   TestWorker& operator=(const TestWorker&) = delete;

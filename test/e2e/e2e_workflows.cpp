@@ -118,6 +118,14 @@ std::vector<int> parallel_workflow(WorkflowContext& ctx) {
   return {a.get(), b.get(), c.get()};
 }
 
+int fan_out_workflow(WorkflowContext& ctx, int n) {
+  std::vector<reprise::Future<int>> futures;
+  for (int i = 0; i < n; ++i) futures.push_back(ctx.start_activity(square, i, kQuick));
+  int sum = 0;
+  for (auto& f : futures) sum += f.get();
+  return sum;
+}
+
 bool condition_timeout_workflow(WorkflowContext& ctx) {
   bool never = false;
   return ctx.wait_condition([&] { return never; }, 500ms);
@@ -249,6 +257,7 @@ void register_all(reprise::Registry& r) {
   r.add_workflow("retry_workflow", retry_workflow);
   r.add_workflow("timer_workflow", timer_workflow);
   r.add_workflow("parallel_workflow", parallel_workflow);
+  r.add_workflow("fan_out_workflow", fan_out_workflow);
   r.add_workflow("condition_timeout_workflow", condition_timeout_workflow);
   r.add_workflow("signal_query_workflow", signal_query_workflow);
   r.add_workflow("side_effect_workflow", side_effect_workflow);

@@ -53,6 +53,8 @@ int retry_workflow(reprise::WorkflowContext& ctx);
 nlohmann::json timer_workflow(reprise::WorkflowContext& ctx);
 /// squares 1..3 in parallel; returns the three results.
 std::vector<int> parallel_workflow(reprise::WorkflowContext& ctx);
+/// Starts n activities at once and sums their squares: results race the workflow tasks.
+int fan_out_workflow(reprise::WorkflowContext& ctx, int n);
 /// wait_condition on something that never holds, with a 500 ms timeout.
 bool condition_timeout_workflow(reprise::WorkflowContext& ctx);
 /// Collects "add" signals until one says "done"; query "items" returns them so far.

@@ -118,6 +118,27 @@ TEST_CASE("three activities started together run in parallel and wait_all gather
   check_invariants(handle);
 }
 
+TEST_CASE("a fan-out of a thousand activities finishing while workflow tasks complete loses no task to the race",
+          "[e2e][futures]") {
+  // Many results at once: 16 pollers and 64 threads for activities handed over eagerly.
+  const auto queue = e2e::unique_queue("fan-out");
+  e2e::TestWorker worker(queue, 1000, "", {}, [](reprise::WorkerOptions& o) {
+    o.activity_pollers = 16;
+    o.eager_activity_threads = 64;
+  });
+  auto handle = client().start("fan_out_workflow", 1000, {.id = queue, .task_queue = queue});
+  int expected = 0;
+  for (int i = 0; i < 1000; ++i) expected += i * i;
+  CHECK(handle.result<int>(60s) == expected);
+  // Results kept arriving while each workflow task completed; none of those completions may
+  // have been starved into failing (its task would time out and be retried).
+  auto types = e2e::event_types(handle.history());
+  CHECK(std::count(types.begin(), types.end(), "ActivityTaskCompleted") == 1000);
+  CHECK(std::count(types.begin(), types.end(), "WorkflowTaskTimedOut") == 0);
+  CHECK(std::count(types.begin(), types.end(), "WorkflowTaskFailed") == 0);
+  check_invariants(handle);
+}
+
 TEST_CASE("wait_condition with a timeout returns false when the condition never holds", "[e2e][condition]") {
   auto handle = start("condition_timeout_workflow", nullptr, "condition");
   CHECK(handle.result<bool>(30s) == false);

@@ -18,7 +18,7 @@ RunState* RunSet::find(const RunKey& key) {
 
 RunState* RunSet::get(const RunKey& key) {
   if (auto* run = find(key)) return run;
-  auto loaded = RunState::find(conn_, key);
+  auto loaded = RunState::find(conn_, key, /*lock=*/true);  // every run in a set is written
   if (!loaded) return nullptr;
   // The latest run in the database may be one this set already holds (closed here, say).
   if (auto* held = find(loaded->key())) return held;

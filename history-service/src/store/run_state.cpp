@@ -63,33 +63,33 @@ ExecutionRow read_row(const pg::Result& r, int i) {
 
 }  // namespace
 
-std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key) {
-  auto r = conn.exec("run_load",
+std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key, bool lock) {
+  auto r = conn.exec(lock ? "run_load_locked" : "run_load",
                      fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-                                 "AND run_id = $3::uuid",
-                                 kExecutionColumns),
+                                 "AND run_id = $3::uuid{}",
+                                 kExecutionColumns, lock ? " FOR UPDATE" : ""),
                      {key.ns, key.workflow_id, key.run_id});
   if (r.rows() == 0) return std::nullopt;
   return RunState(conn, read_row(r, 0), false);
 }
 
 std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,
-                                              const std::string& workflow_id) {
-  auto r = conn.exec("run_load_latest",
+                                              const std::string& workflow_id, bool lock) {
+  auto r = conn.exec(lock ? "run_load_latest_locked" : "run_load_latest",
                      fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-                                 "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1",
-                                 kExecutionColumns),
+                                 "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1{}",
+                                 kExecutionColumns, lock ? " FOR UPDATE" : ""),
                      {ns, workflow_id});
   if (r.rows() == 0) return std::nullopt;
   return RunState(conn, read_row(r, 0), false);
 }
 
-std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key) {
-  return key.run_id.empty() ? load_latest(conn, key.ns, key.workflow_id) : load(conn, key);
+std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key, bool lock) {
+  return key.run_id.empty() ? load_latest(conn, key.ns, key.workflow_id, lock) : load(conn, key, lock);
 }
 
-RunState RunState::find_or_throw(pg::Connection& conn, const RunKey& key) {
-  auto run = find(conn, key);
+RunState RunState::find_or_throw(pg::Connection& conn, const RunKey& key, bool lock) {
+  auto run = find(conn, key, lock);
   if (!run) {
     auto workflow = fmt::format("workflow \"{}\" in namespace \"{}\"", key.workflow_id, key.ns);
     throw protocol::ApiError(protocol::ErrorCode::kNotFound,

@@ -72,14 +72,18 @@ struct ExecutionRow {
 
 class RunState {
  public:
-  static std::optional<RunState> load(pg::Connection& conn, const RunKey& key);
+  /// The run `key` names. With `lock`, the row is held until the transaction ends: every
+  /// writer locks it, so writers racing on one run (a fan-out's activities finishing while
+  /// its workflow task completes) wait for each other instead of losing the version race
+  /// and running again, which under a steady stream of results could starve the slower one.
+  static std::optional<RunState> load(pg::Connection& conn, const RunKey& key, bool lock = false);
   /// The open run of a workflow id, or else its most recently started run.
   static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
-                                             const std::string& workflow_id);
+                                             const std::string& workflow_id, bool lock = false);
   /// The run `key` names: an empty run_id means the open run of the workflow id, else its latest.
-  static std::optional<RunState> find(pg::Connection& conn, const RunKey& key);
+  static std::optional<RunState> find(pg::Connection& conn, const RunKey& key, bool lock = false);
   /// As find(), or ApiError NotFound naming the workflow (and the run, when one was named).
-  static RunState find_or_throw(pg::Connection& conn, const RunKey& key);
+  static RunState find_or_throw(pg::Connection& conn, const RunKey& key, bool lock = false);
   /// A new run; save() inserts it.
   static RunState create(pg::Connection& conn, ExecutionRow row);
 

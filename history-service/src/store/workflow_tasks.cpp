@@ -41,7 +41,7 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
         answer = std::move(*query);
         return Outcome::kClaimed;
       }
-      auto run = RunState::load(c, task->run);
+      auto run = RunState::load(c, task->run, /*lock=*/true);
       if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
           run->row().wft_started_event_id != 0)
         return Outcome::kStale;
@@ -245,7 +245,7 @@ void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std:
 
 void reset_sticky_queue(pg::Connection& conn, const RunKey& key, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
-    auto run = RunState::find(c, key);
+    auto run = RunState::find(c, key, /*lock=*/true);
     if (!run || !run->is_open() || !run->row().sticky_task_queue) return;
     auto& row = run->row();
     row.clear_sticky();

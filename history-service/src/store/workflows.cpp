@@ -20,7 +20,7 @@ std::string describe_key(const std::string& ns, const std::string& workflow_id) 
 }
 
 RunState load_open_or_throw(pg::Connection& conn, const RunKey& run, std::string_view action) {
-  auto state = RunState::find_or_throw(conn, run);
+  auto state = RunState::find_or_throw(conn, run, /*lock=*/true);  // about to change it
   if (!state.is_open())
     throw ApiError(ErrorCode::kRunClosed,
                    fmt::format("cannot {} {}: its run {} has already closed ({})", action,
