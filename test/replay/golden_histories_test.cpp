@@ -11,6 +11,7 @@
 
 #include "e2e/e2e_workflows.hpp"
 #include "order.hpp"
+#include "many_steps_workflow.hpp"
 
 using reprise::Replayer;
 namespace fs = std::filesystem;
@@ -79,15 +80,8 @@ TEST_CASE("every bad history fails with its code, the event, and the call site",
     }
 }
 
-namespace {
-int step(reprise::ActivityContext&, int i) { return i + 1; }
-int many_steps(reprise::WorkflowContext& ctx, int steps) {
-  int value = 0;
-  for (int i = 0; i < steps; ++i)
-    value = ctx.execute_activity(step, value, {.start_to_close_timeout = std::chrono::seconds(10)});
-  return value;
-}
-}  // namespace
+using reprise::test::many_steps;
+using reprise::test::step;
 
 TEST_CASE("a history of 50,000 events streams through the replayer task by task", "[replay][large]") {
   reprise::testing::TestEnvironment env;

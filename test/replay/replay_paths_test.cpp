@@ -14,6 +14,7 @@
 
 #include "e2e/e2e_workflows.hpp"
 #include "order.hpp"
+#include "many_steps_workflow.hpp"
 
 using reprise::ParsedHistory;
 using reprise::Replayer;
@@ -58,15 +59,11 @@ void check_same(const reprise::ReplayResult& a, const reprise::ReplayResult& b) 
   CHECK(a.workflow_type == b.workflow_type);
 }
 
-int step(reprise::ActivityContext&, int i) { return i + 1; }
-int many_steps(reprise::WorkflowContext& ctx, int steps) {
-  int value = 0;
-  for (int i = 0; i < steps; ++i)
-    value = ctx.execute_activity(step, value, {.start_to_close_timeout = std::chrono::seconds(10)});
-  return value;
-}
 
 }  // namespace
+
+using reprise::test::many_steps;
+using reprise::test::step;
 
 TEST_CASE("a history replays the same from JSON, from text read once, and from a file", "[replay][paths]") {
   reprise::Registry reg;
