@@ -95,8 +95,10 @@ void Connection::fail(std::string_view what, pg_result* r) {
 
 Result Connection::exec(std::string_view name, std::string_view sql, std::span<const Param> params) {
   if (begin_pending_ || !deferred_.empty()) {
-    Deferred last{std::string(name), std::string(sql), std::vector<Param>(params.begin(), params.end())};
-    return run_pipeline(&last, /*commit=*/false);
+    auto rows = std::make_shared<Result>();
+    deferred_.push_back({std::string(name), std::string(sql), std::vector<Param>(params.begin(), params.end()), rows});
+    run_pipeline(/*commit=*/false);
+    return std::move(*rows);
   }
   std::string stmt(name);
   if (!prepared_.contains(stmt)) {
@@ -123,13 +125,33 @@ void Connection::defer(std::string_view name, std::string_view sql, std::vector<
   deferred_.push_back({std::string(name), std::string(sql), std::move(params)});
 }
 
+std::shared_ptr<const Result> Connection::defer_read(std::string_view name, std::string_view sql,
+                                                    std::vector<Param> params) {
+  auto rows = std::make_shared<Result>();
+  deferred_.push_back({std::string(name), std::string(sql), std::move(params), rows});
+  if (!in_transaction_) run_pipeline(/*commit=*/false);
+  return rows;
+}
+
+std::vector<Result> Connection::exec_all(std::vector<Statement> statements) {
+  std::vector<std::shared_ptr<Result>> slots;
+  for (auto& s : statements) {
+    slots.push_back(std::make_shared<Result>());
+    deferred_.push_back({std::string(s.name), std::string(s.sql), std::move(s.params), slots.back()});
+  }
+  run_pipeline(/*commit=*/false);
+  std::vector<Result> out;
+  for (auto& slot : slots) out.push_back(std::move(*slot));
+  return out;
+}
+
 void Connection::begin() {
   deferred_.clear();
   begin_pending_ = true;
   in_transaction_ = true;
 }
 
-Result Connection::run_pipeline(const Deferred* last, bool commit) {
+void Connection::run_pipeline(bool commit) {
   const auto batch = std::exchange(deferred_, {});
   const bool with_begin = std::exchange(begin_pending_, false);
   enum class Kind { kPlain, kPrepare, kStatement };
@@ -172,14 +194,12 @@ Result Connection::run_pipeline(const Deferred* last, bool commit) {
   };
   if (with_begin) send_plain("BEGIN");
   for (const auto& d : batch) send_statement(d);
-  if (last) send_statement(*last);
   if (commit) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
   std::optional<PgError> error;
-  Result last_result;
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
     pg_result* r = PQgetResult(conn_);
@@ -212,16 +232,15 @@ Result Connection::run_pipeline(const Deferred* last, bool commit) {
       continue;
     }
     if (s->kind == Kind::kPrepare) prepared_.insert(s->statement->name);
-    if (s->kind == Kind::kStatement && s->statement == last) last_result = Result(r);
+    if (s->kind == Kind::kStatement && s->statement->rows) *s->statement->rows = Result(r);
     else PQclear(r);
   }
   if (PQexitPipelineMode(conn_) != 1) throw lost("leaving pipeline mode");
   if (error) throw *error;
-  return last_result;
 }
 
 void Connection::exec_script(std::string_view sql) {
-  if (begin_pending_ || !deferred_.empty()) run_pipeline(nullptr, /*commit=*/false);
+  if (begin_pending_ || !deferred_.empty()) run_pipeline(/*commit=*/false);
   pg_result* r = PQexec(conn_, std::string(sql).c_str());
   auto status = PQresultStatus(r);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
@@ -239,7 +258,7 @@ void Connection::commit() {
     return;
   }
   if (begin_pending_ || !deferred_.empty()) {
-    run_pipeline(nullptr, /*commit=*/true);
+    run_pipeline(/*commit=*/true);
     return;
   }
   pg_result* r = PQexec(conn_, "COMMIT");

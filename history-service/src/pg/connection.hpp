@@ -86,6 +86,16 @@ class Connection {
   /// not happen, so a condition a write depends on must be checked by the statement itself,
   /// as an error (see reprise_fence), never by looking at its row count afterwards.
   void defer(std::string_view name, std::string_view sql, std::vector<Param> params);
+  /// A read that rides with the next pipeline (the next exec() or the COMMIT): its rows are in
+  /// the returned result once that has run. For a read whose answer is only needed after the
+  /// transaction commits (the history handed to a worker), it saves a round trip.
+  std::shared_ptr<const Result> defer_read(std::string_view name, std::string_view sql, std::vector<Param> params);
+  /// Several reads in one round trip (with whatever is deferred before them).
+  struct Statement {
+    std::string name, sql;
+    std::vector<Param> params;
+  };
+  std::vector<Result> exec_all(std::vector<Statement> statements);
   /// Runs SQL text without parameters (several statements allowed). Throws PgError.
   void exec_script(std::string_view sql);
 
@@ -107,11 +117,12 @@ class Connection {
   struct Deferred {
     std::string name, sql;
     std::vector<Param> params;
+    std::shared_ptr<Result> rows;  // set for reads: where their result goes
   };
   [[noreturn]] void fail(std::string_view what, pg_result* r);
-  /// Sends BEGIN (when pending), the deferred writes and `last` in one pipeline; returns the
-  /// result of `last`.
-  Result run_pipeline(const Deferred* last, bool commit);
+  /// Sends BEGIN (when pending), the deferred statements and COMMIT (with `commit`) in one
+  /// pipeline, filling the result of every read among them.
+  void run_pipeline(bool commit);
 
   pg_conn* conn_ = nullptr;
   bool in_transaction_ = false;      // between begin() and commit()/rollback()

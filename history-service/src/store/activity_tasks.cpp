@@ -113,15 +113,16 @@ ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token) 
 std::string complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
                                    const std::string& identity, const std::string& sticky_queue,
                                    const TaskTokenSigner& signer, Effects& effects) {
-  return pg::in_transaction(conn, [&](pg::Connection& c) {
+  EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
+  pg::in_transaction(conn, [&](pg::Connection& c) {
+    eager.task.reset();
     auto a = load_started_or_throw(c, token);
-    EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
     finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
                     {{"scheduled_event_id", a.scheduled_event_id}, {"result", result},
                      {"identity", identity}},
                     effects, sticky_queue.empty() ? nullptr : &eager);
-    return std::move(eager.task);
   });
+  return eager.task ? eager.task->json() : std::string();  // its history came with the COMMIT
 }
 
 void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,

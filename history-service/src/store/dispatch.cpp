@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <reprise/protocol/duration.hpp>
 
+#include "store/history_rows.hpp"
 #include "store/operations.hpp"
 #include "store/timer_spec.hpp"
 
@@ -14,8 +15,8 @@ using protocol::format_duration;
 using protocol::format_timestamp;
 using std::chrono::milliseconds;
 
-std::string start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
-                                const TaskTokenSigner& signer, Effects& effects) {
+StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
+                                        const TaskTokenSigner& signer, Effects& effects) {
   auto& row = run.row();
   row.wft_started_event_id = run.append(
       EventType::kWorkflowTaskStarted,
@@ -26,7 +27,7 @@ std::string start_workflow_task(RunState& run, const std::string& task_queue, co
   const bool sticky = row.sticky_task_queue == task_queue;
   const auto from = sticky ? row.sticky_history_from : 1;
   effects.merge(run.save());
-  auto history = read_history(run.connection(), std::as_const(run), from, std::numeric_limits<int>::max());
+  auto page = history_page_statement(run.key(), from, std::numeric_limits<int>::max());
   TaskToken token{TaskToken::Kind::kWorkflow, run.key(), row.wft_scheduled_event_id, row.wft_started_event_id,
                   row.wft_attempt};
   json head = {{"task_token", signer.sign(token)},
@@ -39,11 +40,12 @@ std::string start_workflow_task(RunState& run, const std::string& task_queue, co
                {"scheduled_event_id", row.wft_scheduled_event_id},
                {"started_event_id", row.wft_started_event_id},
                {"history_from_event_id", from}};
-  auto answer = head.dump();
-  answer.pop_back();  // splice the stored history in as text, without re-parsing it
-  answer += ",\"history\":" + history.events_json + "}";
-  return answer;
+  StartedWorkflowTask task{head.dump(), run.connection().defer_read(page.name, page.sql, std::move(page.params))};
+  task.head.pop_back();  // the history is spliced in as text, without re-parsing it
+  return task;
 }
+
+std::string StartedWorkflowTask::json() const { return head + ",\"history\":" + events_json(*history) + "}"; }
 
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type, protocol::Timestamp started,
                                const TaskTokenSigner& signer) {

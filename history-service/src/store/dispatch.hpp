@@ -3,6 +3,8 @@
 /// eager dispatch, where a completion's own transaction starts the run's next task for the
 /// worker that sent it (no task row, no poll, no second transaction).
 
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "store/activity_row.hpp"
@@ -12,11 +14,20 @@
 
 namespace reprise::store {
 
+/// A workflow task started in a transaction; its history is read with the COMMIT (one round
+/// trip for both), so `json()` may be called only once the transaction has committed.
+struct StartedWorkflowTask {
+  std::string head;                           // the task object's JSON without its closing brace
+  std::shared_ptr<const pg::Result> history;  // the events the worker gets
+  /// The poll answer's task object.
+  std::string json() const;
+};
+
 /// Records the run's scheduled workflow task started by `identity` (WorkflowTaskStarted and
-/// its timeout), saves the run, and returns the poll answer's task object as JSON text.
-/// A worker polling its own sticky queue gets only the events it has not seen.
-std::string start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
-                                const TaskTokenSigner& signer, Effects& effects);
+/// its timeout) and saves the run. A worker polling its own sticky queue gets only the
+/// events it has not seen.
+StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
+                                        const TaskTokenSigner& signer, Effects& effects);
 
 /// The poll answer's task object for an activity attempt that started at `started`.
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type,
@@ -29,7 +40,7 @@ struct EagerWorkflowTask {
   std::string sticky_queue;
   std::string identity;
   const TaskTokenSigner* signer = nullptr;
-  std::string task;  // the task's JSON text, when one was handed over
+  std::optional<StartedWorkflowTask> task;  // when one was handed over
 };
 
 }  // namespace reprise::store

@@ -3,6 +3,7 @@
 #include <reprise/protocol/api_error.hpp>
 
 #include "store/operations.hpp"
+#include "store/history_rows.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 
@@ -153,24 +154,36 @@ json list_workflows(pg::Connection& conn, const ListRequest& req) {
 
 HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
                          int page_size) {
-  return read_history(conn, RunState::find_or_throw(conn, key), from_event_id, page_size);
+  if (key.run_id.empty()) return read_history(conn, RunState::find_or_throw(conn, key), from_event_id, page_size);
+  // A named run: its row and its events in one round trip.
+  auto rows = conn.exec_all({RunState::load_statement(key), history_page_statement(key, from_event_id, page_size)});
+  auto run = RunState::from_rows(conn, rows[0]);
+  if (!run) RunState::find_or_throw(conn, key);  // throws NotFound, worded as everywhere else
+  HistoryPage page{run->key(), events_json(rows[1]), rows[1].rows(), run->row().next_event_id, !run->is_open()};
+  return page;
+}
+
+pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size) {
+  return {"history_page",
+          "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
+          "FROM history_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+          "$3::uuid AND event_id >= $4::bigint ORDER BY event_id LIMIT $5::int",
+          {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(page_size)}};
+}
+
+std::string events_json(const pg::Result& r) {
+  std::string out = "[";
+  for (int i = 0; i < r.rows(); ++i)
+    fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
+                   i ? "," : "", r.text(i, 0), r.text(i, 1), format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
+  return out + "]";
 }
 
 HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size) {
-  HistoryPage page{run.key(), "[", 0, run.row().next_event_id, !run.is_open()};
-  auto r = conn.exec("history_page",
-                     "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
-                     "FROM history_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
-                     "$3::uuid AND event_id >= $4::bigint ORDER BY event_id LIMIT $5::int",
-                     {page.run.ns, page.run.workflow_id, page.run.run_id,
-                      std::to_string(from_event_id), std::to_string(page_size)});
-  for (int i = 0; i < r.rows(); ++i) {
-    fmt::format_to(std::back_inserter(page.events_json),
-                   R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
-                   i ? "," : "", r.text(i, 0), r.text(i, 1),
-                   format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
-  }
-  page.events_json += "]";
+  HistoryPage page{run.key(), "", 0, run.row().next_event_id, !run.is_open()};
+  auto s = history_page_statement(page.run, from_event_id, page_size);
+  auto r = conn.exec(s.name, s.sql, s.params);
+  page.events_json = events_json(r);
   page.count = r.rows();
   return page;
 }

@@ -63,14 +63,21 @@ ExecutionRow read_row(const pg::Result& r, int i) {
 
 }  // namespace
 
+pg::Connection::Statement RunState::load_statement(const RunKey& key, bool lock) {
+  return {lock ? "run_load_locked" : "run_load",
+          fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid{}",
+                      kExecutionColumns, lock ? " FOR UPDATE" : ""),
+          {key.ns, key.workflow_id, key.run_id}};
+}
+
+std::optional<RunState> RunState::from_rows(pg::Connection& conn, const pg::Result& rows) {
+  if (rows.rows() == 0) return std::nullopt;
+  return RunState(conn, read_row(rows, 0), false);
+}
+
 std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key, bool lock) {
-  auto r = conn.exec(lock ? "run_load_locked" : "run_load",
-                     fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-                                 "AND run_id = $3::uuid{}",
-                                 kExecutionColumns, lock ? " FOR UPDATE" : ""),
-                     {key.ns, key.workflow_id, key.run_id});
-  if (r.rows() == 0) return std::nullopt;
-  return RunState(conn, read_row(r, 0), false);
+  auto s = load_statement(key, lock);
+  return from_rows(conn, conn.exec(s.name, s.sql, s.params));
 }
 
 std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,

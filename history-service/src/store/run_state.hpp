@@ -77,6 +77,10 @@ class RunState {
   /// its workflow task completes) wait for each other instead of losing the version race
   /// and running again, which under a steady stream of results could starve the slower one.
   static std::optional<RunState> load(pg::Connection& conn, const RunKey& key, bool lock = false);
+  /// What load() runs, and the run from its rows: to read a run in one round trip with
+  /// other rows (pg::Connection::exec_all).
+  static pg::Connection::Statement load_statement(const RunKey& key, bool lock = false);
+  static std::optional<RunState> from_rows(pg::Connection& conn, const pg::Result& rows);
   /// The open run of a workflow id, or else its most recently started run.
   static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
                                              const std::string& workflow_id, bool lock = false);

@@ -32,7 +32,9 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
   for (;;) {
     enum class Outcome { kEmpty, kStale, kClaimed };
     std::string answer;
+    std::optional<StartedWorkflowTask> started;
     auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
+      started.reset();
       auto task = take_task(c, queue);
       if (!task) return Outcome::kEmpty;
       if (task->query_id) {
@@ -47,9 +49,10 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
         return Outcome::kStale;
       run->delete_timer(
           TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, run->row().wft_scheduled_event_id}.key());
-      answer = start_workflow_task(*run, queue.task_queue, identity, signer, effects);
+      started = start_workflow_task(*run, queue.task_queue, identity, signer, effects);
       return Outcome::kClaimed;
     });
+    if (started) answer = started->json();  // its history came with the COMMIT
     if (outcome == Outcome::kEmpty) return std::nullopt;
     if (outcome == Outcome::kClaimed) return answer;
   }
