@@ -26,10 +26,11 @@ void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
 }
 
 void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
-                     EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager) {
+                     EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager,
+                     std::optional<RunState>* loaded_run) {
   // Activities of one run often finish together (a fan-out): they queue on the run's row
   // rather than all but one losing the version race and running again.
-  auto run = RunState::load(conn, a.run, /*lock=*/true);
+  auto run = loaded_run ? std::move(*loaded_run) : RunState::load(conn, a.run, /*lock=*/true);
   conn.defer("activity_delete",
             "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
             "AND scheduled_event_id = $4::bigint",

@@ -19,10 +19,11 @@ void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
 /// Removes the activity and gives the workflow its outcome: ActivityTaskStarted (for the last
 /// attempt) followed by `outcome` (Completed, Failed, TimedOut or Canceled).
 /// With `eager`, the workflow task the outcome schedules on the eager worker's sticky queue is
-/// started for that worker in this transaction and returned in `eager->task`.
+/// started for that worker in this transaction and returned in `eager->task`. `loaded_run`,
+/// when given, is the activity's run as already read (and locked) by the caller.
 void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
                      EventType outcome, json attributes, Effects& effects,
-                     EagerWorkflowTask* eager = nullptr);
+                     EagerWorkflowTask* eager = nullptr, std::optional<RunState>* loaded_run = nullptr);
 
 /// An attempt failed (or timed out, when `timeout_type` is set): retries it after the policy's
 /// backoff when the policy and the schedule-to-close deadline allow, else finishes it.

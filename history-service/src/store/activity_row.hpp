@@ -30,6 +30,10 @@ struct ActivityRow {
   /// (start, heartbeat, finish, retry), and two of them must not both act on one attempt.
   static std::optional<ActivityRow> load(pg::Connection& conn, const RunKey& run,
                                          std::int64_t scheduled_event_id);
+  /// What load() runs, and the row from its result: to read it in one round trip with other rows.
+  static pg::Connection::Statement load_statement(const RunKey& run, std::int64_t scheduled_event_id);
+  static std::optional<ActivityRow> from_rows(const RunKey& run, std::int64_t scheduled_event_id,
+                                              const pg::Result& rows);
 };
 
 }  // namespace reprise::store

@@ -21,9 +21,8 @@ using protocol::format_timestamp;
 
 }  // namespace
 
-std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey& run,
-                                             std::int64_t scheduled_event_id) {
-  auto r = conn.exec("activity_load", R"(
+pg::Connection::Statement ActivityRow::load_statement(const RunKey& run, std::int64_t scheduled_event_id) {
+  return {"activity_load", R"(
     SELECT activity_id, activity_type, task_queue, input, schedule_to_close_ms,
       schedule_to_start_ms, start_to_close_ms, heartbeat_ms, retry_policy,
       )" REPRISE_EPOCH_MS("scheduled_time") ", " REPRISE_EPOCH_MS("attempt_scheduled_time") R"(,
@@ -32,7 +31,17 @@ std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey&
     FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
       AND scheduled_event_id = $4::bigint
     FOR UPDATE)",
-                     {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});
+          {run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)}};
+}
+
+std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey& run,
+                                             std::int64_t scheduled_event_id) {
+  auto s = load_statement(run, scheduled_event_id);
+  return from_rows(run, scheduled_event_id, conn.exec(s.name, s.sql, s.params));
+}
+
+std::optional<ActivityRow> ActivityRow::from_rows(const RunKey& run, std::int64_t scheduled_event_id,
+                                                  const pg::Result& r) {
   if (r.rows() == 0) return std::nullopt;
   ActivityRow a;
   a.run = run;
@@ -94,8 +103,18 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
 
 namespace {
 
-ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token) {
-  auto a = ActivityRow::load(conn, token.run, token.scheduled_event_id);
+/// The attempt the token names; with `run`, its run too, read (and locked) in the same round trip.
+ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token,
+                                  std::optional<RunState>* run = nullptr) {
+  std::optional<ActivityRow> a;
+  if (run) {
+    auto rows = conn.exec_all({ActivityRow::load_statement(token.run, token.scheduled_event_id),
+                               RunState::load_statement(token.run, /*lock=*/true)});
+    a = ActivityRow::from_rows(token.run, token.scheduled_event_id, rows[0]);
+    *run = RunState::from_rows(conn, rows[1]);
+  } else {
+    a = ActivityRow::load(conn, token.run, token.scheduled_event_id);
+  }
   const char* why = nullptr;
   if (!a) why = "the activity is no longer pending (it finished, timed out, was canceled, or its run closed)";
   else if (a->attempt != token.attempt || !a->started_time)
@@ -116,11 +135,12 @@ std::string complete_activity_task(pg::Connection& conn, const TaskToken& token,
   EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
   pg::in_transaction(conn, [&](pg::Connection& c) {
     eager.task.reset();
-    auto a = load_started_or_throw(c, token);
+    std::optional<RunState> run;
+    auto a = load_started_or_throw(c, token, &run);
     finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
                     {{"scheduled_event_id", a.scheduled_event_id}, {"result", result},
                      {"identity", identity}},
-                    effects, sticky_queue.empty() ? nullptr : &eager);
+                    effects, sticky_queue.empty() ? nullptr : &eager, &run);
   });
   return eager.task ? eager.task->json() : std::string();  // its history came with the COMMIT
 }
