@@ -733,3 +733,36 @@ TEST_CASE("a history wait for the close ignores other events and answers with th
   CHECK(r.body["events"][0]["event_type"] == "WorkflowExecutionCompleted");
   CHECK(r.body["events"][0]["attributes"]["result"] == "done");
 }
+
+TEST_CASE("an activity id used by a pending activity is a bad command, in the same task or a later one",
+          "[pg][activity]") {
+  ServerProcess server({.database_url = fresh_database("activity_id_reuse")});
+  RepriseApi api(server.port());
+  api.start_ok("a-1", "A", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("x", "Step")}).status ==
+          200);
+
+  // A later task: "x" is still pending.
+  REQUIRE(api.signal("a-1", {{"signal_name", "poke"}}).status == 200);
+  task = api.expect_workflow_task("q");
+  auto r = api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("y", "Step"),
+                                                           RepriseApi::schedule_activity("x", "Step")});
+  CHECK(r.status == 400);
+  CHECK(r.body["error"]["code"] == "InvalidArgument");
+  CHECK(r.body["error"]["message"] ==
+        "commands[1] (ScheduleActivityTask): attributes.activity_id \"x\" is already used by a pending activity "
+        "of this run");
+  // Nothing of that task stayed: no "y", and the task is recorded failed as a bad command.
+  auto types = api.event_types("a-1");
+  CHECK(count_of(types, "ActivityTaskScheduled") == 1);
+  CHECK(count_of(types, "WorkflowTaskFailed") == 1);
+
+  // The same task scheduling one id twice.
+  task = api.expect_workflow_task("q", "10s");
+  r = api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("z", "Step"),
+                                                      RepriseApi::schedule_activity("z", "Step")});
+  CHECK(r.status == 400);
+  CHECK_THAT(r.body["error"]["message"].get<std::string>(),
+             Catch::Contains("commands[1]") && Catch::Contains("\"z\" is already used by a pending activity"));
+}

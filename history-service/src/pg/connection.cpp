@@ -80,8 +80,10 @@ int Connection::backend_pid() const { return PQbackendPID(conn_); }
 void Connection::fail(std::string_view what, pg_result* r) {
   std::string state;
   std::string msg;
+  std::string primary;
   if (r) {
     if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
+    if (const char* p = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) primary = p;
     msg = PQresultErrorMessage(r);
     PQclear(r);
   }
@@ -90,7 +92,7 @@ void Connection::fail(std::string_view what, pg_result* r) {
   bool lost = PQstatus(conn_) != CONNECTION_OK;
   if (lost) broken_ = true;
   if (state.empty()) state = lost ? "08006" : "XX000";
-  throw PgError(fmt::format("{}: {}", what, msg), state, lost);
+  throw PgError(fmt::format("{}: {}", what, msg), state, lost, false, primary);
 }
 
 Result Connection::exec(std::string_view name, std::string_view sql, std::span<const Param> params) {
@@ -222,7 +224,8 @@ void Connection::run_pipeline(bool commit) {
         std::string what = !s                ? std::string("pipeline")
                            : s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
                                           : std::string(s->plain);
-        error.emplace(fmt::format("{}: {}", what, msg), state, false);
+        const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        error.emplace(fmt::format("{}: {}", what, msg), state, false, false, primary ? primary : "");
       }
       PQclear(r);
       continue;

@@ -21,12 +21,18 @@ namespace reprise::pg {
 /// `in_doubt()` says a COMMIT was sent but its outcome is unknown (the connection died).
 class PgError : public std::runtime_error {
  public:
-  PgError(std::string message, std::string sqlstate, bool connection_lost, bool in_doubt = false)
+  PgError(std::string message, std::string sqlstate, bool connection_lost, bool in_doubt = false,
+          std::string primary = {})
       : std::runtime_error(std::move(message)),
         sqlstate_(std::move(sqlstate)),
+        primary_(std::move(primary)),
         connection_lost_(connection_lost),
         in_doubt_(in_doubt) {}
   const std::string& sqlstate() const noexcept { return sqlstate_; }
+  /// The server's message alone (no statement name, no severity or context lines).
+  const std::string& primary_message() const noexcept { return primary_; }
+  /// RP400: a check in SQL found the request invalid; primary_message() says why, for the caller.
+  bool rejected_request() const noexcept { return sqlstate_ == "RP400"; }
   bool connection_lost() const noexcept { return connection_lost_; }
   bool in_doubt() const noexcept { return in_doubt_; }
   /// Serialization failure or deadlock: the whole transaction may be run again.
@@ -34,6 +40,7 @@ class PgError : public std::runtime_error {
 
  private:
   std::string sqlstate_;
+  std::string primary_;
   bool connection_lost_;
   bool in_doubt_;
 };

@@ -25,8 +25,11 @@ class Attributes {
       : attrs_(attrs), prefix_(fmt::format("commands[{}] ({})", index, protocol::to_string(type))) {}
 
   [[noreturn]] void fail(std::string_view field, std::string_view why) const {
-    throw ApiError(ErrorCode::kInvalidArgument,
-                   fmt::format("{}: attributes.{} {}", prefix_, field, why));
+    throw ApiError(ErrorCode::kInvalidArgument, failure(field, why));
+  }
+  /// The message fail() would throw, for a check made later (in SQL).
+  std::string failure(std::string_view field, std::string_view why) const {
+    return fmt::format("{}: attributes.{} {}", prefix_, field, why);
   }
   /// A name (id, type, queue): 1 to 1000 bytes of printable text.
   std::string str(std::string_view field) const {
@@ -118,13 +121,11 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
            "is required unless schedule_to_close_timeout is set (an activity needs a deadline)");
   auto policy = a.retry_policy();
 
-  auto existing = conn.exec("activity_id_in_use",
-                            "SELECT 1 FROM activities WHERE namespace = $1 AND workflow_id = $2 AND "
-                            "run_id = $3::uuid AND activity_id = $4",
-                            {run.key().ns, run.key().workflow_id, run.key().run_id, activity_id});
-  if (existing.rows() > 0)
-    a.fail("activity_id", fmt::format("\"{}\" is already used by a pending activity of this run",
-                                      activity_id));
+  // Checked with the writes, in SQL: no round trip of its own (see reprise_check_activity_id).
+  conn.defer("activity_id_check", "SELECT reprise_check_activity_id($1, $2, $3::uuid, $4, $5)",
+             {run.key().ns, run.key().workflow_id, run.key().run_id, activity_id,
+              a.failure("activity_id",
+                        fmt::format("\"{}\" is already used by a pending activity of this run", activity_id))});
 
   json attrs = {{"activity_id", activity_id},
                 {"activity_type", activity_type},

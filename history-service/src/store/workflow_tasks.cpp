@@ -206,6 +206,10 @@ std::vector<std::string> complete_workflow_task(pg::Connection& conn, const Task
             activity_tasks.push_back(activity_task_json(a, row.workflow_type, *a.started_time, signer));
       });
       settled = true;
+    } catch (const pg::PgError& e) {
+      // A command a check in SQL refused (a pending activity's id used again): a bad command.
+      if (!e.rejected_request()) throw;
+      throw ApiError(ErrorCode::kInvalidArgument, e.primary_message());
     } catch (const CancelRacedOutcome&) {
       unhandled = true;  // rolled back; the next round records the rejection instead
     } catch (const HistoryLimitExceeded& e) {
