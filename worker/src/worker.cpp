@@ -51,8 +51,9 @@ struct Worker::Impl {
     sticky_queue = fmt::format("{}/sticky/{}", options.task_queue, options.identity);
   }
 
-  void poll_workflow_tasks(const std::string& queue);
-  void poll_activity_tasks();
+  /// Polls `queue` for `kind` ("workflow" or "activity") tasks until stopping, handing each
+  /// task to `handle`.
+  void poll(const std::string& kind, const std::string& queue, void (Impl::*handle)(const json&));
   void handle_workflow_task(const json& task);
   /// Runs an activity task, then the workflow task its result may hand back (eager dispatch).
   void run_activity(const json& task);
@@ -60,7 +61,7 @@ struct Worker::Impl {
   /// Eager activities: reserves up to `wanted` idle eager threads; returns how many.
   int reserve_eager_slots(int wanted);
   /// Queues the activity tasks a completion handed back and frees the unused reservations.
-  void accept_eager_activities(const json& tasks, int reserved);
+  void accept_eager_activities(json tasks, int reserved);
   void run_eager_activities();
   std::vector<detail::HistoryEvent> fetch_history(const std::string& workflow_id, const std::string& run_id);
 
@@ -114,13 +115,13 @@ namespace {
 thread_local bool t_eager_thread = false;
 }  // namespace
 
-void Worker::Impl::accept_eager_activities(const json& tasks, int reserved) {
+void Worker::Impl::accept_eager_activities(json tasks, int reserved) {
   int taken = 0;
   {
     std::lock_guard lock(eager_mutex);
     if (tasks.is_array())
-      for (const auto& t : tasks)
-        if (taken < reserved) eager_queue.push_back(t), ++taken;
+      for (auto& t : tasks)
+        if (taken < reserved) eager_queue.push_back(std::move(t)), ++taken;
     eager_free += reserved - taken;
   }
   for (int n = t_eager_thread ? 1 : 0; n < taken; ++n) eager_ready.notify_one();
@@ -169,8 +170,8 @@ void Worker::Impl::handle_workflow_task(const json& task) {
   struct HandOver {
     Impl& impl;
     const int& slots;
-    const json& tasks;
-    ~HandOver() { impl.accept_eager_activities(tasks, slots); }
+    json& tasks;
+    ~HandOver() { impl.accept_eager_activities(std::move(tasks), slots); }
   } hand_over{*this, eager_slots, eager_tasks};
   try {
     switch (answer.kind) {
@@ -184,11 +185,13 @@ void Worker::Impl::handle_workflow_task(const json& task) {
         }
         // Activities on this worker's own queue may come straight back to run here.
         int local_activities = 0;
-        if (!registry.activity_names().empty())
-          for (const auto& c : body.value("commands", json::array()))
-            if (c.value("command_type", "") == "ScheduleActivityTask" &&
-                c.value("attributes", json::object()).value("task_queue", options.task_queue) == options.task_queue)
+        if (auto commands = body.find("commands"); commands != body.end() && !registry.activity_names().empty())
+          for (const auto& c : *commands) {
+            auto attributes = c.find("attributes");
+            if (c.value("command_type", "") == "ScheduleActivityTask" && attributes != c.end() &&
+                attributes->value("task_queue", options.task_queue) == options.task_queue)
               ++local_activities;
+          }
         eager_slots = reserve_eager_slots(local_activities);
         if (eager_slots > 0) body["eager_activities"] = eager_slots;
         auto reply = service.post("/workflow-tasks/complete", body);
@@ -220,33 +223,17 @@ void Worker::Impl::handle_workflow_task(const json& task) {
   handler.finished(handler.release_run(), accepted);
 }
 
-void Worker::Impl::poll_workflow_tasks(const std::string& queue) {
-  auto path = fmt::format("/task-queues/{}/workflow-tasks/poll", detail::url_encode(queue));
+void Worker::Impl::poll(const std::string& kind, const std::string& queue, void (Impl::*handle)(const json&)) {
+  auto path = fmt::format("/task-queues/{}/{}-tasks/poll", detail::url_encode(queue), kind);
   auto timeout = protocol::format_duration(options.poll_timeout);
   while (!stopping) {
     try {
       auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
                                  options.poll_timeout + std::chrono::seconds(10));
       if (answer.value("task", json()).is_null()) continue;
-      handle_workflow_task(answer["task"]);
+      (this->*handle)(answer["task"]);
     } catch (const std::exception& e) {
-      spdlog::warn("msg=\"workflow task poll failed; retrying\" queue={} error=\"{}\"", queue, e.what());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    }
-  }
-}
-
-void Worker::Impl::poll_activity_tasks() {
-  auto path = fmt::format("/task-queues/{}/activity-tasks/poll", detail::url_encode(options.task_queue));
-  auto timeout = protocol::format_duration(options.poll_timeout);
-  while (!stopping) {
-    try {
-      auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
-                                 options.poll_timeout + std::chrono::seconds(10));
-      if (answer.value("task", json()).is_null()) continue;
-      run_activity(answer["task"]);
-    } catch (const std::exception& e) {
-      spdlog::warn("msg=\"activity task poll failed; retrying\" error=\"{}\"", e.what());
+      spdlog::warn("msg=\"{} task poll failed; retrying\" queue={} error=\"{}\"", kind, queue, e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
   }
@@ -266,13 +253,13 @@ void Worker::start() {
   impl_->started = true;
   auto& i = *impl_;
   for (int n = 0; n < i.options.workflow_pollers; ++n)
-    i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.options.task_queue); });
+    i.threads.emplace_back([&i] { i.poll("workflow", i.options.task_queue, &Impl::handle_workflow_task); });
   // Warm runs' tasks (after a timer or a signal; activity results usually come back eagerly)
   // arrive on the sticky queue: as many pollers there as on the shared queue.
   if (i.cache.capacity() > 0)
     for (int n = 0; n < i.options.workflow_pollers; ++n)
-      i.threads.emplace_back([&i] { i.poll_workflow_tasks(i.sticky_queue); });
-  for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll_activity_tasks(); });
+      i.threads.emplace_back([&i] { i.poll("workflow", i.sticky_queue, &Impl::handle_workflow_task); });
+  for (int n = 0; n < i.options.activity_pollers; ++n) i.threads.emplace_back([&i] { i.poll("activity", i.options.task_queue, &Impl::run_activity); });
   if (i.options.eager_dispatch && !i.registry.activity_names().empty()) {
     const int threads = i.options.eager_activity_threads > 0 ? i.options.eager_activity_threads : i.options.activity_pollers;
     i.eager_free = threads;

@@ -147,6 +147,8 @@ std::vector<Result> Connection::exec_all(std::vector<Statement> statements) {
   return out;
 }
 
+Result Connection::exec(const Statement& s) { return exec(s.name, s.sql, s.params); }
+
 void Connection::begin() {
   deferred_.clear();
   begin_pending_ = true;

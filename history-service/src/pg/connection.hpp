@@ -102,6 +102,7 @@ class Connection {
     std::string name, sql;
     std::vector<Param> params;
   };
+  Result exec(const Statement& s);
   std::vector<Result> exec_all(std::vector<Statement> statements);
   /// Runs SQL text without parameters (several statements allowed). Throws PgError.
   void exec_script(std::string_view sql);

@@ -37,7 +37,7 @@ pg::Connection::Statement ActivityRow::load_statement(const RunKey& run, std::in
 std::optional<ActivityRow> ActivityRow::load(pg::Connection& conn, const RunKey& run,
                                              std::int64_t scheduled_event_id) {
   auto s = load_statement(run, scheduled_event_id);
-  return from_rows(run, scheduled_event_id, conn.exec(s.name, s.sql, s.params));
+  return from_rows(run, scheduled_event_id, conn.exec(s));
 }
 
 std::optional<ActivityRow> ActivityRow::from_rows(const RunKey& run, std::int64_t scheduled_event_id,

@@ -1,5 +1,6 @@
 #include "store/dispatch.hpp"
 
+#include <iterator>
 #include <limits>
 
 #include <fmt/format.h>
@@ -50,6 +51,8 @@ std::string StartedWorkflowTask::json() const { return head + ",\"history\":" + 
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type, protocol::Timestamp started,
                                const TaskTokenSigner& signer) {
   TaskToken token{TaskToken::Kind::kActivity, a.run, a.scheduled_event_id, 0, a.attempt};
+  auto deadline = started + milliseconds(a.start_to_close_ms);
+  if (a.schedule_to_close_ms) deadline = std::min(deadline, a.scheduled_time + milliseconds(a.schedule_to_close_ms));
   json out = {{"task_token", signer.sign(token)},
               {"namespace", a.run.ns},
               {"workflow_id", a.run.workflow_id},
@@ -60,21 +63,21 @@ std::string activity_task_json(const ActivityRow& a, const std::string& workflow
               {"task_queue", a.task_queue},
               {"scheduled_event_id", a.scheduled_event_id},
               {"attempt", a.attempt},
-              {"input", json::parse(a.input)},
               {"scheduled_time", format_timestamp(a.scheduled_time)},
               {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
               {"started_time", format_timestamp(started)},
+              {"deadline", format_timestamp(deadline)},
               {"start_to_close_timeout", format_duration(milliseconds(a.start_to_close_ms))},
               {"heartbeat_timeout", a.heartbeat_ms ? json(format_duration(milliseconds(a.heartbeat_ms))) : json()},
-              {"heartbeat_details", a.heartbeat_details ? json::parse(*a.heartbeat_details) : json()},
-              {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()},
               // Stable across attempts: the key an activity uses to make its effect idempotent.
               {"idempotency_key",
                fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id, a.run.run_id, a.scheduled_event_id)}};
-  auto deadline = started + milliseconds(a.start_to_close_ms);
-  if (a.schedule_to_close_ms) deadline = std::min(deadline, a.scheduled_time + milliseconds(a.schedule_to_close_ms));
-  out["deadline"] = format_timestamp(deadline);
-  return out.dump();
+  // The payloads are stored as JSON text: spliced in as they are, without parsing them again.
+  auto text = out.dump();
+  text.pop_back();
+  fmt::format_to(std::back_inserter(text), R"(,"input":{},"heartbeat_details":{},"last_failure":{}}})", a.input,
+                 a.heartbeat_details.value_or("null"), a.last_failure.value_or("null"));
+  return text;
 }
 
 }  // namespace reprise::store

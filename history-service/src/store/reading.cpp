@@ -158,7 +158,7 @@ HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t f
   // A named run: its row and its events in one round trip.
   auto rows = conn.exec_all({RunState::load_statement(key), history_page_statement(key, from_event_id, page_size)});
   auto run = RunState::from_rows(conn, rows[0]);
-  if (!run) RunState::find_or_throw(conn, key);  // throws NotFound, worded as everywhere else
+  if (!run) throw RunState::not_found(key);
   HistoryPage page{run->key(), events_json(rows[1]), rows[1].rows(), run->row().next_event_id, !run->is_open()};
   return page;
 }
@@ -182,7 +182,7 @@ std::string events_json(const pg::Result& r) {
 HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size) {
   HistoryPage page{run.key(), "", 0, run.row().next_event_id, !run.is_open()};
   auto s = history_page_statement(page.run, from_event_id, page_size);
-  auto r = conn.exec(s.name, s.sql, s.params);
+  auto r = conn.exec(s);
   page.events_json = events_json(r);
   page.count = r.rows();
   return page;

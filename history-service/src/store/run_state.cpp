@@ -77,7 +77,7 @@ std::optional<RunState> RunState::from_rows(pg::Connection& conn, const pg::Resu
 
 std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key, bool lock) {
   auto s = load_statement(key, lock);
-  return from_rows(conn, conn.exec(s.name, s.sql, s.params));
+  return from_rows(conn, conn.exec(s));
 }
 
 std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,
@@ -97,13 +97,15 @@ std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key, 
 
 RunState RunState::find_or_throw(pg::Connection& conn, const RunKey& key, bool lock) {
   auto run = find(conn, key, lock);
-  if (!run) {
-    auto workflow = fmt::format("workflow \"{}\" in namespace \"{}\"", key.workflow_id, key.ns);
-    throw protocol::ApiError(protocol::ErrorCode::kNotFound,
-                             key.run_id.empty() ? workflow + " not found"
-                                                : fmt::format("run \"{}\" of {} not found", key.run_id, workflow));
-  }
+  if (!run) throw not_found(key);
   return std::move(*run);
+}
+
+protocol::ApiError RunState::not_found(const RunKey& key) {
+  auto workflow = fmt::format("workflow \"{}\" in namespace \"{}\"", key.workflow_id, key.ns);
+  return protocol::ApiError(protocol::ErrorCode::kNotFound,
+                            key.run_id.empty() ? workflow + " not found"
+                                               : fmt::format("run \"{}\" of {} not found", key.run_id, workflow));
 }
 
 RunState RunState::create(pg::Connection& conn, ExecutionRow row) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/event_type.hpp>
 #include <reprise/protocol/timestamp.hpp>
 
@@ -88,6 +89,8 @@ class RunState {
   static std::optional<RunState> find(pg::Connection& conn, const RunKey& key, bool lock = false);
   /// As find(), or ApiError NotFound naming the workflow (and the run, when one was named).
   static RunState find_or_throw(pg::Connection& conn, const RunKey& key, bool lock = false);
+  /// The NotFound error find_or_throw() throws, naming the workflow (and the run, when named).
+  static protocol::ApiError not_found(const RunKey& key);
   /// A new run; save() inserts it.
   static RunState create(pg::Connection& conn, ExecutionRow row);
 
