@@ -91,8 +91,8 @@ class HeartbeatBatcher {
 }  // namespace
 
 json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
-                       const std::string& identity, const std::string& sticky_queue) {
-  json next_workflow_task;
+                       const std::string& identity, const std::string& sticky_queue, const Continuation& continuation) {
+  json service_answer;
   auto token = task.at("task_token").get<std::string>();
   auto info = info_of(task);
   HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout);
@@ -107,8 +107,7 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
       // activity run again after its timeout. The token makes a repeat harmless.
       for (int attempt = 1;; ++attempt) {
         try {
-          auto answer = service.post(path, body);
-          if (answer.contains("workflow_task")) next_workflow_task = std::move(answer["workflow_task"]);
+          service_answer = service.post(path, body);
           break;
         } catch (const ServiceError& e) {
           if (e.code() != "Unavailable" || attempt == 5) throw;
@@ -130,12 +129,16 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
            {{"failure", {{"message", fmt::format("activity type \"{}\" is not registered on worker {}",
                                                  info.activity_type, identity)},
                          {"type", "ActivityNotRegistered"}}}});
-    return next_workflow_task;
+    return service_answer;
   }
   try {
     auto result = (*fn)(ctx, task.value("input", json()));
     json body = {{"result", result}};
-    if (!sticky_queue.empty()) body["sticky_task_queue"] = sticky_queue;
+    if (!sticky_queue.empty()) {
+      body["sticky_task_queue"] = sticky_queue;
+      if (continuation)
+        if (auto next = continuation(body["result"]); !next.is_null()) body["workflow_task"] = std::move(next);
+    }
     report("/activity-tasks/complete", std::move(body));
   } catch (const CanceledError& e) {
     if (ctx.is_cancelled()) report("/activity-tasks/cancel", {{"details", e.details()}});
@@ -145,7 +148,7 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
   } catch (...) {
     report("/activity-tasks/fail", {{"failure", {{"message", "the activity threw something that is not a std::exception"}}}});
   }
-  return next_workflow_task;
+  return service_answer;
 }
 
 }  // namespace reprise::detail

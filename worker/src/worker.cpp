@@ -57,6 +57,21 @@ struct Worker::Impl {
   void handle_workflow_task(const json& task);
   /// Runs an activity task, then the workflow task its result may hand back (eager dispatch).
   void run_activity(const json& task);
+  /// A warm run fed an activity's result ahead of the service (continuation).
+  struct ContinuedRun {
+    std::unique_ptr<detail::WorkflowRun> run;
+    int eager_slots = 0;
+  };
+  /// Takes the activity's run from the cache, feeds it the events the result will bring and
+  /// runs the workflow task that follows; returns that task's answer for the completion to
+  /// carry, or null when the run is not warm here or its code failed (the result goes alone,
+  /// and the task that follows rebuilds the run from its history).
+  json continue_run(const json& activity_task, const json& result, ContinuedRun& out);
+  /// Puts a run whose answer the service accepted back in the cache, first applying the events
+  /// that completion appended (its next task starts after them). A run they do not fit is dropped.
+  void keep_warm(std::unique_ptr<detail::WorkflowRun> run, const json& appended_events);
+  /// How many of the commands schedule an activity on this worker's own queue.
+  int own_queue_activities(const json& commands) const;
   bool eager() const { return options.eager_dispatch && !stopping; }
   /// Eager activities: reserves up to `wanted` idle eager threads; returns how many.
   int reserve_eager_slots(int wanted);
@@ -143,9 +158,81 @@ void Worker::Impl::run_eager_activities() {
 }
 
 void Worker::Impl::run_activity(const json& task) {
-  auto next = detail::run_activity_task(registry, service, task, options.identity,
-                                        eager() && cache.capacity() > 0 ? sticky_queue : std::string());
-  if (next.is_object()) handle_workflow_task(next);
+  const bool sticky = eager() && cache.capacity() > 0;
+  ContinuedRun continued;
+  detail::Continuation continuation;
+  if (sticky && options.continue_warm_runs)
+    continuation = [&](const json& result) { return continue_run(task, result, continued); };
+  auto answer = detail::run_activity_task(registry, service, task, options.identity,
+                                          sticky ? sticky_queue : std::string(), continuation);
+  if (continued.run) {
+    const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
+    // Not applied: the run ran ahead of its history and is dropped (its fibers unwind here).
+    if (applied) keep_warm(std::move(continued.run), answer["events"]);
+    continued.run.reset();
+    accept_eager_activities(applied ? std::move(answer["activity_tasks"]) : json(), continued.eager_slots);
+    if (applied) return;
+  }
+  if (answer.is_object() && answer.contains("workflow_task")) handle_workflow_task(answer["workflow_task"]);
+}
+
+json Worker::Impl::continue_run(const json& task, const json& result, ContinuedRun& out) {
+  auto run = cache.take(task.value("run_id", ""));
+  if (!run) return nullptr;
+  using protocol::EventType;
+  const auto next = run->next_event_id();
+  const auto scheduled = task.value("scheduled_event_id", std::int64_t{0});
+  const auto attempt = task.value("attempt", 1);
+  // The task's start is the code's now(); the service records the same instant.
+  const auto started = std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  // What the service will append when it accepts the result: the same ids and what the code reads.
+  const detail::HistoryEvent events[] = {
+      {next, EventType::kActivityTaskStarted, started, {{"scheduled_event_id", scheduled}, {"attempt", attempt}}},
+      {next + 1, EventType::kActivityTaskCompleted, started,
+       {{"scheduled_event_id", scheduled}, {"result", result}, {"attempt", attempt}}},
+      {next + 2, EventType::kWorkflowTaskScheduled, started, json::object()},
+      {next + 3, EventType::kWorkflowTaskStarted, started, {{"scheduled_event_id", next + 2}}}};
+  json commands;
+  try {
+    commands = run->apply(events);
+  } catch (...) {
+    return nullptr;  // `run` is dropped; the task that follows meets the same failure and reports it
+  }
+  json answer = {{"next_event_id", next},
+                 {"started_time", protocol::format_timestamp(started)},
+                 {"commands", std::move(commands)},
+                 {"sticky_schedule_to_start_timeout", protocol::format_duration(options.sticky_schedule_to_start_timeout)},
+                 {"return_events", true}};
+  out.eager_slots = reserve_eager_slots(own_queue_activities(answer["commands"]));
+  if (out.eager_slots > 0) answer["eager_activities"] = out.eager_slots;
+  out.run = std::move(run);
+  return answer;
+}
+
+void Worker::Impl::keep_warm(std::unique_ptr<detail::WorkflowRun> run, const json& appended_events) {
+  if (run && appended_events.is_array()) {
+    try {
+      run->apply(detail::parse_events(appended_events));
+    } catch (const std::exception& e) {
+      spdlog::info("msg=\"warm run dropped: the events its completion appended do not fit it\" run_id={} error=\"{}\"",
+                   run->info().run_id, e.what());
+      run.reset();
+    }
+  }
+  detail::WorkflowTaskHandler(registry, stacks, cache, options.fail_workflow_on_nondeterminism)
+      .finished(std::move(run), /*accepted=*/true);
+}
+
+int Worker::Impl::own_queue_activities(const json& commands) const {
+  if (!commands.is_array() || registry.activity_names().empty()) return 0;
+  int n = 0;
+  for (const auto& c : commands) {
+    auto attributes = c.find("attributes");
+    if (c.value("command_type", "") == "ScheduleActivityTask" && attributes != c.end() &&
+        attributes->value("task_queue", options.task_queue) == options.task_queue)
+      ++n;
+  }
+  return n;
 }
 
 void Worker::Impl::handle_workflow_task(const json& task) {
@@ -166,7 +253,7 @@ void Worker::Impl::handle_workflow_task(const json& task) {
   // cache, so the workflow task their results bring back finds it warm; the slots reserved
   // for them are returned on every path.
   int eager_slots = 0;
-  json eager_tasks;
+  json eager_tasks, appended_events;
   struct HandOver {
     Impl& impl;
     const int& slots;
@@ -182,20 +269,14 @@ void Worker::Impl::handle_workflow_task(const json& task) {
         if (cache.capacity() > 0) {
           body["sticky_task_queue"] = sticky_queue;
           body["sticky_schedule_to_start_timeout"] = protocol::format_duration(options.sticky_schedule_to_start_timeout);
+          body["return_events"] = true;
         }
         // Activities on this worker's own queue may come straight back to run here.
-        int local_activities = 0;
-        if (auto commands = body.find("commands"); commands != body.end() && !registry.activity_names().empty())
-          for (const auto& c : *commands) {
-            auto attributes = c.find("attributes");
-            if (c.value("command_type", "") == "ScheduleActivityTask" && attributes != c.end() &&
-                attributes->value("task_queue", options.task_queue) == options.task_queue)
-              ++local_activities;
-          }
-        eager_slots = reserve_eager_slots(local_activities);
+        eager_slots = reserve_eager_slots(own_queue_activities(body["commands"]));
         if (eager_slots > 0) body["eager_activities"] = eager_slots;
         auto reply = service.post("/workflow-tasks/complete", body);
         if (reply.contains("activity_tasks")) eager_tasks = std::move(reply["activity_tasks"]);
+        if (reply.contains("events")) appended_events = std::move(reply["events"]);
         accepted = true;
         break;
       }
@@ -220,7 +301,8 @@ void Worker::Impl::handle_workflow_task(const json& task) {
     spdlog::info("msg=\"workflow task answer refused\" workflow_id={} code={} error=\"{}\"", workflow_id,
                  e.code(), e.what());
   }
-  handler.finished(handler.release_run(), accepted);
+  if (accepted) keep_warm(handler.release_run(), appended_events);
+  else handler.finished(handler.release_run(), false);
 }
 
 void Worker::Impl::poll(const std::string& kind, const std::string& queue, void (Impl::*handle)(const json&)) {

@@ -132,6 +132,44 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
 }
 
 /// An activity failure: {"message": text, "type"?: text, "non_retryable"?: bool, "details"?: any}.
+/// A workflow task's answer: the fields of /workflow-tasks/complete, also those of a
+/// continuation sent with an activity result.
+store::WorkflowTaskCompletion read_completion(RequestFields& f, std::string identity, std::string sticky_queue) {
+  store::WorkflowTaskCompletion c;
+  c.commands = f.array("commands");
+  c.identity = std::move(identity);
+  c.force_new_task = f.boolean("force_new_workflow_task");
+  auto sticky_timeout = f.duration("sticky_schedule_to_start_timeout");
+  if (!sticky_queue.empty())
+    c.sticky = store::StickyQueue{std::move(sticky_queue), sticky_timeout.value_or(protocol::Duration{5'000})};
+  c.eager_activity_slots = static_cast<int>(f.integer("eager_activities", 0, 0, 1000));
+  c.return_events = f.boolean("return_events");
+  return c;
+}
+
+/// The answer to a completion: `first` (a member, when given), the eager activities' tasks and
+/// the events returned, spliced as text.
+std::string completion_json(const store::CompletionReply& reply, std::string_view first = {}) {
+  std::string out = "{";
+  out += first;
+  auto member = [&](std::string_view name) {
+    if (out.size() > 1) out += ',';
+    (out += '"') += name;
+    out += "\":";
+  };
+  if (!reply.activity_tasks.empty()) {
+    member("activity_tasks");
+    out += '[';
+    for (std::size_t i = 0; i < reply.activity_tasks.size(); ++i) (out += i ? "," : "") += reply.activity_tasks[i];
+    out += ']';
+  }
+  if (!reply.events.empty()) {
+    member("events");
+    out += reply.events;
+  }
+  return out + "}";
+}
+
 void check_failure(const json& failure) {
   auto bad = [](std::string_view why) {
     return ApiError(ErrorCode::kInvalidArgument, fmt::format("field \"failure\" {}", why));
@@ -440,24 +478,12 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       auto identity = f.text("identity");
       store::Effects effects;
       if (action == "complete") {
-        auto commands = f.array("commands");
-        auto force = f.boolean("force_new_workflow_task");
-        std::optional<store::StickyQueue> sticky;
-        if (auto queue = f.opt_name("sticky_task_queue"); !queue.empty())
-          sticky = store::StickyQueue{queue, f.duration("sticky_schedule_to_start_timeout")
-                                                 .value_or(protocol::Duration{5'000})};
-        else
-          f.duration("sticky_schedule_to_start_timeout");
-        auto eager_slots = static_cast<int>(f.integer("eager_activities", 0, 0, 1000));
+        auto completion = read_completion(f, identity, f.opt_name("sticky_task_queue"));
         f.done();
         try {
-          auto activity_tasks = store::complete_workflow_task(db_.connection(), token, commands, identity, force,
-                                                              sticky, options_.limits, eager_slots, signer_, effects);
+          auto reply = store::complete_workflow_task(db_.connection(), token, completion, options_.limits, signer_, effects);
           feed_.publish(effects);
-          if (activity_tasks.empty()) return json_response(json::object());
-          std::string answer = "{\"activity_tasks\":[";
-          for (std::size_t i = 0; i < activity_tasks.size(); ++i) (answer += i ? "," : "") += activity_tasks[i];
-          return http::Response{200, answer + "]}"};
+          return http::Response{200, completion_json(reply)};
         } catch (const ApiError& e) {
           // A command the service cannot carry out fails the task, visibly in the history,
           // so the worker's next attempt starts from a known state.
@@ -498,12 +524,26 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
         auto result = f.payload("result");
         auto identity = f.text("identity");
         auto sticky_queue = f.opt_name("sticky_task_queue");
-        f.done();
-        auto workflow_task = store::complete_activity_task(conn, token, result, identity, sticky_queue, signer_, effects);
-        if (!workflow_task.empty()) {
-          feed_.publish(effects);
-          return http::Response{200, "{\"workflow_task\":" + workflow_task + "}"};
+        std::optional<store::ContinuedWorkflowTask> continuation;
+        if (f.has("workflow_task")) {
+          auto w = f.object("workflow_task");
+          if (sticky_queue.empty())
+            throw ApiError(ErrorCode::kInvalidArgument,
+                           "field \"workflow_task\" needs \"sticky_task_queue\": only the worker holding the run "
+                           "warm can continue it");
+          continuation = store::ContinuedWorkflowTask{w.integer("next_event_id", 0, 1, INT64_MAX),
+                                                      w.timestamp("started_time"),
+                                                      read_completion(w, identity, sticky_queue)};
+          w.done();
         }
+        f.done();
+        auto reply = store::complete_activity_task(conn, token, result, identity, sticky_queue,
+                                                   continuation ? &*continuation : nullptr, options_.limits, signer_,
+                                                   effects);
+        feed_.publish(effects);
+        if (reply.continued) return http::Response{200, completion_json(*reply.continued, "\"workflow_task_completed\":true")};
+        if (!reply.workflow_task.empty()) return http::Response{200, "{\"workflow_task\":" + reply.workflow_task + "}"};
+        return json_response(answer);
       } else if (action == "fail") {
         auto failure = f.payload("failure");
         auto identity = f.text("identity");

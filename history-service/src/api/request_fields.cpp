@@ -46,9 +46,9 @@ const json* RequestFields::find(std::string_view field) {
 
 std::string RequestFields::name(std::string_view field) {
   auto* v = find(field);
-  if (!v) throw invalid(field, "is required");
-  if (!v->is_string()) throw invalid(field, "must be a string");
-  check_name(field, v->get<std::string>());
+  if (!v) throw invalid(path(field), "is required");
+  if (!v->is_string()) throw invalid(path(field), "must be a string");
+  check_name(path(field), v->get<std::string>());
   return v->get<std::string>();
 }
 
@@ -60,27 +60,38 @@ std::string RequestFields::opt_name(std::string_view field, std::string fallback
 std::string RequestFields::text(std::string_view field, std::string fallback) {
   auto* v = find(field);
   if (!v) return fallback;
-  if (!v->is_string()) throw invalid(field, "must be a string");
+  if (!v->is_string()) throw invalid(path(field), "must be a string");
   const auto& s = v->get_ref<const std::string&>();
-  if (s.find('\0') != std::string::npos) throw invalid(field, "must not contain NUL characters");
+  if (s.find('\0') != std::string::npos) throw invalid(path(field), "must not contain NUL characters");
   return s;
 }
 
 std::optional<protocol::Duration> RequestFields::duration(std::string_view field) {
   auto* v = find(field);
   if (!v) return std::nullopt;
-  if (!v->is_string()) throw invalid(field, "must be a duration string such as \"30s\" or \"250ms\"");
+  if (!v->is_string()) throw invalid(path(field), "must be a duration string such as \"30s\" or \"250ms\"");
   try {
     return protocol::parse_duration(v->get<std::string>());
   } catch (const std::invalid_argument& e) {
-    throw invalid(field, fmt::format("is an {}", e.what()));
+    throw invalid(path(field), fmt::format("is an {}", e.what()));
+  }
+}
+
+protocol::Timestamp RequestFields::timestamp(std::string_view field) {
+  auto* v = find(field);
+  if (!v) throw invalid(path(field), "is required");
+  if (!v->is_string()) throw invalid(path(field), "must be an RFC 3339 time such as \"2026-11-30T12:00:00.250Z\"");
+  try {
+    return protocol::parse_timestamp(v->get<std::string>());
+  } catch (const std::exception& e) {
+    throw invalid(path(field), fmt::format("is not an RFC 3339 time: {}", e.what()));
   }
 }
 
 bool RequestFields::boolean(std::string_view field, bool fallback) {
   auto* v = find(field);
   if (!v) return fallback;
-  if (!v->is_boolean()) throw invalid(field, "must be true or false");
+  if (!v->is_boolean()) throw invalid(path(field), "must be true or false");
   return v->get<bool>();
 }
 
@@ -89,7 +100,7 @@ std::int64_t RequestFields::integer(std::string_view field, std::int64_t fallbac
   auto* v = find(field);
   if (!v) return fallback;
   if (!v->is_number_integer() || v->get<std::int64_t>() < min || v->get<std::int64_t>() > max)
-    throw invalid(field, fmt::format("must be a whole number from {} to {}", min, max));
+    throw invalid(path(field), fmt::format("must be a whole number from {} to {}", min, max));
   return v->get<std::int64_t>();
 }
 
@@ -101,7 +112,7 @@ json RequestFields::payload(std::string_view field) {
     throw ApiError(ErrorCode::kPayloadTooLarge,
                    fmt::format("field \"{}\" is {} bytes, over the payload limit of {} bytes; store "
                                "large data elsewhere and pass a reference",
-                               field, size, max_payload_bytes_));
+                               path(field), size, max_payload_bytes_));
   return *v;
 }
 
@@ -113,22 +124,35 @@ std::optional<protocol::RetryPolicy> RequestFields::retry_policy(std::string_vie
     policy.validate();
     return policy;
   } catch (const std::exception& e) {
-    throw invalid(field, fmt::format("is not a valid retry policy: {}", e.what()));
+    throw invalid(path(field), fmt::format("is not a valid retry policy: {}", e.what()));
   }
 }
 
 json RequestFields::array(std::string_view field) {
   auto* v = find(field);
   if (!v) return json::array();
-  if (!v->is_array()) throw invalid(field, "must be an array");
+  if (!v->is_array()) throw invalid(path(field), "must be an array");
   return *v;
 }
+
+RequestFields RequestFields::object(std::string_view field) {
+  auto* v = find(field);
+  if (v && !v->is_object()) throw invalid(path(field), "must be an object");
+  return RequestFields(v ? *v : json::object(), max_payload_bytes_, path(field) + ".");
+}
+
+bool RequestFields::has(std::string_view field) const {
+  auto it = body_.find(field);
+  return it != body_.end() && !it->is_null();
+}
+
+std::string RequestFields::path(std::string_view field) const { return prefix_ + std::string(field); }
 
 void RequestFields::done() {
   for (auto& [key, value] : body_.items())
     if (!read_.contains(key))
       throw ApiError(ErrorCode::kInvalidArgument,
-                     fmt::format("field \"{}\" is not known to this endpoint (see docs/api.md)", key));
+                     fmt::format("field \"{}{}\" is not known to this endpoint (see docs/api.md)", prefix_, key));
 }
 
 }  // namespace reprise::api

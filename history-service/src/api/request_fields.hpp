@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <reprise/protocol/duration.hpp>
 #include <reprise/protocol/retry_policy.hpp>
+#include <reprise/protocol/timestamp.hpp>
 
 namespace reprise::api {
 
@@ -29,6 +30,8 @@ class RequestFields {
   std::string text(std::string_view field, std::string fallback = {});  // any string
   std::optional<protocol::Duration> duration(std::string_view field);
   bool boolean(std::string_view field, bool fallback = false);
+  /// A required RFC 3339 time.
+  protocol::Timestamp timestamp(std::string_view field);
   /// A whole number in [min, max]; `fallback` when absent.
   std::int64_t integer(std::string_view field, std::int64_t fallback, std::int64_t min, std::int64_t max);
   /// Any JSON value, within the payload size limit; null when absent.
@@ -36,13 +39,21 @@ class RequestFields {
   std::optional<protocol::RetryPolicy> retry_policy(std::string_view field);
   /// An array, kept as JSON (workflow-task commands).
   json array(std::string_view field);
+  /// A nested object's fields (empty when absent); errors name them as "field.inner".
+  RequestFields object(std::string_view field);
+  /// Whether the field is present (and not null).
+  bool has(std::string_view field) const;
   /// Throws naming the first field nobody read.
   void done();
 
  private:
+  RequestFields(json body, std::size_t max_payload_bytes, std::string prefix)
+      : body_(std::move(body)), max_payload_bytes_(max_payload_bytes), prefix_(std::move(prefix)) {}
+  std::string path(std::string_view field) const;
   const json* find(std::string_view field);
   json body_;
   std::size_t max_payload_bytes_;
+  std::string prefix_;  // "outer." for a nested object's fields
   std::set<std::string, std::less<>> read_;
 };
 

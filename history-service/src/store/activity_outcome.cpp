@@ -25,18 +25,16 @@ void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
   }
 }
 
-void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
-                     EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager,
-                     std::optional<RunState>* loaded_run) {
-  // Activities of one run often finish together (a fan-out): they queue on the run's row
-  // rather than all but one losing the version race and running again.
-  auto run = loaded_run ? std::move(*loaded_run) : RunState::load(conn, a.run, /*lock=*/true);
+void remove_activity(pg::Connection& conn, const ActivityRow& a) {
   conn.defer("activity_delete",
             "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
             "AND scheduled_event_id = $4::bigint",
             {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
   delete_activity_timers(conn, a.run, a.scheduled_event_id);
-  if (!run || !run->is_open()) return;
+}
+
+std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRow& a, const std::string& identity,
+                                                                EventType outcome, json attributes) {
   std::vector<std::pair<EventType, json>> events;
   if (a.started_time)
     events.push_back({EventType::kActivityTaskStarted,
@@ -46,7 +44,18 @@ void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::stri
                        {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()}}});
   attributes["attempt"] = a.attempt;
   events.push_back({outcome, std::move(attributes)});
-  run->add_external(std::move(events));
+  return events;
+}
+
+void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
+                     EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager,
+                     std::optional<RunState>* loaded_run) {
+  // Activities of one run often finish together (a fan-out): they queue on the run's row
+  // rather than all but one losing the version race and running again.
+  auto run = loaded_run ? std::move(*loaded_run) : RunState::load(conn, a.run, /*lock=*/true);
+  remove_activity(conn, a);
+  if (!run || !run->is_open()) return;
+  run->add_external(activity_outcome_events(a, identity, outcome, std::move(attributes)));
   if (eager && run->take_scheduled_workflow_task(eager->sticky_queue)) {
     eager->task = start_workflow_task(*run, eager->sticky_queue, eager->identity, *eager->signer, effects);
     return;

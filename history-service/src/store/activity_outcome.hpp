@@ -4,6 +4,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "store/activity_row.hpp"
 #include "store/dispatch.hpp"
@@ -15,6 +17,13 @@ namespace reprise::store {
 /// Sets the start-to-close and heartbeat timers of an attempt that just started.
 void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
                                  protocol::Timestamp started, Effects& effects);
+
+/// Deletes the activity's row and timers: it is no longer pending.
+void remove_activity(pg::Connection& conn, const ActivityRow& a);
+/// The events an ended activity adds to the history: ActivityTaskStarted (for the last
+/// attempt, when it started) followed by `outcome` with `attributes` and the attempt.
+std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRow& a, const std::string& identity,
+                                                                EventType outcome, json attributes);
 
 /// Removes the activity and gives the workflow its outcome: ActivityTaskStarted (for the last
 /// attempt) followed by `outcome` (Completed, Failed, TimedOut or Canceled).

@@ -5,11 +5,14 @@
 
 #include "pg/database.hpp"
 #include "store/activity_outcome.hpp"
+#include "store/commands.hpp"
 #include "store/dispatch.hpp"
 #include "store/operations.hpp"
+#include "store/run_set.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
+#include "store/workflow_task_completion.hpp"
 
 namespace reprise::store {
 
@@ -129,20 +132,72 @@ ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token,
 
 }  // namespace
 
-std::string complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
-                                   const std::string& identity, const std::string& sticky_queue,
-                                   const TaskTokenSigner& signer, Effects& effects) {
+namespace {
+
+/// Whether the history is exactly what the continuing worker fed its run: nothing reached the
+/// run since that worker last saw it (no event, no task scheduled, nothing buffered), it is
+/// still that worker's warm run, and the attempt was started (its Started event is expected).
+bool continuation_applies(const RunState& run, const ActivityRow& a, const ContinuedWorkflowTask& cont,
+                          const std::string& sticky_queue) {
+  const auto& row = run.row();
+  const auto skew = std::chrono::abs(cont.started_time - now());
+  return run.is_open() && row.next_event_id == cont.next_event_id && row.wft_scheduled_event_id == 0 &&
+         !run.has_buffered() && row.sticky_task_queue == sticky_queue && a.started_time &&
+         skew < std::chrono::minutes(1);  // a worker clock far off would put odd times in the history
+}
+
+}  // namespace
+
+ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                                               const std::string& identity, const std::string& sticky_queue,
+                                               const ContinuedWorkflowTask* continuation, const Limits& limits,
+                                               const TaskTokenSigner& signer, Effects& effects) {
+  ActivityCompletionReply reply;
   EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
-  pg::in_transaction(conn, [&](pg::Connection& c) {
-    eager.task.reset();
-    std::optional<RunState> run;
-    auto a = load_started_or_throw(c, token, &run);
-    finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
-                    {{"scheduled_event_id", a.scheduled_event_id}, {"result", result},
-                     {"identity", identity}},
-                    effects, sticky_queue.empty() ? nullptr : &eager, &run);
-  });
-  return eager.task ? eager.task->json() : std::string();  // its history came with the COMMIT
+  bool try_continuation = continuation && !sticky_queue.empty();
+  for (;;) {
+    try {
+      pg::in_transaction(conn, [&](pg::Connection& c) {
+        eager.task.reset();
+        reply.continued.reset();
+        std::optional<RunState> run;
+        auto a = load_started_or_throw(c, token, &run);
+        json attributes = {{"scheduled_event_id", a.scheduled_event_id}, {"result", result}, {"identity", identity}};
+        if (try_continuation && run && continuation_applies(*run, a, *continuation, sticky_queue)) {
+          // The result, the task it schedules, its start and its completion: one transaction.
+          RunSet runs(c);
+          auto& r = runs.add(std::move(*run));
+          remove_activity(c, a);
+          r.add_external(activity_outcome_events(a, identity, EventType::kActivityTaskCompleted, std::move(attributes)));
+          r.take_scheduled_workflow_task(sticky_queue);
+          auto& row = r.row();
+          row.wft_started_event_id = r.append(EventType::kWorkflowTaskStarted,
+                                              {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                               {"identity", continuation->completion.identity},
+                                               {"attempt", row.wft_attempt}},
+                                              continuation->started_time);
+          reply.continued = apply_workflow_task_completion(runs, r, continuation->completion, /*has_buffered=*/false,
+                                                           limits, signer, effects);
+          return;
+        }
+        finish_activity(c, a, identity, EventType::kActivityTaskCompleted, std::move(attributes), effects,
+                        sticky_queue.empty() ? nullptr : &eager, &run);
+      });
+      break;
+    } catch (const pg::PgError& e) {
+      if (!try_continuation || !e.rejected_request()) throw;
+      try_continuation = false;  // a bad command: recorded as a plain result; the task that follows reports it
+    } catch (const CancelRacedOutcome&) {
+      try_continuation = false;
+    } catch (const HistoryLimitExceeded&) {
+      try_continuation = false;  // the task that follows reaches the limit and ends the run
+    } catch (const ApiError& e) {
+      if (!try_continuation || e.code() == ErrorCode::kStaleTaskToken) throw;
+      try_continuation = false;  // a bad command, likewise
+    }
+  }
+  if (eager.task) reply.workflow_task = eager.task->json();  // its history came with the COMMIT
+  return reply;
 }
 
 void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,

@@ -110,14 +110,30 @@ struct StickyQueue {
   Duration schedule_to_start_timeout{5'000};
 };
 
-/// Applies the task's commands. With `eager_activity_slots`, up to that many of its new
-/// activities on the run's own task queue start at once for this worker: their tasks (JSON
-/// text, as a poll returns them) come back instead of going through the queue.
-std::vector<std::string> complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                                                const std::string& identity, bool force_new_task,
-                                                const std::optional<StickyQueue>& sticky, const Limits& limits,
-                                                int eager_activity_slots, const TaskTokenSigner& signer,
-                                                Effects& effects);
+/// A worker's answer to its workflow task: the commands, and where it wants the run next.
+struct WorkflowTaskCompletion {
+  json commands;
+  std::string identity;
+  bool force_new_task = false;
+  std::optional<StickyQueue> sticky;
+  /// Eager dispatch: up to this many of the new activities on the run's own task queue start
+  /// at once for this worker; their tasks come back instead of going through the queue.
+  int eager_activity_slots = 0;
+  /// With `sticky`: the events the completion appended come back, and the run's next task on
+  /// the sticky queue starts after them (the worker applies them to its warm run).
+  bool return_events = false;
+};
+
+/// What a completion hands back to the worker that sent it.
+struct CompletionReply {
+  std::vector<std::string> activity_tasks;  // eager activities, JSON text as a poll returns them
+  std::string events;                       // with return_events: a JSON array, else empty
+};
+
+/// Applies the task's commands.
+CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& token,
+                                       const WorkflowTaskCompletion& completion, const Limits& limits,
+                                       const TaskTokenSigner& signer, Effects& effects);
 /// Forgets the run's sticky worker (it is shutting down or dropped the run from its cache);
 /// a workflow task waiting on the sticky queue moves to the run's own queue at once.
 void reset_sticky_queue(pg::Connection& conn, const RunKey& run, Effects& effects);
@@ -154,12 +170,32 @@ void answer_query(pg::Connection& conn, const TaskToken& token, const json& resu
 std::optional<std::string> claim_activity_task(pg::Connection& conn, const QueueKey& queue,
                                                const std::string& identity,
                                                const TaskTokenSigner& signer, Effects& effects);
+/// A workflow task decided ahead by the worker that holds the run warm, sent with the
+/// activity result it follows from (a continuation): that worker fed the result to its run
+/// as the next events and ran the code. Applied only when nothing else reached the run since
+/// that worker last saw it, so the history is exactly what the code saw.
+struct ContinuedWorkflowTask {
+  std::int64_t next_event_id = 0;    // the run's next event id as that worker knows it
+  protocol::Timestamp started_time;  // the task's start: the workflow code's now()
+  WorkflowTaskCompletion completion;
+};
+
+struct ActivityCompletionReply {
+  /// The run's next workflow task, started for the sticky worker (JSON text as a poll returns
+  /// it), when the result scheduled one on its queue; else empty.
+  std::string workflow_task;
+  /// Set when the continuation was applied: the task started and completed in this
+  /// transaction, with the result.
+  std::optional<CompletionReply> continued;
+};
+
 /// Records the activity's result. With `sticky_queue` (the completing worker's own), the
-/// workflow task this schedules for a run that worker holds warm is started for it at once
-/// and returned as JSON text (as a poll returns it); otherwise the result is empty.
-std::string complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
-                                   const std::string& identity, const std::string& sticky_queue,
-                                   const TaskTokenSigner& signer, Effects& effects);
+/// workflow task this schedules for a run that worker holds warm is either the continuation,
+/// applied, or started for that worker and handed back.
+ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
+                                               const std::string& identity, const std::string& sticky_queue,
+                                               const ContinuedWorkflowTask* continuation, const Limits& limits,
+                                               const TaskTokenSigner& signer, Effects& effects);
 /// `failure` has message, type, non_retryable and details. Retries when the policy allows.
 void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,
                         const std::string& identity, Effects& effects);

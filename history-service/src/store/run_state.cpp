@@ -4,6 +4,7 @@
 
 #include <reprise/protocol/duration.hpp>
 
+#include <iterator>
 #include <map>
 
 #include <fmt/format.h>
@@ -112,10 +113,22 @@ RunState RunState::create(pg::Connection& conn, ExecutionRow row) {
   return RunState(conn, std::move(row), true);
 }
 
-std::int64_t RunState::append(EventType type, json attributes) {
+std::int64_t RunState::append(EventType type, json attributes) { return append(type, std::move(attributes), now()); }
+
+std::int64_t RunState::append(EventType type, json attributes, Timestamp time) {
   std::int64_t id = row_.next_event_id++;
-  events_.push_back({id, type, now(), attributes.dump()});
+  events_.push_back({id, type, time, attributes.dump()});
   return id;
+}
+
+std::string RunState::new_events_json(std::int64_t from_event_id) const {
+  std::string out = "[";
+  for (const auto& e : events_)
+    if (e.id >= from_event_id)
+      fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
+                     out.size() > 1 ? "," : "", e.id, protocol::to_string(e.type), protocol::format_timestamp(e.time),
+                     e.attributes);
+  return out + "]";
 }
 
 void RunState::add_external(EventType type, json attributes) {

@@ -104,8 +104,12 @@ class RunState {
   bool is_open() const { return row_.status == kRunning; }
   bool workflow_task_in_flight() const { return row_.wft_started_event_id != 0; }
 
-  /// Appends an event to the history now; returns its id.
+  /// Appends an event to the history now (or at `time`); returns its id.
   std::int64_t append(EventType type, json attributes);
+  std::int64_t append(EventType type, json attributes, Timestamp time);
+  /// The events this transaction appended from `from_event_id` on, as the API's JSON array
+  /// (before save(), which writes and forgets them).
+  std::string new_events_json(std::int64_t from_event_id) const;
   /// An event from outside the workflow's own commands (signal, activity outcome, timer):
   /// buffered while a workflow task is in flight, else appended with a workflow task scheduled.
   void add_external(EventType type, json attributes);

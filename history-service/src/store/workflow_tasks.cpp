@@ -13,6 +13,7 @@
 #include "store/run_set.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
+#include "store/workflow_task_completion.hpp"
 #include "store/workflow_task_retry.hpp"
 
 namespace reprise::store {
@@ -86,10 +87,6 @@ void end_workflow_task(RunState& run) {
   row.wft_started_event_id = 0;
 }
 
-struct HistoryLimitExceeded {
-  std::int64_t events;
-};
-
 }  // namespace
 
 namespace {
@@ -144,12 +141,55 @@ void reject_for_unhandled_events(RunState& run, const std::string& identity) {
 
 }  // namespace
 
-std::vector<std::string> complete_workflow_task(pg::Connection& conn, const TaskToken& token, const json& commands,
-                                                const std::string& identity, bool force_new_task,
-                                                const std::optional<StickyQueue>& sticky, const Limits& limits,
-                                                int eager_activity_slots, const TaskTokenSigner& signer,
-                                                Effects& effects) {
-  std::vector<std::string> activity_tasks;
+CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, const WorkflowTaskCompletion& done,
+                                               bool has_buffered, const Limits& limits,
+                                               const TaskTokenSigner& signer, Effects& effects) {
+  auto& row = run.row();
+  auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
+                                 {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                  {"started_event_id", row.wft_started_event_id},
+                                  {"identity", done.identity}});
+  auto started_id = row.wft_started_event_id;
+  end_workflow_task(run);
+  row.wft_attempt = 1;
+  if (done.sticky) {
+    // The worker saw everything up to the task's start; it knows the commands it sent.
+    row.sticky_task_queue = done.sticky->task_queue;
+    row.sticky_schedule_to_start_ms = done.sticky->schedule_to_start_timeout.count();
+    row.sticky_history_from = started_id + 1;
+  } else {
+    row.clear_sticky();
+  }
+  CommandContext ctx{runs, run, completed_id, limits, has_buffered};
+  ctx.eager_activity_slots = done.eager_activity_slots;
+  ctx.identity = done.identity;
+  for (std::size_t i = 0; i < done.commands.size(); ++i) apply_command(ctx, i, done.commands[i]);
+  if (run.is_open()) {
+    if (run.flush_buffered() > 0 || done.force_new_task || ctx.outcome_recorded) run.schedule_workflow_task();
+    if (row.next_event_id - 1 > limits.history_max_events) throw HistoryLimitExceeded{row.next_event_id - 1};
+    if (row.next_event_id - 1 >= limits.history_warn_events &&
+        completed_id - 1 < limits.history_warn_events)  // warn once, when crossing
+      spdlog::warn("msg=\"history is long\" run={} events={} limit={}", to_string(run.key()),
+                   row.next_event_id - 1, limits.history_max_events);
+  }
+  CompletionReply reply;
+  if (done.sticky && done.return_events) {
+    // The worker applies these to its warm run: its next task needs only what follows.
+    reply.events = run.new_events_json(completed_id);
+    if (run.is_open()) row.sticky_history_from = row.next_event_id;
+  }
+  effects.merge(runs.save_all());
+  if (run.is_open())
+    for (const auto& a : ctx.eager_activities)
+      reply.activity_tasks.push_back(activity_task_json(a, row.workflow_type, *a.started_time, signer));
+  return reply;
+}
+
+CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& token,
+                                       const WorkflowTaskCompletion& completion, const Limits& limits,
+                                       const TaskTokenSigner& signer, Effects& effects) {
+  CompletionReply reply;
+  const auto& commands = completion.commands;
   if (!commands.is_array())
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
   bool unhandled = false;        // the commands raced new events: the worker must decide again
@@ -157,53 +197,20 @@ std::vector<std::string> complete_workflow_task(pg::Connection& conn, const Task
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
-        activity_tasks.clear();
+        reply = {};
         RunSet runs(c);
         auto& run = load_task_run(runs, token);
-        auto& row = run.row();
         bool has_buffered = run.has_buffered();
         bool closing = std::any_of(commands.begin(), commands.end(), closes_run);
         if (unhandled || (closing && has_buffered)) {
           // New events arrived while the worker decided to close the run (or to cancel what
           // just finished): it must see them first (Temporal's UnhandledCommand).
           unhandled = true;
-          reject_for_unhandled_events(run, identity);
+          reject_for_unhandled_events(run, completion.identity);
           effects.merge(runs.save_all());
           return;
         }
-        auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
-                                       {{"scheduled_event_id", row.wft_scheduled_event_id},
-                                        {"started_event_id", row.wft_started_event_id},
-                                        {"identity", identity}});
-        auto started_id = row.wft_started_event_id;
-        end_workflow_task(run);
-        row.wft_attempt = 1;
-        if (sticky) {
-          // The worker saw everything up to the task's start; it knows the commands it sent.
-          row.sticky_task_queue = sticky->task_queue;
-          row.sticky_schedule_to_start_ms = sticky->schedule_to_start_timeout.count();
-          row.sticky_history_from = started_id + 1;
-        } else {
-          row.clear_sticky();
-        }
-        CommandContext ctx{runs, run, completed_id, limits, has_buffered};
-        ctx.eager_activity_slots = eager_activity_slots;
-        ctx.identity = identity;
-        for (std::size_t i = 0; i < commands.size(); ++i) apply_command(ctx, i, commands[i]);
-        if (run.is_open()) {
-          if (run.flush_buffered() > 0 || force_new_task || ctx.outcome_recorded)
-            run.schedule_workflow_task();
-          if (row.next_event_id - 1 > limits.history_max_events)
-            throw HistoryLimitExceeded{row.next_event_id - 1};
-          if (row.next_event_id - 1 >= limits.history_warn_events &&
-              completed_id - 1 < limits.history_warn_events)  // warn once, when crossing
-            spdlog::warn("msg=\"history is long\" run={} events={} limit={}", to_string(run.key()),
-                         row.next_event_id - 1, limits.history_max_events);
-        }
-        effects.merge(runs.save_all());
-        if (run.is_open())
-          for (const auto& a : ctx.eager_activities)
-            activity_tasks.push_back(activity_task_json(a, row.workflow_type, *a.started_time, signer));
+        reply = apply_workflow_task_completion(runs, run, completion, has_buffered, limits, signer, effects);
       });
       settled = true;
     } catch (const pg::PgError& e) {
@@ -231,7 +238,7 @@ std::vector<std::string> complete_workflow_task(pg::Connection& conn, const Task
     throw ApiError(ErrorCode::kUnhandledEvents,
                    "new events (signals, activity results, timers) arrived while this task was in "
                    "flight, so its commands were not applied; a new workflow task delivers them");
-  return activity_tasks;
+  return reply;
 }
 
 void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std::string& cause,

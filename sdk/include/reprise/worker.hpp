@@ -31,6 +31,12 @@ struct WorkerOptions {
   /// Threads that run eagerly handed activities (0: as many as activity_pollers). A worker
   /// asks for an eager activity only while one of them is idle.
   int eager_activity_threads = 0;
+  /// Continuation (with eager dispatch and the cache): when an activity this worker ran finishes
+  /// and its run is warm here, the worker feeds the result to the run at once and sends the
+  /// workflow task that follows with the result, one request and one transaction for both. The
+  /// service applies it only when nothing else reached the run meanwhile; otherwise it records
+  /// the result alone and the run is rebuilt from its history.
+  bool continue_warm_runs = true;
   std::size_t cache_size = 1000;           ///< runs kept warm; 0 turns the cache (and stickiness) off
   std::chrono::milliseconds sticky_schedule_to_start_timeout{5'000};
   std::size_t fiber_stack_size = 128 * 1024;
