@@ -103,6 +103,15 @@ int retry_workflow(WorkflowContext& ctx) {
                                             .maximum_attempts = 5}});
 }
 
+std::vector<std::int64_t> clock_steps_workflow(WorkflowContext& ctx, int steps) {
+  std::vector<std::int64_t> clock{millis(ctx.now())};
+  for (int i = 1; i <= steps; ++i) {
+    ctx.execute_activity(square, i, kQuick);
+    clock.push_back(millis(ctx.now()));
+  }
+  return clock;
+}
+
 json timer_workflow(WorkflowContext& ctx) {
   auto before = ctx.now();
   ctx.sleep(1s);
@@ -256,6 +265,7 @@ void register_all(reprise::Registry& r) {
   r.add_workflow("catch_activity_failure_workflow", catch_activity_failure_workflow);
   r.add_workflow("retry_workflow", retry_workflow);
   r.add_workflow("timer_workflow", timer_workflow);
+  r.add_workflow("clock_steps_workflow", clock_steps_workflow);
   r.add_workflow("parallel_workflow", parallel_workflow);
   r.add_workflow("fan_out_workflow", fan_out_workflow);
   r.add_workflow("condition_timeout_workflow", condition_timeout_workflow);

@@ -73,6 +73,8 @@ std::vector<std::string> saga_workflow(reprise::WorkflowContext& ctx, std::strin
 /// Throws ApplicationError("out of stock", "OutOfStock", non_retryable, {"sku": "A-1"}).
 int failing_workflow(reprise::WorkflowContext& ctx);
 /// add, a 200 ms timer, waits for signal "go", greet: deterministic given when "go" arrives.
+/// Runs `steps` activities one after another; returns now() at the start and after each.
+std::vector<std::int64_t> clock_steps_workflow(reprise::WorkflowContext& ctx, int steps);
 Greeting deterministic_workflow(reprise::WorkflowContext& ctx, Person person);
 /// record(dir, "first"), waits for signal "continue", wait_for_file(dir, "unblock") with a 2 s
 /// start-to-close timeout, record(dir, "third").

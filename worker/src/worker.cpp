@@ -86,6 +86,7 @@ struct Worker::Impl {
   detail::StackPool stacks;
   detail::RunCache cache;
   std::string sticky_queue;
+  std::atomic<std::uint64_t> continued_tasks{0};
   std::atomic<bool> stopping{false};
   std::vector<std::thread> threads;
   // Eager activities wait here for one of eager_threads; eager_free counts the threads
@@ -168,7 +169,10 @@ void Worker::Impl::run_activity(const json& task) {
   if (continued.run) {
     const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
     // Not applied: the run ran ahead of its history and is dropped (its fibers unwind here).
-    if (applied) keep_warm(std::move(continued.run), answer["events"]);
+    if (applied) {
+      ++continued_tasks;
+      keep_warm(std::move(continued.run), answer["events"]);
+    }
     continued.run.reset();
     accept_eager_activities(applied ? std::move(answer["activity_tasks"]) : json(), continued.eager_slots);
     if (applied) return;
@@ -328,6 +332,8 @@ Worker::~Worker() { shutdown(); }
 Registry& Worker::registry() { return impl_->registry; }
 
 std::size_t Worker::cached_runs() const { return impl_->cache.size(); }
+
+std::uint64_t Worker::continued_tasks() const { return impl_->continued_tasks; }
 
 void Worker::start() {
   std::lock_guard lock(impl_->mutex);

@@ -9,6 +9,7 @@
 ///     worker.run();  // until shutdown(), SIGINT or SIGTERM
 
 #include <chrono>
+#include <cstdint>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -74,6 +75,9 @@ class Worker {
   void shutdown();
   /// How many runs are warm in the cache.
   std::size_t cached_runs() const;
+  /// How many workflow tasks this worker continued ahead of the service (continue_warm_runs)
+  /// and the service applied.
+  std::uint64_t continued_tasks() const;
 
  private:
   struct Impl;
