@@ -438,7 +438,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     check_name("task_queue", p[1]);
     RequestFields f(body, limits.max_payload_bytes);
     auto state = std::make_shared<PollState>();
-    state->client_gone = r.client_gone;
+    state->client = r.client;
     state->queue = {ns, p[1], p[2] == "workflow-tasks" ? "workflow" : "activity"};
     state->identity = f.text("identity");
     auto wait = f.duration("timeout").value_or(options_.max_poll_wait);

@@ -9,7 +9,7 @@ namespace reprise::api {
 using Clock = std::chrono::steady_clock;
 
 struct Api::PollState {
-  std::shared_ptr<std::atomic<bool>> client_gone;
+  std::shared_ptr<http::ClientLink> client;
   store::QueueKey queue;
   std::string identity;
   Clock::time_point deadline;

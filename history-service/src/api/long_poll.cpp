@@ -18,7 +18,7 @@ void Api::poll(std::shared_ptr<PollState> s) {
   db_.post([this, s, key, seen] {
     if (draining_) return s->respond({200, R"({"task":null})"});
     // Its worker hung up: claiming now would hand the task to nobody until it times out.
-    if (*s->client_gone) return s->respond({200, R"({"task":null})"});
+    if (s->client->gone()) return s->respond({200, R"({"task":null})"});
     try {
       if (s->check_namespace) {
         check_namespace(s->queue.ns);
@@ -36,7 +36,7 @@ void Api::poll(std::shared_ptr<PollState> s) {
       return s->respond(error_response(std::current_exception()));
     }
     hub_.wait(key, seen, s->deadline, [this, s, key](bool woken) {
-      if (woken && *s->client_gone) {
+      if (woken && s->client->gone()) {
         hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
         return s->respond({200, R"({"task":null})"});
       }

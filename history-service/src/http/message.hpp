@@ -10,6 +10,21 @@
 
 namespace reprise::http {
 
+/// Whether the client of a waiting request (a long poll) is still there.
+class ClientLink {
+ public:
+  explicit ClientLink(int socket_fd = -1) : fd_(socket_fd) {}
+  /// True once the client hung up: flagged by the server's watch, or seen on the socket now.
+  /// The socket is asked directly too, because the watch runs on an io thread that may not
+  /// have seen a hang-up yet when a task is about to be handed out.
+  bool gone();
+  void mark_gone() { gone_ = true; }
+
+ private:
+  int fd_;  // open while the request waits for its answer
+  std::atomic<bool> gone_{false};
+};
+
 struct Request {
   std::string method;  // "GET", "POST", ...
   std::string path;    // without the query string, still percent-encoded (the router decodes
@@ -18,10 +33,9 @@ struct Request {
   std::string body;
   std::string authorization;
   std::string remote;  // peer address, for logs
-  /// Set by the server when the client hangs up while the request waits (a long poll whose
-  /// worker died): the handler must not hand it work then, or the work is lost until its
-  /// timeout.
-  std::shared_ptr<std::atomic<bool>> client_gone = std::make_shared<std::atomic<bool>>(false);
+  /// Gone when the client hangs up while the request waits (a long poll whose worker died):
+  /// the handler must not hand it work then, or the work is lost until its timeout.
+  std::shared_ptr<ClientLink> client = std::make_shared<ClientLink>();
 };
 
 struct Response {

@@ -19,6 +19,17 @@
 #include <spdlog/spdlog.h>
 
 namespace reprise::http {
+
+bool ClientLink::gone() {
+  if (gone_) return true;
+  if (fd_ < 0) return false;
+  // A peek that never blocks: end-of-stream (or an error) means the client hung up; data would
+  // be a pipelined request, left for the next read.
+  char byte;
+  auto n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) gone_ = true;
+  return gone_;
+}
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -115,17 +126,12 @@ struct Server::Impl {
   /// client hung up. (Readable with data means a pipelined request: left for the next read.)
   /// The handler runs on the session's strand, like the session, and touches the socket only
   /// while `watching` says the session is still waiting for its answer.
-  static void watch_for_hangup(tcp::socket& socket, std::shared_ptr<std::atomic<bool>> gone,
+  static void watch_for_hangup(tcp::socket& socket, std::shared_ptr<ClientLink> client,
                                std::shared_ptr<bool> watching, asio::any_io_executor session_executor) {
     socket.async_wait(tcp::socket::wait_read,
-                      asio::bind_executor(session_executor, [&socket, gone, watching](const beast::error_code& ec) {
+                      asio::bind_executor(session_executor, [client, watching](const beast::error_code& ec) {
                         if (ec || !*watching) return;  // the answer was sent meanwhile
-                        // Never blocks an io thread: a readiness that turns out spurious is
-                        // EAGAIN here, not a wait.
-                        char byte;
-                        auto n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-                        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-                          *gone = true;
+                        client->gone();                // reads the socket's state (never blocks)
                       }));
   }
 
@@ -158,8 +164,9 @@ struct Server::Impl {
       unsigned version = req.version();
       stream.expires_never();  // a long poll may take a minute; the handler owns the deadline
       auto request = to_request(std::move(req), remote);
+      request.client = std::make_shared<ClientLink>(stream.socket().native_handle());
       auto watching = std::make_shared<bool>(true);
-      watch_for_hangup(stream.socket(), request.client_gone, watching, co_await asio::this_coro::executor);
+      watch_for_hangup(stream.socket(), request.client, watching, co_await asio::this_coro::executor);
       Response response = co_await call(handler, std::move(request));
       *watching = false;
       stream.socket().cancel(ec);  // ends the hang-up watch
