@@ -301,8 +301,18 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       auto start = read_start(f, ns, "");
       f.done();
       store::Effects effects;
-      auto result = store::start_workflow(db_.connection(), start, effects);
+      // A worker polling the run's queue here right now gets its first task with the start.
+      auto poll = reserve_idle_poll({ns, start.task_queue, "workflow"});
+      store::WaitingPoller waiting{poll ? poll->identity : "", &signer_, {}};
+      store::StartResult result;
+      try {
+        result = store::start_workflow(db_.connection(), start, effects, poll ? &waiting : nullptr);
+      } catch (...) {
+        if (poll) settle_reserved_poll(poll, {});
+        throw;
+      }
       feed_.publish(effects);
+      if (poll) settle_reserved_poll(poll, std::move(waiting.task));
       return json_response({{"run_id", result.run_id}, {"created", result.created}},
                            result.created ? 201 : 200);
     });
@@ -430,6 +440,12 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     throw not_found(r);
+  }
+
+  if (p.size() == 2 && p[0] == "task-queues") {
+    expect_method(r, "GET");
+    check_name("task_queue", p[1]);
+    return respond(json_response({{"task_queue", p[1]}, {"waiting_polls", waiting_polls(ns, p[1])}}));
   }
 
   if (p.size() == 4 && p[0] == "task-queues" && p[3] == "poll" &&

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <list>
 #include <set>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,15 @@ class Api {
   void check_namespace(const std::string& ns);
 
   void poll(std::shared_ptr<PollState> state);
+  /// The hub's answer to a waiting poll: woken by new work, or its deadline passed.
+  void on_poll_wake(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
+  /// Sync match: takes a poll of `queue` that waits with nothing to claim off the idle list,
+  /// for a transaction about to create a task there; nullptr when none waits here.
+  std::shared_ptr<PollState> reserve_idle_poll(const store::QueueKey& queue);
+  /// The polls of a queue waiting on this instance with nothing to claim: [{identity, kind}].
+  nlohmann::json waiting_polls(const std::string& ns, const std::string& task_queue);
+  /// Answers a reserved poll with `task` (JSON text), or, with none, lets it wait again.
+  void settle_reserved_poll(const std::shared_ptr<PollState>& state, std::string task);
   void wait_history(std::shared_ptr<HistoryWait> state);
   void wait_query(std::shared_ptr<QueryWait> state);
 
@@ -66,6 +77,8 @@ class Api {
   std::mutex namespaces_mutex_;
   std::set<std::string> known_namespaces_;  // namespaces seen to exist; never unregistered
   std::atomic<bool> draining_{false};
+  std::mutex idle_mutex_;
+  std::unordered_map<std::string, std::list<std::shared_ptr<PollState>>> idle_polls_;  // by queue wait key
   std::atomic<int> in_flight_{0};
 };
 

@@ -1,6 +1,9 @@
 #pragma once
 // Pieces of Api shared by its translation units (api.cpp routes, long_poll.cpp waits).
 
+#include <list>
+#include <optional>
+
 #include "api/api.hpp"
 #include "pg/database.hpp"
 
@@ -15,6 +18,11 @@ struct Api::PollState {
   Clock::time_point deadline;
   http::Respond respond;
   bool check_namespace = false;
+  // Sync match, guarded by Api::idle_mutex_. Idle: waiting with nothing to claim, on the idle
+  // list; reserved: taken off it by a transaction that may hand it a task; answered: it got one.
+  enum class Phase { kBusy, kIdle, kReserved, kAnswered } phase = Phase::kBusy;
+  std::list<std::shared_ptr<PollState>>::iterator idle_position;
+  std::optional<bool> wake_while_reserved;  // the hub's answer (woken or not) that came meanwhile
 };
 
 struct Api::HistoryWait {

@@ -35,15 +35,94 @@ void Api::poll(std::shared_ptr<PollState> s) {
     } catch (...) {
       return s->respond(error_response(std::current_exception()));
     }
-    hub_.wait(key, seen, s->deadline, [this, s, key](bool woken) {
-      if (woken && s->client->gone()) {
-        hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
-        return s->respond({200, R"({"task":null})"});
-      }
-      if (woken) poll(s);
-      else s->respond({200, R"({"task":null})"});
-    });
+    {
+      std::lock_guard lock(idle_mutex_);
+      auto& idle = idle_polls_[key];
+      s->idle_position = idle.insert(idle.end(), s);
+      s->phase = PollState::Phase::kIdle;
+    }
+    hub_.wait(key, seen, s->deadline, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
   });
+}
+
+void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& key, bool woken) {
+  {
+    std::lock_guard lock(idle_mutex_);
+    switch (s->phase) {
+      case PollState::Phase::kReserved:
+        s->wake_while_reserved = woken;  // settle_reserved_poll() decides
+        return;
+      case PollState::Phase::kAnswered:
+        if (woken) hub_.notify(key, 1);  // answered already: the wake-up is for another poller
+        return;
+      case PollState::Phase::kIdle: {
+        auto idle = idle_polls_.find(key);
+        idle->second.erase(s->idle_position);
+        if (idle->second.empty()) idle_polls_.erase(idle);
+        s->phase = PollState::Phase::kBusy;
+        break;
+      }
+      case PollState::Phase::kBusy:
+        break;
+    }
+  }
+  if (woken && s->client->gone()) {
+    hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
+    return s->respond({200, R"({"task":null})"});
+  }
+  if (woken) poll(s);
+  else s->respond({200, R"({"task":null})"});
+}
+
+std::shared_ptr<Api::PollState> Api::reserve_idle_poll(const store::QueueKey& queue) {
+  if (draining_) return nullptr;
+  auto key = service::queue_wait_key(queue);
+  std::lock_guard lock(idle_mutex_);
+  auto it = idle_polls_.find(key);
+  while (it != idle_polls_.end() && !it->second.empty()) {
+    auto s = it->second.front();
+    it->second.pop_front();
+    if (it->second.empty()) idle_polls_.erase(it), it = idle_polls_.end();
+    // A poll whose worker hung up is left to its wake-up or deadline, which answers it empty.
+    s->phase = s->client->gone() ? PollState::Phase::kBusy : PollState::Phase::kReserved;
+    if (s->phase == PollState::Phase::kReserved) return s;
+  }
+  return nullptr;
+}
+
+nlohmann::json Api::waiting_polls(const std::string& ns, const std::string& task_queue) {
+  auto out = nlohmann::json::array();
+  std::lock_guard lock(idle_mutex_);
+  for (const char* kind : {"workflow", "activity"})
+    if (auto it = idle_polls_.find(service::queue_wait_key({ns, task_queue, kind})); it != idle_polls_.end())
+      for (const auto& s : it->second) out.push_back({{"identity", s->identity}, {"kind", kind}});
+  return out;
+}
+
+void Api::settle_reserved_poll(const std::shared_ptr<PollState>& s, std::string task) {
+  const auto key = service::queue_wait_key(s->queue);
+  std::optional<bool> woken;
+  {
+    std::lock_guard lock(idle_mutex_);
+    woken = std::exchange(s->wake_while_reserved, std::nullopt);
+    if (!task.empty()) {
+      s->phase = PollState::Phase::kAnswered;
+    } else if (!woken) {  // still waiting on the hub: back on the idle list
+      auto& idle = idle_polls_[key];
+      s->idle_position = idle.insert(idle.end(), s);
+      s->phase = PollState::Phase::kIdle;
+    } else {
+      s->phase = PollState::Phase::kBusy;
+    }
+  }
+  if (!task.empty()) {
+    if (woken.value_or(false)) hub_.notify(key, 1);  // it was woken for other work meanwhile
+    return s->respond({200, "{\"task\":" + task + "}"});
+  }
+  if (woken) {  // the hub answered while it was reserved: act on that now
+    if (*woken) poll(s);
+    else s->respond({200, R"({"task":null})"});
+  }
 }
 
 void Api::wait_query(std::shared_ptr<QueryWait> s) {

@@ -16,8 +16,8 @@ using protocol::format_duration;
 using protocol::format_timestamp;
 using std::chrono::milliseconds;
 
-StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
-                                        const TaskTokenSigner& signer, Effects& effects) {
+StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
+                                                 const std::string& identity, const TaskTokenSigner& signer) {
   auto& row = run.row();
   row.wft_started_event_id = run.append(
       EventType::kWorkflowTaskStarted,
@@ -27,8 +27,6 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
   // The sticky worker has the run cached and gets only what it has not seen.
   const bool sticky = row.sticky_task_queue == task_queue;
   const auto from = sticky ? row.sticky_history_from : 1;
-  effects.merge(run.save());
-  auto page = history_page_statement(run.key(), from, std::numeric_limits<int>::max());
   TaskToken token{TaskToken::Kind::kWorkflow, run.key(), row.wft_scheduled_event_id, row.wft_started_event_id,
                   row.wft_attempt};
   json head = {{"task_token", signer.sign(token)},
@@ -41,8 +39,21 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
                {"scheduled_event_id", row.wft_scheduled_event_id},
                {"started_event_id", row.wft_started_event_id},
                {"history_from_event_id", from}};
-  StartedWorkflowTask task{head.dump(), run.connection().defer_read(page.name, page.sql, std::move(page.params))};
+  StartedWorkflowTask task{head.dump(), nullptr, from};
   task.head.pop_back();  // the history is spliced in as text, without re-parsing it
+  return task;
+}
+
+void read_task_history(RunState& run, StartedWorkflowTask& task) {
+  auto page = history_page_statement(run.key(), task.history_from, std::numeric_limits<int>::max());
+  task.history = run.connection().defer_read(page.name, page.sql, std::move(page.params));
+}
+
+StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
+                                        const TaskTokenSigner& signer, Effects& effects) {
+  auto task = record_workflow_task_started(run, task_queue, identity, signer);
+  effects.merge(run.save());
+  read_task_history(run, task);
   return task;
 }
 

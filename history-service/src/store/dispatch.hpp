@@ -19,6 +19,7 @@ namespace reprise::store {
 struct StartedWorkflowTask {
   std::string head;                           // the task object's JSON without its closing brace
   std::shared_ptr<const pg::Result> history;  // the events the worker gets
+  std::int64_t history_from = 1;              // the first of them
   /// The poll answer's task object.
   std::string json() const;
 };
@@ -28,6 +29,13 @@ struct StartedWorkflowTask {
 /// events it has not seen.
 StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_queue, const std::string& identity,
                                         const TaskTokenSigner& signer, Effects& effects);
+
+/// start_workflow_task() in two steps, for a caller that saves the run itself in between (with
+/// the other runs of its transaction): records the start, then (after the save) reads the
+/// history with the COMMIT.
+StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
+                                                 const std::string& identity, const TaskTokenSigner& signer);
+void read_task_history(RunState& run, StartedWorkflowTask& task);
 
 /// The poll answer's task object for an activity attempt that started at `started`.
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type,

@@ -61,7 +61,18 @@ struct StartResult {
   bool created = true;  // false when an earlier start with the same request id made it
 };
 
-StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects);
+/// A poll waiting on this service instance with nothing to claim. A transaction that creates a
+/// workflow task on the poll's queue may hand the task to it (sync match): the task starts in
+/// that transaction and never reaches the task table.
+struct WaitingPoller {
+  std::string identity;
+  const TaskTokenSigner* signer = nullptr;
+  std::string task;  // the poll answer's task object (JSON text), when one was handed over
+};
+
+/// With `poller`, the new run's first workflow task is handed to it.
+StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
+                           WaitingPoller* poller = nullptr);
 /// Signals the open run, or starts one with the signal as its first input.
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
                               const SignalRequest& signal, Effects& effects);

@@ -4,6 +4,7 @@
 
 #include "pg/database.hpp"
 #include "store/create_run.hpp"
+#include "store/dispatch.hpp"
 #include "store/run_set.hpp"
 #include "store/run_state.hpp"
 #include "store/uuid.hpp"
@@ -166,13 +167,22 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
   return run;
 }
 
-StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects) {
-  return pg::in_transaction(conn, [&](pg::Connection& c) {
+StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
+                           WaitingPoller* poller) {
+  std::optional<StartedWorkflowTask> handed;
+  auto result = pg::in_transaction(conn, [&](pg::Connection& c) {
+    handed.reset();
     RunSet runs(c);
     auto result = start_in(runs, req, nullptr);
-    effects.merge(save_runs(runs));
+    RunState* run = result.created && poller ? runs.get({req.ns, req.workflow_id, result.run_id}) : nullptr;
+    if (run && run->take_scheduled_workflow_task(req.task_queue))
+      handed = record_workflow_task_started(*run, req.task_queue, poller->identity, *poller->signer);
+    effects.merge(save_runs(runs));  // the new run after the one it may have terminated
+    if (handed) read_task_history(*run, *handed);
     return result;
   });
+  if (handed) poller->task = handed->json();  // its history came with the COMMIT
+  return result;
 }
 
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,

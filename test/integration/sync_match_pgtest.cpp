@@ -1,0 +1,92 @@
+// Sync match: a start hands the run's first workflow task to a poll already waiting on this
+// instance, in the start's own transaction; the task table is only for backlog.
+#include <chrono>
+#include <future>
+
+#include <catch2/catch.hpp>
+
+#include "pg/connection.hpp"
+#include "support/postgres_fixture.hpp"
+#include "support/reprise_api.hpp"
+#include "support/server_process.hpp"
+#include "support/wait.hpp"
+
+using namespace reprise::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Polls `queue` from a thread of its own (a poll blocks), as worker `identity`.
+std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity) {
+  return std::async(std::launch::async, [port, queue, identity] {
+    RepriseApi worker(port);
+    return worker.poll_workflow_task(queue, "20s", identity);
+  });
+}
+
+/// Waits until `count` workflow polls wait on `queue` with nothing to claim.
+void wait_for_waiting_polls(RepriseApi& api, const std::string& queue, std::size_t count) {
+  wait_until([&] {
+    auto r = api.http().get_json(api.path("/task-queues/" + queue));
+    return r.status == 200 && r.body["waiting_polls"].size() == count;
+  }, 10s, "the poll waits at the server");
+}
+
+}  // namespace
+
+TEST_CASE("a start hands its first workflow task to a poll waiting on the queue", "[pg][sync-match]") {
+  auto url = fresh_database("sync_match_start");
+  ServerProcess server({.database_url = url});
+  RepriseApi api(server.port());
+  auto poll = poll_in_background(server.port(), "matched", "waiting-worker");
+  wait_for_waiting_polls(api, "matched", 1);
+  auto described = api.http().get_json(api.path("/task-queues/matched"));
+  CHECK(described.body["waiting_polls"][0] == json({{"identity", "waiting-worker"}, {"kind", "workflow"}}));
+
+  api.start_ok("sm-1", "Matched", "matched");
+  // Started in the start's own transaction: the history has it as soon as the start returns.
+  auto types = api.event_types("sm-1");
+  REQUIRE(types.size() == 3);
+  CHECK(types[2] == "WorkflowTaskStarted");
+  CHECK(history_events(api, "sm-1")[2]["attributes"]["identity"] == "waiting-worker");
+
+  auto task = poll.get();
+  REQUIRE(task);
+  CHECK((*task)["workflow_id"] == "sm-1");
+  CHECK((*task)["history"].size() == 3);
+  CHECK(api.http().get_json(api.path("/task-queues/matched")).body["waiting_polls"].empty());
+  REQUIRE(api.complete_workflow_task((*task)["task_token"], {RepriseApi::complete_workflow(1)}).status == 200);
+  CHECK(api.event_types("sm-1").back() == "WorkflowExecutionCompleted");
+  // No task row was ever written: the table of a fresh database still has no page at all.
+  reprise::pg::Connection db(url);
+  CHECK(db.exec("tasks_size", "SELECT pg_relation_size('tasks')").i64(0, 0) == 0);
+}
+
+TEST_CASE("a start that fails leaves the waiting poll waiting for the next task", "[pg][sync-match]") {
+  ServerProcess server({.database_url = fresh_database("sync_match_release")});
+  RepriseApi api(server.port());
+  api.start_ok("sm-dup", "Matched", "matched");  // no poll waits: its task is queued
+  CHECK(api.expect_workflow_task("matched")["workflow_id"] == "sm-dup");
+
+  auto poll = poll_in_background(server.port(), "matched", "waiting-worker");
+  wait_for_waiting_polls(api, "matched", 1);
+  auto refused = api.start({{"workflow_id", "sm-dup"}, {"workflow_type", "Matched"}, {"task_queue", "matched"}});
+  CHECK(refused.status == 409);
+  // The poll went back to waiting, and the next start's task goes to it.
+  wait_for_waiting_polls(api, "matched", 1);
+  api.start_ok("sm-next", "Matched", "matched");
+  auto task = poll.get();
+  REQUIRE(task);
+  CHECK((*task)["workflow_id"] == "sm-next");
+}
+
+TEST_CASE("a queue's waiting polls are listed, and only GET reads them", "[pg][sync-match]") {
+  ServerProcess server({.database_url = fresh_database("sync_match_describe")});
+  RepriseApi api(server.port());
+  auto r = api.http().get_json(api.path("/task-queues/empty"));
+  CHECK(r.status == 200);
+  CHECK(r.body["task_queue"] == "empty");
+  CHECK(r.body["waiting_polls"] == json::array());
+  r = api.http().post_json(api.path("/task-queues/empty"), json::object());
+  CHECK(r.status == 405);
+}
