@@ -550,6 +550,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
           continuation = store::ContinuedWorkflowTask{w.integer("next_event_id", 0, 1, INT64_MAX),
                                                       w.timestamp("started_time"),
                                                       read_completion(w, identity, sticky_queue)};
+          continuation->completion.continued = true;
           w.done();
         }
         f.done();

@@ -48,8 +48,9 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
       if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
           run->row().wft_started_event_id != 0)
         return Outcome::kStale;
-      run->delete_timer(
-          TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, run->row().wft_scheduled_event_id}.key());
+      if (run->row().sticky_task_queue == queue.task_queue)  // else it has no sticky timeout
+        run->delete_timer(
+            TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, run->row().wft_scheduled_event_id}.key());
       started = start_workflow_task(*run, queue.task_queue, identity, signer, effects);
       return Outcome::kClaimed;
     });
@@ -79,10 +80,12 @@ RunState& load_task_run(RunSet& runs, const TaskToken& token) {
   return *run;
 }
 
-/// Ends the in-flight task's bookkeeping: no task in flight, its timeout timer gone.
-void end_workflow_task(RunState& run) {
+/// Ends the in-flight task's bookkeeping: no task in flight, its timeout timer gone (a task
+/// continued by its worker never had one written).
+void end_workflow_task(RunState& run, bool timeout_timer_written = true) {
   auto& row = run.row();
-  run.delete_timer(TimerSpec{timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id}.key());
+  if (timeout_timer_written)
+    run.delete_timer(TimerSpec{timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id}.key());
   row.wft_scheduled_event_id = 0;
   row.wft_started_event_id = 0;
 }
@@ -145,12 +148,13 @@ CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, cons
                                                bool has_buffered, const Limits& limits,
                                                const TaskTokenSigner& signer, Effects& effects) {
   auto& row = run.row();
+  const bool timeout_timer_written = !done.continued;
   auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},
                                   {"started_event_id", row.wft_started_event_id},
                                   {"identity", done.identity}});
   auto started_id = row.wft_started_event_id;
-  end_workflow_task(run);
+  end_workflow_task(run, timeout_timer_written);
   row.wft_attempt = 1;
   if (done.sticky) {
     // The worker saw everything up to the task's start; it knows the commands it sent.
@@ -263,8 +267,10 @@ void reset_sticky_queue(pg::Connection& conn, const RunKey& key, Effects& effect
     if (!run || !run->is_open() || !run->row().sticky_task_queue) return;
     auto& row = run->row();
     row.clear_sticky();
-    if (row.wft_scheduled_event_id != 0 && row.wft_started_event_id == 0)
+    if (row.wft_scheduled_event_id != 0 && row.wft_started_event_id == 0) {
+      run->delete_timer(TimerSpec{timer_kind::kWorkflowTaskStickyTimeout, row.wft_scheduled_event_id}.key());
       run->create_task("workflow", row.task_queue, row.wft_scheduled_event_id, row.wft_attempt);
+    }
     effects.merge(run->save());
   });
 }
