@@ -18,7 +18,10 @@ RunState* RunSet::find(const RunKey& key) {
 
 RunState* RunSet::get(const RunKey& key) {
   if (auto* run = find(key)) return run;
-  auto loaded = RunState::find(conn_, key, /*lock=*/true);  // every run in a set is written
+  return adopt(RunState::find(conn_, key, /*lock=*/true));  // every run in a set is written
+}
+
+RunState* RunSet::adopt(std::optional<RunState> loaded) {
   if (!loaded) return nullptr;
   // The latest run in the database may be one this set already holds (closed here, say).
   if (auto* held = find(loaded->key())) return held;

@@ -20,6 +20,9 @@ class RunSet {
   /// The run, from this set or else from the database; an empty run_id means the open run of
   /// the workflow id, else its latest. nullptr when there is no such run.
   RunState* get(const RunKey& key);
+  /// A run the caller read itself (with other rows, in one round trip): the set's own copy
+  /// when it holds that run already. nullptr for no run.
+  RunState* adopt(std::optional<RunState> loaded);
   /// Adds a run created in this transaction.
   RunState& add(RunState run);
   /// Saves every run (in the order they joined the set), then lets each run that closed tell

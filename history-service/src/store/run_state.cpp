@@ -81,15 +81,18 @@ std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key, 
   return from_rows(conn, conn.exec(s));
 }
 
+pg::Connection::Statement RunState::load_latest_statement(const std::string& ns, const std::string& workflow_id,
+                                                          bool lock) {
+  return {lock ? "run_load_latest_locked" : "run_load_latest",
+          fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+                      "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1{}",
+                      kExecutionColumns, lock ? " FOR UPDATE" : ""),
+          {ns, workflow_id}};
+}
+
 std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,
                                               const std::string& workflow_id, bool lock) {
-  auto r = conn.exec(lock ? "run_load_latest_locked" : "run_load_latest",
-                     fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-                                 "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1{}",
-                                 kExecutionColumns, lock ? " FOR UPDATE" : ""),
-                     {ns, workflow_id});
-  if (r.rows() == 0) return std::nullopt;
-  return RunState(conn, read_row(r, 0), false);
+  return from_rows(conn, conn.exec(load_latest_statement(ns, workflow_id, lock)));
 }
 
 std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key, bool lock) {
@@ -307,7 +310,9 @@ Effects RunState::save() {
                    r.parent ? pg::Param(r.parent->run.workflow_id) : none,
                    r.parent ? pg::Param(r.parent->run.run_id) : none,
                    r.parent ? pg::Param(std::to_string(r.parent->initiated_event_id)) : none});
-    conn_->exec("run_insert", R"(
+    // Sent with the other writes: a second open run of the workflow id (a racing start) fails
+    // the COMMIT, and the start runs again to see the winner.
+    conn_->defer("run_insert", R"(
       INSERT INTO executions (namespace, workflow_id, run_id, status, next_event_id, close_time,
         wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
         buffered_count, first_run_id, workflow_type, task_queue, start_time, execution_deadline,

@@ -82,6 +82,9 @@ class RunState {
   /// other rows (pg::Connection::exec_all).
   static pg::Connection::Statement load_statement(const RunKey& key, bool lock = false);
   static std::optional<RunState> from_rows(pg::Connection& conn, const pg::Result& rows);
+  /// What load_latest() runs, for reading it in one round trip with other rows.
+  static pg::Connection::Statement load_latest_statement(const std::string& ns, const std::string& workflow_id,
+                                                         bool lock = false);
   /// The open run of a workflow id, or else its most recently started run.
   static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
                                              const std::string& workflow_id, bool lock = false);

@@ -30,30 +30,47 @@ RunState load_open_or_throw(pg::Connection& conn, const RunKey& run, std::string
   return state;
 }
 
+/// Reads the run an earlier call with this request id was applied to.
+pg::Connection::Statement applied_request_statement(const RunKey& workflow, const std::string& request_id) {
+  return {"request_id_find",
+          "SELECT run_id::text FROM request_ids WHERE namespace = $1 AND workflow_id = $2 AND request_id = $3",
+          {workflow.ns, workflow.workflow_id, request_id}};
+}
+
+std::optional<std::string> applied_request(const pg::Result& rows) {
+  if (rows.rows() == 0) return std::nullopt;
+  return rows.str(0, 0);
+}
+
 /// The run an earlier call with this request id was applied to, if any: a retried call
 /// answers as the first one did, even after that run has closed.
 std::optional<std::string> applied_request(pg::Connection& conn, const RunKey& workflow,
                                            const std::string& request_id) {
   if (request_id.empty()) return std::nullopt;
-  auto r = conn.exec("request_id_find",
-                     "SELECT run_id::text FROM request_ids WHERE namespace = $1 AND workflow_id = $2 "
-                     "AND request_id = $3",
-                     {workflow.ns, workflow.workflow_id, request_id});
-  if (r.rows() == 0) return std::nullopt;
-  return r.str(0, 0);
+  return applied_request(conn.exec(applied_request_statement(workflow, request_id)));
 }
 
+/// The request id's record, sent with the transaction's other writes. A concurrent call with
+/// the same id that commits first makes the COMMIT fail (unique violation): racing_transaction
+/// then runs this one again, and it finds that call's run.
 void record_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
   if (request_id.empty()) return;
-  try {
-    conn.exec("request_id_insert",
-              "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) "
-              "VALUES ($1, $2, $3, $4::uuid)",
-              {run.ns, run.workflow_id, request_id, run.run_id});
-  } catch (const pg::PgError& e) {
-    // A concurrent call with the same request id committed first: run again, and find it.
-    if (e.sqlstate() == "23505") throw pg::WriteConflict{};
-    throw;
+  conn.defer("request_id_insert",
+             "INSERT INTO request_ids (namespace, workflow_id, request_id, run_id) VALUES ($1, $2, $3, $4::uuid)",
+             {run.ns, run.workflow_id, request_id, run.run_id});
+}
+
+/// A transaction whose inserts may race another request's (the same request id; a second
+/// open run of one workflow id). The loser's pipelined COMMIT fails with a unique violation,
+/// and it runs again to decide anew, seeing what the winner did.
+template <class Body>
+auto racing_transaction(pg::Connection& conn, Body&& body) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return pg::in_transaction(conn, body);
+    } catch (const pg::PgError& e) {
+      if (e.sqlstate() != "23505" || e.in_doubt() || attempt >= 20) throw;
+    }
   }
 }
 
@@ -66,9 +83,13 @@ json signal_attributes(const SignalRequest& s) {
 /// TerminateIfRunning); returns the run id of an earlier start with the same request id,
 /// which makes this start a no-op.
 std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
-  if (auto earlier = applied_request(runs.connection(), {req.ns, req.workflow_id, ""}, req.request_id))
-    return earlier;
-  auto* latest = runs.get({req.ns, req.workflow_id, ""});
+  // One round trip: the request id's earlier run, and the workflow id's latest run (locked).
+  std::vector<pg::Connection::Statement> reads{RunState::load_latest_statement(req.ns, req.workflow_id, /*lock=*/true)};
+  if (!req.request_id.empty()) reads.push_back(applied_request_statement({req.ns, req.workflow_id, ""}, req.request_id));
+  auto rows = runs.connection().exec_all(std::move(reads));
+  if (rows.size() > 1)
+    if (auto earlier = applied_request(rows[1])) return earlier;
+  auto* latest = runs.adopt(RunState::from_rows(runs.connection(), rows[0]));
   if (!latest) return std::nullopt;
   const auto& row = std::as_const(*latest).row();
   if (latest->is_open()) {
@@ -93,16 +114,6 @@ std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
   return std::nullopt;
 }
 
-/// Saves every run of the transaction; a start racing ours on the one-open-run index makes
-/// the whole transaction run again, to decide anew.
-Effects save_runs(RunSet& runs) {
-  try {
-    return runs.save_all();
-  } catch (const pg::PgError& e) {
-    if (e.sqlstate() == "23505") throw pg::WriteConflict{};
-    throw;
-  }
-}
 
 /// Starts the run in `runs`' transaction; returns its id, or an earlier start's.
 StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal) {
@@ -170,14 +181,14 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
 StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
                            WaitingPoller* poller) {
   std::optional<StartedWorkflowTask> handed;
-  auto result = pg::in_transaction(conn, [&](pg::Connection& c) {
+  auto result = racing_transaction(conn, [&](pg::Connection& c) {
     handed.reset();
     RunSet runs(c);
     auto result = start_in(runs, req, nullptr);
     RunState* run = result.created && poller ? runs.get({req.ns, req.workflow_id, result.run_id}) : nullptr;
     if (run && run->take_scheduled_workflow_task(req.task_queue))
       handed = record_workflow_task_started(*run, req.task_queue, poller->identity, *poller->signer);
-    effects.merge(save_runs(runs));  // the new run after the one it may have terminated
+    effects.merge(runs.save_all());  // the new run after the one it may have terminated
     if (handed) read_task_history(*run, *handed);
     return result;
   });
@@ -188,7 +199,7 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
                               const SignalRequest& signal, Effects& effects) {
   // One transaction: either the open run gets the signal or a new run starts with it.
-  return pg::in_transaction(conn, [&](pg::Connection& c) {
+  return racing_transaction(conn, [&](pg::Connection& c) {
     RunSet runs(c);
     if (auto earlier = applied_request(c, {start.ns, start.workflow_id, ""}, signal.request_id))
       return StartResult{*earlier, false};
@@ -201,13 +212,13 @@ StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
     } else {
       result = start_in(runs, start, &signal);
     }
-    effects.merge(save_runs(runs));
+    effects.merge(runs.save_all());
     return result;
   });
 }
 
 void signal_workflow(pg::Connection& conn, const SignalRequest& req, Effects& effects) {
-  pg::in_transaction(conn, [&](pg::Connection& c) {
+  racing_transaction(conn, [&](pg::Connection& c) {
     if (applied_request(c, {req.ns, req.workflow_id, ""}, req.request_id)) return;
     auto run = load_open_or_throw(c, {req.ns, req.workflow_id, req.run_id}, "signal");
     record_request_id(c, run.key(), req.request_id);
@@ -219,7 +230,7 @@ void signal_workflow(pg::Connection& conn, const SignalRequest& req, Effects& ef
 void request_cancel_workflow(pg::Connection& conn, const RunKey& key, const std::string& reason,
                              const std::string& identity, const std::string& request_id,
                              Effects& effects) {
-  pg::in_transaction(conn, [&](pg::Connection& c) {
+  racing_transaction(conn, [&](pg::Connection& c) {
     if (applied_request(c, {key.ns, key.workflow_id, ""}, request_id)) return;
     auto run = load_open_or_throw(c, key, "cancel");
     if (run.row().cancel_requested) return;  // asked before: once is enough
