@@ -151,6 +151,8 @@ Result Connection::exec(const Statement& s) { return exec(s.name, s.sql, s.param
 
 void Connection::begin() {
   deferred_.clear();
+  commit_hooks_.clear();
+  rollback_hooks_.clear();
   begin_pending_ = true;
   in_transaction_ = true;
 }
@@ -256,7 +258,24 @@ void Connection::exec_script(std::string_view sql) {
   PQclear(r);
 }
 
+void Connection::settle_hooks(bool committed) noexcept {
+  auto hooks = std::exchange(committed ? commit_hooks_ : rollback_hooks_, {});
+  commit_hooks_.clear();
+  rollback_hooks_.clear();
+  for (auto& hook : hooks) hook();
+}
+
 void Connection::commit() {
+  try {
+    commit_now();
+  } catch (...) {
+    settle_hooks(/*committed=*/false);
+    throw;
+  }
+  settle_hooks(/*committed=*/true);
+}
+
+void Connection::commit_now() {
   in_transaction_ = false;
   if (begin_pending_ && deferred_.empty()) {
     begin_pending_ = false;  // the transaction never ran a statement: nothing to commit
@@ -281,6 +300,7 @@ void Connection::commit() {
 }
 
 void Connection::rollback() noexcept {
+  settle_hooks(/*committed=*/false);
   in_transaction_ = false;
   deferred_.clear();
   if (std::exchange(begin_pending_, false)) return;  // BEGIN never went out

@@ -3,6 +3,7 @@
 /// header: PGconn/PGresult are forward-declared, so only connection.cpp pays for libpq-fe.h.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -115,6 +116,10 @@ class Connection {
   void commit();
   /// Never throws: a failed rollback marks the connection broken.
   void rollback() noexcept;
+  /// Runs `hook` once the current transaction has committed; dropped if it does not.
+  void after_commit(std::function<void()> hook) { commit_hooks_.push_back(std::move(hook)); }
+  /// Runs `hook` if the current transaction rolls back or its COMMIT fails (or is in doubt).
+  void after_rollback(std::function<void()> hook) { rollback_hooks_.push_back(std::move(hook)); }
 
   bool broken() const;
   int backend_pid() const;
@@ -128,6 +133,10 @@ class Connection {
     std::shared_ptr<Result> rows;  // set for reads: where their result goes
   };
   [[noreturn]] void fail(std::string_view what, pg_result* r);
+  void commit_now();
+  /// Runs one list of hooks and drops both.
+  void settle_hooks(bool committed) noexcept;
+  std::vector<std::function<void()>> commit_hooks_, rollback_hooks_;
   /// Sends BEGIN (when pending), the deferred statements and COMMIT (with `commit`) in one
   /// pipeline, filling the result of every read among them.
   void run_pipeline(bool commit);

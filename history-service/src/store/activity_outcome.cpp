@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "store/committed_state.hpp"
 #include "store/tables.hpp"
 
 namespace reprise::store {
@@ -25,12 +26,23 @@ void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
   }
 }
 
-void remove_activity(pg::Connection& conn, const ActivityRow& a) {
-  conn.defer("activity_delete",
-            "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
-            "AND scheduled_event_id = $4::bigint",
-            {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
+void remove_activity(pg::Connection& conn, const ActivityRow& a, bool fenced) {
+  if (fenced)
+    conn.defer("activity_delete_fenced", R"(
+      WITH deleted AS (
+        DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
+          AND scheduled_event_id = $4::bigint AND attempt = $5::int AND started_time IS NOT NULL
+        RETURNING 1)
+      SELECT reprise_fence(count(*), 'the activity') FROM deleted)",
+               {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
+                std::to_string(a.attempt)});
+  else
+    conn.defer("activity_delete",
+               "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
+               "AND scheduled_event_id = $4::bigint",
+               {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
   delete_activity_timers(conn, a.run, a.scheduled_event_id);
+  conn.after_commit([key = activity_key(a.run, a.scheduled_event_id)] { committed_activities().forget(key); });
 }
 
 std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRow& a, const std::string& identity,
@@ -49,11 +61,11 @@ std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRo
 
 void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
                      EventType outcome, json attributes, Effects& effects, EagerWorkflowTask* eager,
-                     std::optional<RunState>* loaded_run) {
+                     std::optional<RunState>* loaded_run, bool activity_fenced) {
   // Activities of one run often finish together (a fan-out): they queue on the run's row
   // rather than all but one losing the version race and running again.
   auto run = loaded_run ? std::move(*loaded_run) : RunState::load(conn, a.run, /*lock=*/true);
-  remove_activity(conn, a);
+  remove_activity(conn, a, activity_fenced);
   if (!run || !run->is_open()) return;
   run->add_external(activity_outcome_events(a, identity, outcome, std::move(attributes)));
   if (eager && run->take_scheduled_workflow_task(eager->sticky_queue)) {

@@ -18,8 +18,10 @@ namespace reprise::store {
 void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
                                  protocol::Timestamp started, Effects& effects);
 
-/// Deletes the activity's row and timers: it is no longer pending.
-void remove_activity(pg::Connection& conn, const ActivityRow& a);
+/// Deletes the activity's row and timers: it is no longer pending. `fenced`: `a` was not read
+/// in this transaction (committed_activities()), so the delete proves the attempt is still the
+/// started one, failing the transaction (serialization failure) if not.
+void remove_activity(pg::Connection& conn, const ActivityRow& a, bool fenced = false);
 /// The events an ended activity adds to the history: ActivityTaskStarted (for the last
 /// attempt, when it started) followed by `outcome` with `attributes` and the attempt.
 std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRow& a, const std::string& identity,
@@ -29,10 +31,12 @@ std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRo
 /// attempt) followed by `outcome` (Completed, Failed, TimedOut or Canceled).
 /// With `eager`, the workflow task the outcome schedules on the eager worker's sticky queue is
 /// started for that worker in this transaction and returned in `eager->task`. `loaded_run`,
-/// when given, is the activity's run as already read (and locked) by the caller.
+/// when given, is the activity's run as already read (and locked) by the caller, or as
+/// committed last; `activity_fenced`: `a` too is as committed last (see remove_activity).
 void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::string& identity,
                      EventType outcome, json attributes, Effects& effects,
-                     EagerWorkflowTask* eager = nullptr, std::optional<RunState>* loaded_run = nullptr);
+                     EagerWorkflowTask* eager = nullptr, std::optional<RunState>* loaded_run = nullptr,
+                     bool activity_fenced = false);
 
 /// An attempt failed (or timed out, when `timeout_type` is set): retries it after the policy's
 /// backoff when the policy and the schedule-to-close deadline allow, else finishes it.

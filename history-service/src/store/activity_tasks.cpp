@@ -6,6 +6,7 @@
 #include "pg/database.hpp"
 #include "store/activity_outcome.hpp"
 #include "store/commands.hpp"
+#include "store/committed_state.hpp"
 #include "store/dispatch.hpp"
 #include "store/operations.hpp"
 #include "store/run_set.hpp"
@@ -91,6 +92,10 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
               std::to_string(task->scheduled_event_id), format_timestamp(started), identity});
       Effects local;
       arm_started_activity_timers(c, *activity, started, local);
+      activity->started_time = started;
+      activity->started_identity = identity;
+      activity->last_heartbeat_time.reset();
+      remember_on_commit(c, *activity);
       auto type = c.exec("run_type",
                          "SELECT workflow_type FROM executions WHERE namespace = $1 AND workflow_id "
                          "= $2 AND run_id = $3::uuid",
@@ -155,19 +160,30 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
   ActivityCompletionReply reply;
   EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
   bool try_continuation = continuation && !sticky_queue.empty();
+  bool use_committed = true;  // the first attempt reads nothing when this process knows both rows
   for (;;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
         eager.task.reset();
         reply.continued.reset();
         std::optional<RunState> run;
-        auto a = load_started_or_throw(c, token, &run);
+        std::optional<ActivityRow> committed;
+        if (std::exchange(use_committed, false)) {
+          committed = committed_activities().find(activity_key(token.run, token.scheduled_event_id));
+          auto row = committed ? committed_runs().find(to_string(token.run)) : std::nullopt;
+          if (committed && row && committed->attempt == token.attempt && committed->started_time)
+            run = RunState::from_committed(c, std::move(*row));
+          else
+            committed.reset();
+        }
+        const bool fenced = committed.has_value();
+        auto a = fenced ? std::move(*committed) : load_started_or_throw(c, token, &run);
         json attributes = {{"scheduled_event_id", a.scheduled_event_id}, {"result", result}, {"identity", identity}};
         if (try_continuation && run && continuation_applies(*run, a, *continuation, sticky_queue)) {
           // The result, the task it schedules, its start and its completion: one transaction.
           RunSet runs(c);
           auto& r = runs.add(std::move(*run));
-          remove_activity(c, a);
+          remove_activity(c, a, fenced);
           r.add_external(activity_outcome_events(a, identity, EventType::kActivityTaskCompleted, std::move(attributes)));
           r.take_scheduled_workflow_task(sticky_queue);
           auto& row = r.row();
@@ -181,7 +197,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
           return;
         }
         finish_activity(c, a, identity, EventType::kActivityTaskCompleted, std::move(attributes), effects,
-                        sticky_queue.empty() ? nullptr : &eager, &run);
+                        sticky_queue.empty() ? nullptr : &eager, &run, fenced);
       });
       break;
     } catch (const pg::PgError& e) {

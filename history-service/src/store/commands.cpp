@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 
+#include "store/committed_state.hpp"
 #include "store/create_run.hpp"
 #include "store/tables.hpp"
 #include "store/uuid.hpp"
@@ -183,6 +184,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
                       .started_identity = ctx.identity};
   run.set_timer({timer_kind::kActivityStartToClose, scheduled_id, 1, at + start_to_close});
   if (heartbeat.count()) run.set_timer({timer_kind::kActivityHeartbeat, scheduled_id, 1, at + heartbeat});
+  remember_on_commit(run.connection(), started);
   ctx.eager_activities.push_back(std::move(started));
 }
 

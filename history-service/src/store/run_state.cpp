@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pg/database.hpp"
+#include "store/committed_state.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
 
@@ -360,6 +361,7 @@ Effects RunState::save() {
                  key().ns, key().workflow_id, key().run_id, row_.workflow_type, row_.task_queue,
                  row_.attempt);
   row_changed_ = false;
+  remember_on_commit(*conn_, row_);
   if (closed_here_) effects_.closed_runs.push_back(key());
   if (std::exchange(closed_here_, false)) {
     spdlog::info("msg=\"run closed\" namespace={} workflow_id={} run_id={} status={} events={}",

@@ -94,6 +94,9 @@ class RunState {
   static RunState find_or_throw(pg::Connection& conn, const RunKey& key, bool lock = false);
   /// The NotFound error find_or_throw() throws, naming the workflow (and the run, when named).
   static protocol::ApiError not_found(const RunKey& key);
+  /// A run as this process last committed it (committed_runs()): save() is fenced on its
+  /// version, so a row that changed since fails the transaction instead of being overwritten.
+  static RunState from_committed(pg::Connection& conn, ExecutionRow row) { return RunState(conn, std::move(row), false); }
   /// A new run; save() inserts it.
   static RunState create(pg::Connection& conn, ExecutionRow row);
 

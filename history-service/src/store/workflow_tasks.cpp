@@ -7,6 +7,7 @@
 
 #include "pg/database.hpp"
 #include "store/commands.hpp"
+#include "store/committed_state.hpp"
 #include "store/dispatch.hpp"
 #include "store/operations.hpp"
 #include "store/query_tasks.hpp"
@@ -62,9 +63,17 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
 
 namespace {
 
-/// The run whose workflow task the token names, if that task is still the one in flight.
-RunState& load_task_run(RunSet& runs, const TaskToken& token) {
-  auto* run = runs.get(token.run);
+/// The run whose workflow task the token names, if that task is still the one in flight. With
+/// `use_committed` (then cleared), the run as this process committed it last when that shows
+/// the task in flight: nothing is read, and the version fence proves it current.
+RunState& load_task_run(RunSet& runs, const TaskToken& token, bool& use_committed) {
+  RunState* run = nullptr;
+  if (std::exchange(use_committed, false))
+    if (auto row = committed_runs().find(to_string(token.run));
+        row && row->status == kRunning && row->wft_scheduled_event_id == token.scheduled_event_id &&
+        row->wft_started_event_id == token.started_event_id && row->wft_attempt == token.attempt)
+      run = runs.adopt(RunState::from_committed(runs.connection(), std::move(*row)));
+  if (!run) run = runs.get(token.run);
   const char* why = nullptr;
   if (!run) why = "its run does not exist";
   else if (!run->is_open()) why = "its run has closed";
@@ -197,13 +206,14 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
   if (!commands.is_array())
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
   bool unhandled = false;        // the commands raced new events: the worker must decide again
+  bool use_committed = true;     // the first attempt starts from the run as committed here last
   std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
         reply = {};
         RunSet runs(c);
-        auto& run = load_task_run(runs, token);
+        auto& run = load_task_run(runs, token, use_committed);
         bool has_buffered = run.has_buffered();
         bool closing = std::any_of(commands.begin(), commands.end(), closes_run);
         if (unhandled || (closing && has_buffered)) {
@@ -249,7 +259,8 @@ void fail_workflow_task(pg::Connection& conn, const TaskToken& token, const std:
                         const json& failure, const std::string& identity, Effects& effects) {
   pg::in_transaction(conn, [&](pg::Connection& c) {
     RunSet runs(c);
-    auto& run = load_task_run(runs, token);
+    bool use_committed = false;  // rare: read it
+    auto& run = load_task_run(runs, token, use_committed);
     const auto& row = std::as_const(run).row();
     record_workflow_task_failure(run, EventType::kWorkflowTaskFailed,
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},

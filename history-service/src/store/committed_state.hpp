@@ -1,0 +1,73 @@
+#pragma once
+/// What this process committed last: each run's execution row, and each started activity
+/// attempt. A writer's first attempt at a hot path (a workflow task completion, an activity
+/// result) starts from here instead of reading, so its transaction is one round trip; the
+/// version fence on the run's update (and the attempt fence on the activity's delete) proves
+/// nothing changed since. A row changed meanwhile, by this instance or another, fails that
+/// fence: the transaction rolls back, forgets what it used, and runs again from a locked read.
+/// Entries are only ever written after their transaction committed (pg::Connection hooks).
+
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "store/activity_row.hpp"
+#include "store/run_state.hpp"
+
+namespace reprise::store {
+
+template <class Row>
+class CommittedRows {
+ public:
+  explicit CommittedRows(std::size_t capacity) : capacity_(capacity) {}
+  std::optional<Row> find(const std::string& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = rows_.find(key);
+    if (it == rows_.end()) return std::nullopt;
+    return it->second;
+  }
+  void put(const std::string& key, Row row) {
+    std::lock_guard lock(mutex_);
+    auto [it, added] = rows_.insert_or_assign(key, std::move(row));
+    if (!added) return;
+    order_.push_back(key);
+    // Oldest first out; a key forgotten meanwhile is skipped (its slot in order_ is stale).
+    while (rows_.size() > capacity_ && !order_.empty()) {
+      rows_.erase(order_.front());
+      order_.pop_front();
+    }
+    if (order_.size() > 2 * capacity_) compact();
+  }
+  void forget(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    rows_.erase(key);
+  }
+
+ private:
+  void compact() {
+    std::deque<std::string> kept;
+    for (auto& k : order_)
+      if (rows_.contains(k)) kept.push_back(std::move(k));
+    order_ = std::move(kept);
+  }
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Row> rows_;
+  std::deque<std::string> order_;  // insertion order, for eviction
+};
+
+/// The process's runs, by to_string(RunKey).
+CommittedRows<ExecutionRow>& committed_runs();
+/// The process's started activity attempts, by activity_key().
+CommittedRows<ActivityRow>& committed_activities();
+std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id);
+
+/// Remembers the run's row once the transaction commits; forgets it if it rolls back.
+void remember_on_commit(pg::Connection& conn, const ExecutionRow& row);
+/// The same for an activity attempt that started in this transaction.
+void remember_on_commit(pg::Connection& conn, const ActivityRow& started);
+
+}  // namespace reprise::store
