@@ -18,16 +18,31 @@ std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id) {
   return fmt::format("{}/{}", to_string(run), scheduled_event_id);
 }
 
+namespace {
+// Rows carrying a big payload (a memo, a failure's details) are not kept: the cache's memory
+// must stay bounded by its entry count, and such runs are not the hot ones.
+constexpr std::size_t kMaxKeptText = 4096;
+}  // namespace
+
 void remember_on_commit(pg::Connection& conn, const ExecutionRow& row) {
   auto key = to_string(row.key);
-  conn.after_commit([key, row] { committed_runs().put(key, row); });
   conn.after_rollback([key] { committed_runs().forget(key); });
+  if (row.memo && row.memo->size() > kMaxKeptText) {
+    conn.after_commit([key] { committed_runs().forget(key); });
+    return;
+  }
+  conn.after_commit([key, row] { committed_runs().put(key, row); });
 }
 
 void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {
   auto key = activity_key(started.run, started.scheduled_event_id);
-  conn.after_commit([key, started] { committed_activities().put(key, started); });
   conn.after_rollback([key] { committed_activities().forget(key); });
+  if (started.last_failure && started.last_failure->size() > kMaxKeptText) return;
+  // A result needs neither the input nor the heartbeat details: not kept.
+  auto kept = started;
+  kept.input.clear();
+  kept.heartbeat_details.reset();
+  conn.after_commit([key, kept = std::move(kept)] { committed_activities().put(key, kept); });
 }
 
 }  // namespace reprise::store

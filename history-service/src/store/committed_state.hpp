@@ -61,7 +61,8 @@ class CommittedRows {
 
 /// The process's runs, by to_string(RunKey).
 CommittedRows<ExecutionRow>& committed_runs();
-/// The process's started activity attempts, by activity_key().
+/// The process's started activity attempts, by activity_key(), without their input and
+/// heartbeat details (what a result needs).
 CommittedRows<ActivityRow>& committed_activities();
 std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id);
 
