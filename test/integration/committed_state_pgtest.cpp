@@ -58,3 +58,18 @@ TEST_CASE("an activity result for an attempt another instance retried since is r
   REQUIRE(completed.size() == 1);
   CHECK(completed[0]["attributes"]["result"] == "on time");
 }
+
+TEST_CASE("a claim from a run another instance closed since is dropped, not started",
+          "[pg][committed-state]") {
+  auto db = fresh_database("committed_state_claim");
+  ServerProcess a({.database_url = db});
+  ServerProcess b({.database_url = db});
+  RepriseApi via_a(a.port()), via_b(b.port());
+  via_a.start_ok("cs-3", "Remembered", "remembered-claim");  // a remembers its task as waiting
+  REQUIRE(via_b.terminate("cs-3", {{"reason", "no longer needed"}}).status == 200);
+  // a's remembered row still shows the task waiting; the claim must not start it.
+  CHECK_FALSE(via_a.poll_workflow_task("remembered-claim", "300ms"));
+  auto types = via_a.event_types("cs-3");
+  CHECK(types.back() == "WorkflowExecutionTerminated");
+  CHECK(count_of(types, "WorkflowTaskStarted") == 0);
+}

@@ -172,14 +172,9 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
       },
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
-        auto page = s->close_only
-                        // Only the run's state first (no events past its end), then its last event.
-                        ? store::read_history(db_.connection(), s->run, std::numeric_limits<std::int64_t>::max(), 1)
-                        : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
-        if (s->close_only && page.closed) {
-          s->from_event_id = page.next_event_id - 1;
-          page = store::read_history(db_.connection(), page.run, s->from_event_id, 1);
-        }
+        auto page = s->close_only ? store::read_close(db_.connection(), s->run)
+                                  : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
+        if (s->close_only && page.closed) s->from_event_id = page.next_event_id - 1;
         bool nothing_new = s->close_only ? !page.closed : page.count == 0 && !page.closed;
         if (s->wait && nothing_new && Clock::now() < s->deadline && !draining_) {
           if (!resolved) {  // now that we know the run, read again under its wait key

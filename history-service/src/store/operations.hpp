@@ -105,6 +105,9 @@ struct HistoryPage {
 };
 HistoryPage read_history(pg::Connection& conn, const RunKey& run, std::int64_t from_event_id,
                          int page_size);
+/// The run's state and, once it has closed, its closing event (the page's one event): what a
+/// caller waiting for the result needs, in one round trip for a named run.
+HistoryPage read_close(pg::Connection& conn, const RunKey& run);
 /// The same for a run this transaction holds already (one round trip fewer).
 HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size);
 

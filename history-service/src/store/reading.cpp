@@ -152,6 +152,27 @@ json list_workflows(pg::Connection& conn, const ListRequest& req) {
   return out;
 }
 
+HistoryPage read_close(pg::Connection& conn, const RunKey& key) {
+  if (key.run_id.empty()) {
+    auto run = RunState::find_or_throw(conn, key);
+    return read_history(conn, run, run.is_open() ? run.row().next_event_id : run.row().next_event_id - 1, 1);
+  }
+  // A named run: its row and, once it has closed, its last event, in one round trip.
+  auto rows = conn.exec_all(
+      {RunState::load_statement(key),
+       {"history_closing_event",
+        "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes FROM history_events "
+        "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND event_id = ("
+        "SELECT next_event_id - 1 FROM executions WHERE namespace = $1 AND workflow_id = $2 AND "
+        "run_id = $3::uuid AND status <> 'Running')",
+        {key.ns, key.workflow_id, key.run_id}}});
+  auto run = RunState::from_rows(conn, rows[0]);
+  if (!run) throw RunState::not_found(key);
+  const bool closed = !run->is_open() && rows[1].rows() == 1;
+  return HistoryPage{run->key(), closed ? events_json(rows[1]) : "[]", closed ? 1 : 0, run->row().next_event_id,
+                     closed};
+}
+
 HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
                          int page_size) {
   if (key.run_id.empty()) return read_history(conn, RunState::find_or_throw(conn, key), from_event_id, page_size);

@@ -45,7 +45,14 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
         answer = std::move(*query);
         return Outcome::kClaimed;
       }
-      auto run = RunState::load(c, task->run, /*lock=*/true);
+      // The run as committed here last, when that shows this task waiting (fenced); else read.
+      std::optional<RunState> run;
+      if (auto row = committed_runs().find(to_string(task->run));
+          row && row->status == kRunning && row->wft_scheduled_event_id == task->scheduled_event_id &&
+          row->wft_started_event_id == 0)
+        run = RunState::from_committed(c, std::move(*row));
+      else
+        run = RunState::load(c, task->run, /*lock=*/true);
       if (!run || !run->is_open() || run->row().wft_scheduled_event_id != task->scheduled_event_id ||
           run->row().wft_started_event_id != 0)
         return Outcome::kStale;
