@@ -13,11 +13,10 @@ using std::chrono::milliseconds;
 
 void arm_started_activity_timers(pg::Connection& conn, const ActivityRow& a,
                                  protocol::Timestamp started, Effects& effects) {
-  delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityScheduleToStart, a.scheduled_event_id}.key());
-  TimerSpec close{timer_kind::kActivityStartToClose, a.scheduled_event_id, a.attempt,
-                  started + milliseconds(a.start_to_close_ms)};
-  upsert_timer(conn, a.run, close);
-  effects.add_timer(close.fire_at);
+  if (a.schedule_to_start_ms)  // else there is none
+    delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityScheduleToStart, a.scheduled_event_id}.key());
+  // The start-to-close deadline is the row's start_to_close_at, set by the caller's update.
+  effects.add_timer(started + milliseconds(a.start_to_close_ms));
   if (a.heartbeat_ms) {
     TimerSpec beat{timer_kind::kActivityHeartbeat, a.scheduled_event_id, a.attempt,
                    started + milliseconds(a.heartbeat_ms)};
@@ -41,7 +40,11 @@ void remove_activity(pg::Connection& conn, const ActivityRow& a, bool fenced) {
                "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid "
                "AND scheduled_event_id = $4::bigint",
                {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)});
-  delete_activity_timers(conn, a.run, a.scheduled_event_id);
+  // A started attempt's only timer rows are its heartbeat and schedule-to-close timeouts (its
+  // start-to-close deadline is a column of the row, its schedule-to-start timer went when it
+  // started); without those there is nothing to delete.
+  if (!a.started_time || a.heartbeat_ms || a.schedule_to_close_ms)
+    delete_activity_timers(conn, a.run, a.scheduled_event_id);
   conn.after_commit([key = activity_key(a.run, a.scheduled_event_id)] { committed_activities().forget(key); });
 }
 
@@ -94,12 +97,12 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
     auto next_attempt = a.attempt + 1;
     conn.defer("activity_retry", R"(
       UPDATE activities SET attempt = $5::int, attempt_scheduled_time = $6::timestamptz,
-        started_time = NULL, started_identity = NULL, last_failure = $7
+        started_time = NULL, started_identity = NULL, last_failure = $7, start_to_close_at = NULL
       WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint)",
               {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
                std::to_string(next_attempt), format_timestamp(next_start), failure.dump()});
-    delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityStartToClose, a.scheduled_event_id}.key());
-    delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityHeartbeat, a.scheduled_event_id}.key());
+    if (a.heartbeat_ms)
+      delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityHeartbeat, a.scheduled_event_id}.key());
     TimerSpec retry{timer_kind::kActivityRetry, a.scheduled_event_id, next_attempt, next_start};
     upsert_timer(conn, a.run, retry);
     effects.add_timer(next_start);

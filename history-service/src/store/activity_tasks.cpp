@@ -86,10 +86,11 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
       auto started = now();
       c.defer("activity_start",
              "UPDATE activities SET started_time = $5::timestamptz, started_identity = $6, "
-             "last_heartbeat_time = NULL WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
-             "$3::uuid AND scheduled_event_id = $4::bigint",
+             "last_heartbeat_time = NULL, start_to_close_at = $7::timestamptz WHERE namespace = $1 AND "
+             "workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
              {task->run.ns, task->run.workflow_id, task->run.run_id,
-              std::to_string(task->scheduled_event_id), format_timestamp(started), identity});
+              std::to_string(task->scheduled_event_id), format_timestamp(started), identity,
+              format_timestamp(started + std::chrono::milliseconds(activity->start_to_close_ms))});
       Effects local;
       arm_started_activity_timers(c, *activity, started, local);
       activity->started_time = started;

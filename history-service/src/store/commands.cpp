@@ -147,16 +147,17 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
     INSERT INTO activities (namespace, workflow_id, run_id, scheduled_event_id, activity_id,
       activity_type, task_queue, input, schedule_to_close_ms, schedule_to_start_ms,
       start_to_close_ms, heartbeat_ms, retry_policy, scheduled_time, attempt_scheduled_time,
-      started_time, started_identity)
+      started_time, started_identity, start_to_close_at)
     VALUES ($1, $2, $3::uuid, $4::bigint, $5, $6, $7, $8, $9::bigint, $10::bigint, $11::bigint,
-      $12::bigint, $13, $14::timestamptz, $14::timestamptz, $15::timestamptz, $16))",
+      $12::bigint, $13, $14::timestamptz, $14::timestamptz, $15::timestamptz, $16, $17::timestamptz))",
             {run.key().ns, run.key().workflow_id, run.key().run_id, std::to_string(scheduled_id),
              activity_id, activity_type, task_queue, input.dump(),
              std::to_string(schedule_to_close.count()), std::to_string(schedule_to_start.count()),
              std::to_string(start_to_close.count()), std::to_string(heartbeat.count()),
              json(policy).dump(), protocol::format_timestamp(at),
              eager ? pg::Param(protocol::format_timestamp(at)) : std::nullopt,
-             eager ? pg::Param(ctx.identity) : std::nullopt});
+             eager ? pg::Param(ctx.identity) : std::nullopt,
+             eager ? pg::Param(protocol::format_timestamp(at + start_to_close)) : std::nullopt});
   if (schedule_to_close.count())
     run.set_timer({timer_kind::kActivityScheduleToClose, scheduled_id, 0, at + schedule_to_close});
   if (!eager) {
@@ -182,7 +183,9 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
                       .attempt = 1,
                       .started_time = at,
                       .started_identity = ctx.identity};
-  run.set_timer({timer_kind::kActivityStartToClose, scheduled_id, 1, at + start_to_close});
+  // Its start-to-close deadline went in with the row (start_to_close_at); the timer loop must
+  // learn of it.
+  run.wake_timer_loop_at(at + start_to_close);
   if (heartbeat.count()) run.set_timer({timer_kind::kActivityHeartbeat, scheduled_id, 1, at + heartbeat});
   remember_on_commit(run.connection(), started);
   ctx.eager_activities.push_back(std::move(started));

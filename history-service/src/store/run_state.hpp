@@ -135,6 +135,9 @@ class RunState {
   /// caller can start it at once for the worker polling that queue.
   bool take_scheduled_workflow_task(const std::string& task_queue);
   void set_timer(const TimerSpec& timer);
+  /// Something due at `at` was written outside the timers table (an activity's start-to-close
+  /// deadline): the timer loop is told once this transaction commits.
+  void wake_timer_loop_at(Timestamp at) { effects_.add_timer(at); }
   void delete_timer(const std::string& timer_key);
   /// Appends the terminal event, marks the run closed and drops what was pending for it.
   void close(const std::string& status, EventType type, json attributes);

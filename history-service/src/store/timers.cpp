@@ -37,6 +37,35 @@ std::optional<DueTimer> take_due_timer(pg::Connection& conn, Timestamp at) {
                    *opt_timestamp(r, 0, 6), r.opt_str(0, 7)}};
 }
 
+/// Takes the most overdue start-to-close deadline of a started attempt (clearing it, so it
+/// fires once), as a timer of that kind.
+std::optional<DueTimer> take_due_activity_deadline(pg::Connection& conn, Timestamp at) {
+  auto r = conn.exec("activity_deadline_take", R"(
+    UPDATE activities SET start_to_close_at = NULL
+    WHERE (namespace, workflow_id, run_id, scheduled_event_id) = (
+      SELECT namespace, workflow_id, run_id, scheduled_event_id FROM activities
+      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING namespace, workflow_id, run_id::text, scheduled_event_id, attempt)",
+                     {protocol::format_timestamp(at)});
+  if (r.rows() == 0) return std::nullopt;
+  return DueTimer{{r.str(0, 0), r.str(0, 1), r.str(0, 2)},
+                  {timer_kind::kActivityStartToClose, r.i64(0, 3), static_cast<std::int32_t>(r.i64(0, 4)), at,
+                   std::nullopt}};
+}
+
+/// The next thing due: a timer row, or an attempt's start-to-close deadline. The two sources
+/// take turns going first, so a backlog of one cannot hold up the other.
+std::optional<DueTimer> take_due(pg::Connection& conn, Timestamp at, bool& from_timers) {
+  static thread_local bool deadlines_first = false;
+  deadlines_first = !deadlines_first;
+  for (int source = 0; source < 2; ++source) {
+    from_timers = (source == 0) != deadlines_first;
+    auto due = from_timers ? take_due_timer(conn, at) : take_due_activity_deadline(conn, at);
+    if (due) return due;
+  }
+  return std::nullopt;
+}
+
 json timeout_failure(const ActivityRow& a, std::string_view type, std::int64_t ms) {
   return {{"message", fmt::format("activity {} \"{}\" attempt {} timed out: {} timeout of {}",
                                   a.activity_type, a.activity_id, a.attempt, type,
@@ -129,10 +158,11 @@ void fire_run_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
 
 bool fire_next_due_timer(pg::Connection& conn, Effects& effects) {
   std::optional<DueTimer> firing;  // set while a timer's effect is being applied
+  bool from_timers = true;         // where `firing` came from
   try {
     return pg::in_transaction(conn, [&](pg::Connection& c) {
       Effects local;
-      firing = take_due_timer(c, now());
+      firing = take_due(c, now(), from_timers);
       if (!firing) return false;
       if (firing->spec.kind.starts_with("activity_"))
         fire_activity_timer(c, *firing, local);
@@ -149,16 +179,25 @@ bool fire_next_due_timer(pg::Connection& conn, Effects& effects) {
     // hold up every timer behind it: it waits a minute, and the next due timer goes first.
     spdlog::error("msg=\"timer failed; postponed a minute\" run={} timer={} error=\"{}\"",
                   to_string(firing->run), firing->spec.key(), e.what());
-    conn.exec("timer_postpone",
-              "UPDATE timers SET fire_at = now() + interval '1 minute' WHERE namespace = $1 AND "
-              "workflow_id = $2 AND run_id = $3::uuid AND timer_key = $4",
-              {firing->run.ns, firing->run.workflow_id, firing->run.run_id, firing->spec.key()});
+    if (from_timers)
+      conn.exec("timer_postpone",
+                "UPDATE timers SET fire_at = now() + interval '1 minute' WHERE namespace = $1 AND "
+                "workflow_id = $2 AND run_id = $3::uuid AND timer_key = $4",
+                {firing->run.ns, firing->run.workflow_id, firing->run.run_id, firing->spec.key()});
+    else
+      conn.exec("activity_deadline_postpone",
+                "UPDATE activities SET start_to_close_at = now() + interval '1 minute' WHERE namespace = $1 "
+                "AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
+                {firing->run.ns, firing->run.workflow_id, firing->run.run_id, std::to_string(firing->spec.ref_id)});
     return true;
   }
 }
 
 std::optional<Timestamp> next_timer_due(pg::Connection& conn) {
-  auto r = conn.exec("timer_next", "SELECT " REPRISE_EPOCH_MS("min(fire_at)") " FROM timers");
+  auto r = conn.exec("timer_next",
+                     "SELECT " REPRISE_EPOCH_MS("least((SELECT min(fire_at) FROM timers), (SELECT "
+                                                "min(start_to_close_at) FROM activities WHERE start_to_close_at "
+                                                "IS NOT NULL))"));
   return opt_timestamp(r, 0, 0);
 }
 
