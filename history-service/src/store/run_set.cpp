@@ -80,6 +80,7 @@ void RunSet::report_to_parent(RunState& child) {
 }
 
 void RunSet::close_children(RunState& parent) {
+  if (!std::as_const(parent).row().has_children) return;  // nothing in child_executions to apply
   const auto key = parent.key();
   const auto status = parent.row().status;
   auto children = conn_.exec(

@@ -30,7 +30,7 @@ constexpr const char* kExecutionColumns = R"(
   workflow_task_timeout_ms, start_request_id, memo, retry_policy, attempt,
   wft_scheduled_event_id, wft_started_event_id, wft_attempt, cancel_requested, version,
   parent_namespace, parent_workflow_id, parent_run_id::text, parent_initiated_event_id,
-  sticky_task_queue, sticky_schedule_to_start_ms, sticky_history_from, buffered_count)";
+  sticky_task_queue, sticky_schedule_to_start_ms, sticky_history_from, buffered_count, has_children)";
 
 ExecutionRow read_row(const pg::Result& r, int i) {
   ExecutionRow row;
@@ -60,6 +60,7 @@ ExecutionRow read_row(const pg::Result& r, int i) {
   row.sticky_schedule_to_start_ms = r.i64(i, 27);
   row.sticky_history_from = r.i64(i, 28);
   row.buffered_count = r.i64(i, 29);
+  row.has_children = r.boolean(i, 30);
   return row;
 }
 
@@ -249,11 +250,9 @@ void RunState::close(const std::string& status, EventType type, json attributes)
   // Nothing may stay pending for a closed run: its activities, timers and buffered events go.
   // Task rows already queued are skipped when claimed, because the run is no longer open.
   pg::Param ns = key().ns, wid = key().workflow_id, rid = key().run_id;
-  conn_->defer("close_activities",
-              "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
-              {ns, wid, rid});
-  conn_->defer("close_timers",
-              "DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
+  conn_->defer("close_pending",
+              "WITH activities_gone AS (DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND "
+              "run_id = $3::uuid) DELETE FROM timers WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid",
               {ns, wid, rid});
   // flush_buffered() above took every buffered event.
 }
@@ -298,7 +297,8 @@ Effects RunState::save() {
   const bool was_new = is_new_;
   if (!is_new_)
     values.insert(values.end(), {r.sticky_task_queue, std::to_string(r.sticky_schedule_to_start_ms),
-                                 std::to_string(r.sticky_history_from)});  // $13-$15
+                                 std::to_string(r.sticky_history_from),
+                                 r.has_children ? "true" : "false"});  // $13-$16
   if (is_new_) {
     values.insert(values.end(),
                   {r.first_run_id, r.workflow_type, r.task_queue, protocol::format_timestamp(r.start_time),
@@ -334,7 +334,7 @@ Effects RunState::save() {
           wft_scheduled_event_id = $7::bigint, wft_started_event_id = $8::bigint,
           wft_attempt = $9::int, cancel_requested = $10::boolean, version = version + 1,
           buffered_count = $12::int, sticky_task_queue = $13, sticky_schedule_to_start_ms = $14::bigint,
-          sticky_history_from = $15::bigint
+          sticky_history_from = $15::bigint, has_children = $16::boolean
         WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND version = $11::bigint
         RETURNING 1)
       SELECT reprise_fence(count(*), 'the run') FROM updated)",

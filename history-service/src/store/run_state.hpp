@@ -62,6 +62,7 @@ struct ExecutionRow {
   std::int64_t sticky_schedule_to_start_ms = 0;
   std::int64_t sticky_history_from = 1;  // the first event that worker has not seen
   std::int64_t buffered_count = 0;       // events waiting in buffered_events
+  bool has_children = false;             // it started a child (child_executions may hold rows)
 
   /// Forgets the sticky worker: the next workflow task goes to the run's own queue.
   void clear_sticky() {
