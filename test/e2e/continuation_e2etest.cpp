@@ -9,6 +9,7 @@
 
 #include "e2e/e2e_support.hpp"
 #include "e2e/e2e_workflows.hpp"
+#include "support/wait.hpp"
 
 using namespace std::chrono_literals;
 using e2e::json;
@@ -30,6 +31,10 @@ Outcome run_clock_steps(bool continue_warm_runs) {
   Outcome out;
   out.clock = handle.result<std::vector<std::int64_t>>(30s);
   out.history = handle.history();
+  // The worker counts a continuation once the service's answer is in, which may be just after
+  // the result is visible: wait for the count the history implies (3 when continuing), briefly.
+  if (continue_warm_runs)
+    reprise::test::wait_until([&] { return worker.worker().continued_tasks() >= 3; }, 10s, "three continuations");
   out.continued = worker.worker().continued_tasks();
   return out;
 }
