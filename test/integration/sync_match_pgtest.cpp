@@ -80,13 +80,21 @@ TEST_CASE("a start that fails leaves the waiting poll waiting for the next task"
   CHECK((*task)["workflow_id"] == "sm-next");
 }
 
-TEST_CASE("a queue's waiting polls are listed, and only GET reads them", "[pg][sync-match]") {
+TEST_CASE("a queue's waiting polls and backlog are listed, and only GET reads them", "[pg][sync-match]") {
   ServerProcess server({.database_url = fresh_database("sync_match_describe")});
   RepriseApi api(server.port());
   auto r = api.http().get_json(api.path("/task-queues/empty"));
   CHECK(r.status == 200);
   CHECK(r.body["task_queue"] == "empty");
   CHECK(r.body["waiting_polls"] == json::array());
+  CHECK(r.body["backlog"] == json({{"workflow", 0}, {"activity", 0}}));
+  // No poll waits: two starts leave two workflow tasks in the queue's backlog.
+  api.start_ok("backlog-1", "Matched", "backed-up");
+  api.start_ok("backlog-2", "Matched", "backed-up");
+  r = api.http().get_json(api.path("/task-queues/backed-up"));
+  CHECK(r.body["backlog"] == json({{"workflow", 2}, {"activity", 0}}));
+  api.expect_workflow_task("backed-up");
+  CHECK(api.http().get_json(api.path("/task-queues/backed-up")).body["backlog"]["workflow"] == 1);
   r = api.http().post_json(api.path("/task-queues/empty"), json::object());
   CHECK(r.status == 405);
 }

@@ -445,7 +445,12 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
   if (p.size() == 2 && p[0] == "task-queues") {
     expect_method(r, "GET");
     check_name("task_queue", p[1]);
-    return respond(json_response({{"task_queue", p[1]}, {"waiting_polls", waiting_polls(ns, p[1])}}));
+    run([this, ns, queue = p[1]] {
+      return json_response({{"task_queue", queue},
+                            {"backlog", store::task_queue_backlog(db_.connection(), ns, queue)},
+                            {"waiting_polls", waiting_polls(ns, queue)}});
+    });
+    return;
   }
 
   if (p.size() == 4 && p[0] == "task-queues" && p[3] == "poll" &&

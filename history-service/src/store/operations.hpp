@@ -111,6 +111,10 @@ HistoryPage read_close(pg::Connection& conn, const RunKey& run);
 /// The same for a run this transaction holds already (one round trip fewer).
 HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size);
 
+/// Task rows waiting in the queue, by kind: {"workflow": n, "activity": m}. Rows whose run moved
+/// on are counted until a claim drops them.
+json task_queue_backlog(pg::Connection& conn, const std::string& ns, const std::string& task_queue);
+
 // ---- Workflow tasks ----------------------------------------------------------------------
 
 /// Claims the oldest workflow task of the queue and records it started; returns the poll

@@ -209,6 +209,15 @@ HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t
   return page;
 }
 
+json task_queue_backlog(pg::Connection& conn, const std::string& ns, const std::string& task_queue) {
+  auto r = conn.exec("task_queue_backlog",
+                     "SELECT kind, count(*) FROM tasks WHERE namespace = $1 AND task_queue = $2 GROUP BY kind",
+                     {ns, task_queue});
+  json backlog = {{"workflow", 0}, {"activity", 0}};
+  for (int i = 0; i < r.rows(); ++i) backlog[r.str(i, 0)] = r.i64(i, 1);
+  return backlog;
+}
+
 bool namespace_exists(pg::Connection& conn, const std::string& ns) {
   return conn.exec("namespace_exists", "SELECT 1 FROM namespaces WHERE name = $1", {ns}).rows() == 1;
 }
