@@ -172,8 +172,12 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
       },
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
-        auto page = s->close_only ? store::read_close(db_.connection(), s->run)
-                                  : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
+        // A run this instance just closed: its closing event is known as committed, no read.
+        std::optional<store::Effects::Closing> closing;
+        if (s->close_only && resolved) closing = feed_.recent_close(s->run);
+        auto page = closing ? store::HistoryPage{s->run, closing->event_json, 1, closing->next_event_id, true}
+                    : s->close_only ? store::read_close(db_.connection(), s->run)
+                                    : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
         if (s->close_only && page.closed) s->from_event_id = page.next_event_id - 1;
         bool nothing_new = s->close_only ? !page.closed : page.count == 0 && !page.closed;
         if (s->wait && nothing_new && Clock::now() < s->deadline && !draining_) {

@@ -350,6 +350,8 @@ Effects RunState::save() {
   for (const auto& t : timers_) upsert_timer(*conn_, key(), t);
 
   if (!events_.empty() || !buffered_.empty()) effects_.changed_runs.push_back(key());
+  if (closed_here_)
+    effects_.closings.push_back({key(), new_events_json(row_.next_event_id - 1), row_.next_event_id});
   events_.clear();
   buffered_.clear();
   tasks_.clear();
