@@ -72,6 +72,11 @@ struct Worker::Impl {
   void keep_warm(std::unique_ptr<detail::WorkflowRun> run, const json& appended_events);
   /// How many of the commands schedule an activity on this worker's own queue.
   int own_queue_activities(const json& commands) const;
+  /// Asks, in a completion `body` with `commands`, for what keeps the run's chain on this
+  /// worker: with the cache on, the events the completion appends and how long its next tasks
+  /// wait on the sticky queue (the caller names that queue where the body needs it); always,
+  /// the new activities on its own queue for its idle eager threads (returns how many it reserved).
+  int ask_for_next_tasks(json& body);
   bool eager() const { return options.eager_dispatch && !stopping; }
   /// Eager activities: reserves up to `wanted` idle eager threads; returns how many.
   int reserve_eager_slots(int wanted);
@@ -204,11 +209,8 @@ json Worker::Impl::continue_run(const json& task, const json& result, ContinuedR
   }
   json answer = {{"next_event_id", next},
                  {"started_time", protocol::format_timestamp(started)},
-                 {"commands", std::move(commands)},
-                 {"sticky_schedule_to_start_timeout", protocol::format_duration(options.sticky_schedule_to_start_timeout)},
-                 {"return_events", true}};
-  out.eager_slots = reserve_eager_slots(own_queue_activities(answer["commands"]));
-  if (out.eager_slots > 0) answer["eager_activities"] = out.eager_slots;
+                 {"commands", std::move(commands)}};
+  out.eager_slots = ask_for_next_tasks(answer);
   out.run = std::move(run);
   return answer;
 }
@@ -225,6 +227,16 @@ void Worker::Impl::keep_warm(std::unique_ptr<detail::WorkflowRun> run, const jso
   }
   detail::WorkflowTaskHandler(registry, stacks, cache, options.fail_workflow_on_nondeterminism)
       .finished(std::move(run), /*accepted=*/true);
+}
+
+int Worker::Impl::ask_for_next_tasks(json& body) {
+  if (cache.capacity() > 0) {  // the run stays warm here
+    body["sticky_schedule_to_start_timeout"] = protocol::format_duration(options.sticky_schedule_to_start_timeout);
+    body["return_events"] = true;
+  }
+  const int slots = reserve_eager_slots(own_queue_activities(body["commands"]));
+  if (slots > 0) body["eager_activities"] = slots;
+  return slots;
 }
 
 int Worker::Impl::own_queue_activities(const json& commands) const {
@@ -270,14 +282,8 @@ void Worker::Impl::handle_workflow_task(const json& task) {
         json body = answer.body;
         body["task_token"] = token;
         body["identity"] = options.identity;
-        if (cache.capacity() > 0) {
-          body["sticky_task_queue"] = sticky_queue;
-          body["sticky_schedule_to_start_timeout"] = protocol::format_duration(options.sticky_schedule_to_start_timeout);
-          body["return_events"] = true;
-        }
-        // Activities on this worker's own queue may come straight back to run here.
-        eager_slots = reserve_eager_slots(own_queue_activities(body["commands"]));
-        if (eager_slots > 0) body["eager_activities"] = eager_slots;
+        if (cache.capacity() > 0) body["sticky_task_queue"] = sticky_queue;
+        eager_slots = ask_for_next_tasks(body);
         auto reply = service.post("/workflow-tasks/complete", body);
         if (reply.contains("activity_tasks")) eager_tasks = std::move(reply["activity_tasks"]);
         if (reply.contains("events")) appended_events = std::move(reply["events"]);

@@ -131,7 +131,6 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
   return s;
 }
 
-/// An activity failure: {"message": text, "type"?: text, "non_retryable"?: bool, "details"?: any}.
 /// A workflow task's answer: the fields of /workflow-tasks/complete, also those of a
 /// continuation sent with an activity result.
 store::WorkflowTaskCompletion read_completion(RequestFields& f, std::string identity, std::string sticky_queue) {
@@ -170,6 +169,7 @@ std::string completion_json(const store::CompletionReply& reply, std::string_vie
   return out + "}";
 }
 
+/// An activity failure: {"message": text, "type"?: text, "non_retryable"?: bool, "details"?: any}.
 void check_failure(const json& failure) {
   auto bad = [](std::string_view why) {
     return ApiError(ErrorCode::kInvalidArgument, fmt::format("field \"failure\" {}", why));
@@ -555,7 +555,6 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
           continuation = store::ContinuedWorkflowTask{w.integer("next_event_id", 0, 1, INT64_MAX),
                                                       w.timestamp("started_time"),
                                                       read_completion(w, identity, sticky_queue)};
-          continuation->completion.continued = true;
           w.done();
         }
         f.done();

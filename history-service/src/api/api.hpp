@@ -57,6 +57,11 @@ class Api {
   void check_namespace(const std::string& ns);
 
   void poll(std::shared_ptr<PollState> state);
+  /// Puts a poll on its queue's idle list; the caller holds idle_mutex_.
+  void enter_idle(const std::shared_ptr<PollState>& state, const std::string& key);
+  /// A poll the hub answered: woken, it claims again (or passes the wake-up on when its worker
+  /// hung up); at its deadline, it answers empty.
+  void resume_poll(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
   /// The hub's answer to a waiting poll: woken by new work, or its deadline passed.
   void on_poll_wake(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
   /// Sync match: takes a poll of `queue` that waits with nothing to claim off the idle list,

@@ -7,6 +7,7 @@
 #include "api/api_internal.hpp"
 #include "pg/database.hpp"
 #include "service/change_feed.hpp"
+#include "store/committed_state.hpp"
 #include "service/wait_hub.hpp"
 
 namespace reprise::api {
@@ -37,12 +38,25 @@ void Api::poll(std::shared_ptr<PollState> s) {
     }
     {
       std::lock_guard lock(idle_mutex_);
-      auto& idle = idle_polls_[key];
-      s->idle_position = idle.insert(idle.end(), s);
-      s->phase = PollState::Phase::kIdle;
+      enter_idle(s, key);
     }
     hub_.wait(key, seen, s->deadline, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
   });
+}
+
+void Api::enter_idle(const std::shared_ptr<PollState>& s, const std::string& key) {
+  auto& idle = idle_polls_[key];
+  s->idle_position = idle.insert(idle.end(), s);
+  s->phase = PollState::Phase::kIdle;
+}
+
+void Api::resume_poll(const std::shared_ptr<PollState>& s, const std::string& key, bool woken) {
+  if (woken && s->client->gone()) {
+    hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
+    return s->respond({200, R"({"task":null})"});
+  }
+  if (woken) poll(s);
+  else s->respond({200, R"({"task":null})"});
 }
 
 void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& key, bool woken) {
@@ -66,12 +80,7 @@ void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& k
         break;
     }
   }
-  if (woken && s->client->gone()) {
-    hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
-    return s->respond({200, R"({"task":null})"});
-  }
-  if (woken) poll(s);
-  else s->respond({200, R"({"task":null})"});
+  resume_poll(s, key, woken);
 }
 
 std::shared_ptr<Api::PollState> Api::reserve_idle_poll(const store::QueueKey& queue) {
@@ -108,9 +117,7 @@ void Api::settle_reserved_poll(const std::shared_ptr<PollState>& s, std::string 
     if (!task.empty()) {
       s->phase = PollState::Phase::kAnswered;
     } else if (!woken) {  // still waiting on the hub: back on the idle list
-      auto& idle = idle_polls_[key];
-      s->idle_position = idle.insert(idle.end(), s);
-      s->phase = PollState::Phase::kIdle;
+      enter_idle(s, key);
     } else {
       s->phase = PollState::Phase::kBusy;
     }
@@ -119,10 +126,7 @@ void Api::settle_reserved_poll(const std::shared_ptr<PollState>& s, std::string 
     if (woken.value_or(false)) hub_.notify(key, 1);  // it was woken for other work meanwhile
     return s->respond({200, "{\"task\":" + task + "}"});
   }
-  if (woken) {  // the hub answered while it was reserved: act on that now
-    if (*woken) poll(s);
-    else s->respond({200, R"({"task":null})"});
-  }
+  if (woken) resume_poll(s, key, *woken);  // the hub answered while it was reserved: act on that now
 }
 
 void Api::wait_query(std::shared_ptr<QueryWait> s) {
@@ -172,9 +176,9 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
       },
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
-        // A run this instance just closed: its closing event is known as committed, no read.
-        std::optional<store::Effects::Closing> closing;
-        if (s->close_only && resolved) closing = feed_.recent_close(s->run);
+        // A run this instance closed lately: its closing event is known as committed, no read.
+        std::optional<store::CommittedClose> closing;
+        if (s->close_only && resolved) closing = store::committed_closes().find(store::to_string(s->run));
         auto page = closing ? store::HistoryPage{s->run, closing->event_json, 1, closing->next_event_id, true}
                     : s->close_only ? store::read_close(db_.connection(), s->run)
                                     : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);

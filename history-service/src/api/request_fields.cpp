@@ -9,16 +9,16 @@ using protocol::ApiError;
 using protocol::ErrorCode;
 
 namespace {
-ApiError invalid(std::string_view field, std::string_view why) {
+ApiError invalid_field(std::string_view field, std::string_view why) {
   return ApiError(ErrorCode::kInvalidArgument, fmt::format("field \"{}\" {}", field, why));
 }
 }  // namespace
 
 void check_name(std::string_view field, const std::string& value) {
-  if (value.empty()) throw invalid(field, "must not be empty");
-  if (value.size() > 1000) throw invalid(field, fmt::format("is {} bytes; the limit is 1000", value.size()));
+  if (value.empty()) throw invalid_field(field, "must not be empty");
+  if (value.size() > 1000) throw invalid_field(field, fmt::format("is {} bytes; the limit is 1000", value.size()));
   for (unsigned char c : value)
-    if (c < 0x20 || c == 0x7F) throw invalid(field, "must not contain control characters");
+    if (c < 0x20 || c == 0x7F) throw invalid_field(field, "must not contain control characters");
 }
 
 RequestFields::RequestFields(const std::string& body, std::size_t max_payload_bytes)
@@ -46,8 +46,8 @@ const json* RequestFields::find(std::string_view field) {
 
 std::string RequestFields::name(std::string_view field) {
   auto* v = find(field);
-  if (!v) throw invalid(path(field), "is required");
-  if (!v->is_string()) throw invalid(path(field), "must be a string");
+  if (!v) throw invalid(field, "is required");
+  if (!v->is_string()) throw invalid(field, "must be a string");
   check_name(path(field), v->get<std::string>());
   return v->get<std::string>();
 }
@@ -60,38 +60,38 @@ std::string RequestFields::opt_name(std::string_view field, std::string fallback
 std::string RequestFields::text(std::string_view field, std::string fallback) {
   auto* v = find(field);
   if (!v) return fallback;
-  if (!v->is_string()) throw invalid(path(field), "must be a string");
+  if (!v->is_string()) throw invalid(field, "must be a string");
   const auto& s = v->get_ref<const std::string&>();
-  if (s.find('\0') != std::string::npos) throw invalid(path(field), "must not contain NUL characters");
+  if (s.find('\0') != std::string::npos) throw invalid(field, "must not contain NUL characters");
   return s;
 }
 
 std::optional<protocol::Duration> RequestFields::duration(std::string_view field) {
   auto* v = find(field);
   if (!v) return std::nullopt;
-  if (!v->is_string()) throw invalid(path(field), "must be a duration string such as \"30s\" or \"250ms\"");
+  if (!v->is_string()) throw invalid(field, "must be a duration string such as \"30s\" or \"250ms\"");
   try {
     return protocol::parse_duration(v->get<std::string>());
   } catch (const std::invalid_argument& e) {
-    throw invalid(path(field), fmt::format("is an {}", e.what()));
+    throw invalid(field, fmt::format("is an {}", e.what()));
   }
 }
 
 protocol::Timestamp RequestFields::timestamp(std::string_view field) {
   auto* v = find(field);
-  if (!v) throw invalid(path(field), "is required");
-  if (!v->is_string()) throw invalid(path(field), "must be an RFC 3339 time such as \"2026-11-30T12:00:00.250Z\"");
+  if (!v) throw invalid(field, "is required");
+  if (!v->is_string()) throw invalid(field, "must be an RFC 3339 time such as \"2026-11-30T12:00:00.250Z\"");
   try {
     return protocol::parse_timestamp(v->get<std::string>());
   } catch (const std::exception& e) {
-    throw invalid(path(field), fmt::format("is not an RFC 3339 time: {}", e.what()));
+    throw invalid(field, fmt::format("is not an RFC 3339 time: {}", e.what()));
   }
 }
 
 bool RequestFields::boolean(std::string_view field, bool fallback) {
   auto* v = find(field);
   if (!v) return fallback;
-  if (!v->is_boolean()) throw invalid(path(field), "must be true or false");
+  if (!v->is_boolean()) throw invalid(field, "must be true or false");
   return v->get<bool>();
 }
 
@@ -100,7 +100,7 @@ std::int64_t RequestFields::integer(std::string_view field, std::int64_t fallbac
   auto* v = find(field);
   if (!v) return fallback;
   if (!v->is_number_integer() || v->get<std::int64_t>() < min || v->get<std::int64_t>() > max)
-    throw invalid(path(field), fmt::format("must be a whole number from {} to {}", min, max));
+    throw invalid(field, fmt::format("must be a whole number from {} to {}", min, max));
   return v->get<std::int64_t>();
 }
 
@@ -124,20 +124,20 @@ std::optional<protocol::RetryPolicy> RequestFields::retry_policy(std::string_vie
     policy.validate();
     return policy;
   } catch (const std::exception& e) {
-    throw invalid(path(field), fmt::format("is not a valid retry policy: {}", e.what()));
+    throw invalid(field, fmt::format("is not a valid retry policy: {}", e.what()));
   }
 }
 
 json RequestFields::array(std::string_view field) {
   auto* v = find(field);
   if (!v) return json::array();
-  if (!v->is_array()) throw invalid(path(field), "must be an array");
+  if (!v->is_array()) throw invalid(field, "must be an array");
   return *v;
 }
 
 RequestFields RequestFields::object(std::string_view field) {
   auto* v = find(field);
-  if (v && !v->is_object()) throw invalid(path(field), "must be an object");
+  if (v && !v->is_object()) throw invalid(field, "must be an object");
   return RequestFields(v ? *v : json::object(), max_payload_bytes_, path(field) + ".");
 }
 
@@ -147,6 +147,10 @@ bool RequestFields::has(std::string_view field) const {
 }
 
 std::string RequestFields::path(std::string_view field) const { return prefix_ + std::string(field); }
+
+ApiError RequestFields::invalid(std::string_view field, std::string_view why) const {
+  return invalid_field(path(field), why);
+}
 
 void RequestFields::done() {
   for (auto& [key, value] : body_.items())

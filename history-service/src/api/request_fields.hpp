@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include <nlohmann/json.hpp>
+#include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/duration.hpp>
 #include <reprise/protocol/retry_policy.hpp>
 #include <reprise/protocol/timestamp.hpp>
@@ -50,6 +51,8 @@ class RequestFields {
   RequestFields(json body, std::size_t max_payload_bytes, std::string prefix)
       : body_(std::move(body)), max_payload_bytes_(max_payload_bytes), prefix_(std::move(prefix)) {}
   std::string path(std::string_view field) const;
+  /// InvalidArgument naming the field with its path ("workflow_task.started_time").
+  protocol::ApiError invalid(std::string_view field, std::string_view why) const;
   const json* find(std::string_view field);
   json body_;
   std::size_t max_payload_bytes_;

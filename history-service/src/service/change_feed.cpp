@@ -57,26 +57,7 @@ void ChangeFeed::stop() {
   if (listener_.joinable()) listener_.join();
 }
 
-std::optional<store::Effects::Closing> ChangeFeed::recent_close(const store::RunKey& run) const {
-  std::lock_guard lock(closes_mutex_);
-  auto it = recent_closes_.find(store::to_string(run));
-  if (it == recent_closes_.end()) return std::nullopt;
-  return it->second;
-}
-
 void ChangeFeed::publish(const store::Effects& effects) {
-  if (!effects.closings.empty()) {  // before the wake-ups below, so a woken waiter finds them
-    constexpr std::size_t kKept = 4096;
-    std::lock_guard lock(closes_mutex_);
-    for (const auto& c : effects.closings) {
-      auto key = store::to_string(c.run);
-      if (recent_closes_.insert_or_assign(key, c).second) close_order_.push_back(std::move(key));
-    }
-    while (recent_closes_.size() > kKept && !close_order_.empty()) {
-      recent_closes_.erase(close_order_.front());
-      close_order_.pop_front();
-    }
-  }
   std::vector<std::string> lines;
   // One wake per task created, so one new task wakes one poller rather than all of them.
   for (const auto& q : effects.new_tasks) {

@@ -7,10 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <deque>
 #include <mutex>
-#include <optional>
-#include <unordered_map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -36,9 +33,6 @@ class ChangeFeed {
   void start();
   void stop();
   void publish(const store::Effects& effects);
-  /// A run this instance saw close recently: its closing event (a one-event JSON array) and
-  /// next event id, as committed. Bounded; older closes are forgotten (then read them).
-  std::optional<store::Effects::Closing> recent_close(const store::RunKey& run) const;
   /// Called with the due time of every new timer (the timer loop's wake-up).
   void on_timer(std::function<void(protocol::Timestamp)> callback) { on_timer_ = std::move(callback); }
 
@@ -53,9 +47,6 @@ class ChangeFeed {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::string> outbox_;  // notification lines not yet sent to other instances
-  mutable std::mutex closes_mutex_;
-  std::unordered_map<std::string, store::Effects::Closing> recent_closes_;  // by to_string(RunKey)
-  std::deque<std::string> close_order_;  // oldest first, for the bound
   std::atomic<bool> stopping_{false};
   std::atomic<int> sender_pid_{0};   // our sending backend, whose notifications we skip
   std::thread sender_, listener_;

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "store/committed_state.hpp"
+#include "store/workflow_task_completion.hpp"
 #include "store/tables.hpp"
 
 namespace reprise::store {
@@ -70,9 +71,15 @@ void finish_activity(pg::Connection& conn, const ActivityRow& a, const std::stri
   auto run = loaded_run ? std::move(*loaded_run) : RunState::load(conn, a.run, /*lock=*/true);
   remove_activity(conn, a, activity_fenced);
   if (!run || !run->is_open()) return;
+  const bool continuing = eager && eager->continuation &&
+                          continuation_applies(*run, a, *eager->continuation, eager->sticky_queue);
   run->add_external(activity_outcome_events(a, identity, outcome, std::move(attributes)));
   if (eager && run->take_scheduled_workflow_task(eager->sticky_queue)) {
-    eager->task = start_workflow_task(*run, eager->sticky_queue, eager->identity, *eager->signer, effects);
+    if (continuing)  // the result, the task it schedules, its start and its completion: one transaction
+      eager->continued = complete_continued_task(std::move(*run), *eager->continuation, *eager->limits,
+                                                 *eager->signer, effects);
+    else
+      eager->task = start_workflow_task(*run, eager->sticky_queue, eager->identity, *eager->signer, effects);
     return;
   }
   effects.merge(run->save());

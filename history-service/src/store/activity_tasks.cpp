@@ -9,7 +9,6 @@
 #include "store/committed_state.hpp"
 #include "store/dispatch.hpp"
 #include "store/operations.hpp"
-#include "store/run_set.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
@@ -80,7 +79,13 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
     auto outcome = pg::in_transaction(conn, [&](pg::Connection& c) {
       auto task = take_task(c, queue);
       if (!task) return Outcome::kEmpty;
-      auto activity = ActivityRow::load(c, task->run, task->scheduled_event_id);
+      // The attempt and its run's workflow type (for the task) in one round trip.
+      auto rows = c.exec_all({ActivityRow::load_statement(task->run, task->scheduled_event_id),
+                              {"run_type",
+                               "SELECT workflow_type FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+                               "AND run_id = $3::uuid",
+                               {task->run.ns, task->run.workflow_id, task->run.run_id}}});
+      auto activity = ActivityRow::from_rows(task->run, task->scheduled_event_id, rows[0]);
       if (!activity || activity->attempt != task->attempt || activity->started_time)
         return Outcome::kStale;
       auto started = now();
@@ -97,11 +102,7 @@ std::optional<std::string> claim_activity_task(pg::Connection& conn, const Queue
       activity->started_identity = identity;
       activity->last_heartbeat_time.reset();
       remember_on_commit(c, *activity);
-      auto type = c.exec("run_type",
-                         "SELECT workflow_type FROM executions WHERE namespace = $1 AND workflow_id "
-                         "= $2 AND run_id = $3::uuid",
-                         {task->run.ns, task->run.workflow_id, task->run.run_id});
-      answer = activity_task_json(*activity, type.rows() ? type.str(0, 0) : "", started, signer);
+      answer = activity_task_json(*activity, rows[1].rows() ? rows[1].str(0, 0) : "", started, signer);
       effects.merge(std::move(local));
       return Outcome::kClaimed;
     });
@@ -138,35 +139,17 @@ ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token,
 
 }  // namespace
 
-namespace {
-
-/// Whether the history is exactly what the continuing worker fed its run: nothing reached the
-/// run since that worker last saw it (no event, no task scheduled, nothing buffered), it is
-/// still that worker's warm run, and the attempt was started (its Started event is expected).
-bool continuation_applies(const RunState& run, const ActivityRow& a, const ContinuedWorkflowTask& cont,
-                          const std::string& sticky_queue) {
-  const auto& row = run.row();
-  const auto skew = std::chrono::abs(cont.started_time - now());
-  return run.is_open() && row.next_event_id == cont.next_event_id && row.wft_scheduled_event_id == 0 &&
-         !run.has_buffered() && row.sticky_task_queue == sticky_queue && a.started_time &&
-         skew < std::chrono::minutes(1);  // a worker clock far off would put odd times in the history
-}
-
-}  // namespace
-
 ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskToken& token, const json& result,
                                                const std::string& identity, const std::string& sticky_queue,
                                                const ContinuedWorkflowTask* continuation, const Limits& limits,
                                                const TaskTokenSigner& signer, Effects& effects) {
-  ActivityCompletionReply reply;
-  EagerWorkflowTask eager{sticky_queue, identity, &signer, {}};
-  bool try_continuation = continuation && !sticky_queue.empty();
+  EagerWorkflowTask eager{sticky_queue, identity, &signer, nullptr, &limits, {}, {}};
   bool use_committed = true;  // the first attempt reads nothing when this process knows both rows
-  for (;;) {
+  for (eager.continuation = sticky_queue.empty() ? nullptr : continuation;;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
         eager.task.reset();
-        reply.continued.reset();
+        eager.continued.reset();
         std::optional<RunState> run;
         std::optional<ActivityRow> committed;
         if (std::exchange(use_committed, false)) {
@@ -179,40 +162,25 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
         }
         const bool fenced = committed.has_value();
         auto a = fenced ? std::move(*committed) : load_started_or_throw(c, token, &run);
-        json attributes = {{"scheduled_event_id", a.scheduled_event_id}, {"result", result}, {"identity", identity}};
-        if (try_continuation && run && continuation_applies(*run, a, *continuation, sticky_queue)) {
-          // The result, the task it schedules, its start and its completion: one transaction.
-          RunSet runs(c);
-          auto& r = runs.add(std::move(*run));
-          remove_activity(c, a, fenced);
-          r.add_external(activity_outcome_events(a, identity, EventType::kActivityTaskCompleted, std::move(attributes)));
-          r.take_scheduled_workflow_task(sticky_queue);
-          auto& row = r.row();
-          row.wft_started_event_id = r.append(EventType::kWorkflowTaskStarted,
-                                              {{"scheduled_event_id", row.wft_scheduled_event_id},
-                                               {"identity", continuation->completion.identity},
-                                               {"attempt", row.wft_attempt}},
-                                              continuation->started_time);
-          reply.continued = apply_workflow_task_completion(runs, r, continuation->completion, /*has_buffered=*/false,
-                                                           limits, signer, effects);
-          return;
-        }
-        finish_activity(c, a, identity, EventType::kActivityTaskCompleted, std::move(attributes), effects,
-                        sticky_queue.empty() ? nullptr : &eager, &run, fenced);
+        finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
+                        {{"scheduled_event_id", a.scheduled_event_id}, {"result", result}, {"identity", identity}},
+                        effects, sticky_queue.empty() ? nullptr : &eager, &run, fenced);
       });
       break;
     } catch (const pg::PgError& e) {
-      if (!try_continuation || !e.rejected_request()) throw;
-      try_continuation = false;  // a bad command: recorded as a plain result; the task that follows reports it
+      if (!eager.continuation || !e.rejected_request()) throw;
+      eager.continuation = nullptr;  // a bad command: recorded as a plain result; the task that follows reports it
     } catch (const CancelRacedOutcome&) {
-      try_continuation = false;
+      eager.continuation = nullptr;
     } catch (const HistoryLimitExceeded&) {
-      try_continuation = false;  // the task that follows reaches the limit and ends the run
+      eager.continuation = nullptr;  // the task that follows reaches the limit and ends the run
     } catch (const ApiError& e) {
-      if (!try_continuation || e.code() == ErrorCode::kStaleTaskToken) throw;
-      try_continuation = false;  // a bad command, likewise
+      if (!eager.continuation || e.code() == ErrorCode::kStaleTaskToken) throw;
+      eager.continuation = nullptr;  // a bad command, likewise
     }
   }
+  ActivityCompletionReply reply;
+  reply.continued = std::move(eager.continued);
   if (eager.task) reply.workflow_task = eager.task->json();  // its history came with the COMMIT
   return reply;
 }

@@ -407,7 +407,7 @@ void start_child(CommandContext& ctx, const Attributes& a) {
                                     {.run_id = child_run_id,
                                      .parent = ParentLink{run.key(), initiated_id}}));
   run.row().has_children = true;
-  conn.exec("child_insert",
+  conn.defer("child_insert",
             "INSERT INTO child_executions (namespace, workflow_id, run_id, initiated_event_id, "
             "child_workflow_id, parent_close_policy) VALUES ($1, $2, $3::uuid, $4::bigint, $5, $6)",
             {run.key().ns, run.key().workflow_id, run.key().run_id, std::to_string(initiated_id),

@@ -14,6 +14,11 @@ CommittedRows<ActivityRow>& committed_activities() {
   return rows;
 }
 
+CommittedRows<CommittedClose>& committed_closes() {
+  static CommittedRows<CommittedClose> rows(4'096);
+  return rows;
+}
+
 std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id) {
   return fmt::format("{}/{}", to_string(run), scheduled_event_id);
 }
@@ -32,6 +37,10 @@ void remember_on_commit(pg::Connection& conn, const ExecutionRow& row) {
     return;
   }
   conn.after_commit([key, row] { committed_runs().put(key, row); });
+}
+
+void remember_close_on_commit(pg::Connection& conn, const RunKey& run, CommittedClose close) {
+  conn.after_commit([key = to_string(run), close = std::move(close)] { committed_closes().put(key, close); });
 }
 
 void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {

@@ -66,8 +66,21 @@ CommittedRows<ExecutionRow>& committed_runs();
 CommittedRows<ActivityRow>& committed_activities();
 std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id);
 
+/// A run's closing as committed: its closing event (a one-event JSON array, as a history page
+/// has it) and its next event id. A caller waiting for the result is answered from it.
+struct CommittedClose {
+  std::string event_json;
+  std::int64_t next_event_id = 0;
+};
+/// The runs this process closed lately, by to_string(RunKey). A run never reopens, so an entry
+/// stays true; older ones are forgotten (a waiter then reads the close).
+CommittedRows<CommittedClose>& committed_closes();
+
 /// Remembers the run's row once the transaction commits; forgets it if it rolls back.
 void remember_on_commit(pg::Connection& conn, const ExecutionRow& row);
+/// The same for a run that closed in this transaction (nothing to forget on rollback: an entry
+/// is only ever written at commit).
+void remember_close_on_commit(pg::Connection& conn, const RunKey& run, CommittedClose close);
 /// The same for an activity attempt that started in this transaction.
 void remember_on_commit(pg::Connection& conn, const ActivityRow& started);
 

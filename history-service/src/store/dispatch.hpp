@@ -9,6 +9,7 @@
 
 #include "store/activity_row.hpp"
 #include "store/effects.hpp"
+#include "store/operations.hpp"
 #include "store/run_state.hpp"
 #include "store/task_token.hpp"
 
@@ -42,13 +43,16 @@ std::string activity_task_json(const ActivityRow& a, const std::string& workflow
                                protocol::Timestamp started, const TaskTokenSigner& signer);
 
 /// An activity outcome's request for the run's next workflow task, made by the worker that
-/// holds the run in its cache: handed over when the outcome schedules it on that worker's
-/// sticky queue.
+/// holds the run in its cache: when the outcome schedules it on that worker's sticky queue, it
+/// is completed with the worker's `continuation` when that fits the history, else handed over.
 struct EagerWorkflowTask {
   std::string sticky_queue;
   std::string identity;
   const TaskTokenSigner* signer = nullptr;
+  const ContinuedWorkflowTask* continuation = nullptr;  // with `limits`
+  const Limits* limits = nullptr;
   std::optional<StartedWorkflowTask> task;  // when one was handed over
+  std::optional<CompletionReply> continued;  // when the continuation was applied
 };
 
 }  // namespace reprise::store

@@ -3,10 +3,7 @@
 /// waiters to wake, and the timer loop to wake earlier. Collected while the transaction runs
 /// and published only after COMMIT succeeds, so nobody is woken for work that was rolled back.
 
-#include <cstdint>
-#include <iterator>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include <reprise/protocol/timestamp.hpp>
@@ -19,14 +16,6 @@ struct Effects {
   std::vector<QueueKey> new_tasks;
   std::vector<RunKey> changed_runs;
   std::vector<RunKey> closed_runs;  // runs whose closing event this transaction appended
-  /// For each closed run: its closing event (a one-event JSON array) and next event id, so a
-  /// caller waiting for the result can be answered without reading it back.
-  struct Closing {
-    RunKey run;
-    std::string event_json;
-    std::int64_t next_event_id = 0;
-  };
-  std::vector<Closing> closings;
   std::optional<protocol::Timestamp> earliest_timer;
   std::vector<std::string> answered_queries;  // query ids whose callers wait for the answer
 
@@ -37,8 +26,6 @@ struct Effects {
     new_tasks.insert(new_tasks.end(), other.new_tasks.begin(), other.new_tasks.end());
     changed_runs.insert(changed_runs.end(), other.changed_runs.begin(), other.changed_runs.end());
     closed_runs.insert(closed_runs.end(), other.closed_runs.begin(), other.closed_runs.end());
-    closings.insert(closings.end(), std::make_move_iterator(other.closings.begin()),
-                    std::make_move_iterator(other.closings.end()));
     if (other.earliest_timer) add_timer(*other.earliest_timer);
     answered_queries.insert(answered_queries.end(), other.answered_queries.begin(),
                             other.answered_queries.end());

@@ -140,9 +140,6 @@ struct WorkflowTaskCompletion {
   /// With `sticky`: the events the completion appended come back, and the run's next task on
   /// the sticky queue starts after them (the worker applies them to its warm run).
   bool return_events = false;
-  /// Decided by the worker ahead of the service (a continuation): the task was never handed
-  /// out, so it has no timeout timer.
-  bool continued = false;
 };
 
 /// What a completion hands back to the worker that sent it.

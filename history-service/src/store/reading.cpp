@@ -192,11 +192,16 @@ pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t
           {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(page_size)}};
 }
 
+void append_event_json(std::string& out, bool first, std::string_view event_id, std::string_view event_type,
+                       std::string_view event_time, std::string_view attributes) {
+  fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
+                 first ? "" : ",", event_id, event_type, event_time, attributes);
+}
+
 std::string events_json(const pg::Result& r) {
   std::string out = "[";
   for (int i = 0; i < r.rows(); ++i)
-    fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
-                   i ? "," : "", r.text(i, 0), r.text(i, 1), format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
+    append_event_json(out, i == 0, r.text(i, 0), r.text(i, 1), format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
   return out + "]";
 }
 

@@ -4,7 +4,6 @@
 
 #include <reprise/protocol/duration.hpp>
 
-#include <iterator>
 #include <map>
 
 #include <fmt/format.h>
@@ -12,6 +11,7 @@
 
 #include "pg/database.hpp"
 #include "store/committed_state.hpp"
+#include "store/history_rows.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
 
@@ -130,9 +130,8 @@ std::string RunState::new_events_json(std::int64_t from_event_id) const {
   std::string out = "[";
   for (const auto& e : events_)
     if (e.id >= from_event_id)
-      fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
-                     out.size() > 1 ? "," : "", e.id, protocol::to_string(e.type), protocol::format_timestamp(e.time),
-                     e.attributes);
+      append_event_json(out, out.size() == 1, std::to_string(e.id), protocol::to_string(e.type),
+                        protocol::format_timestamp(e.time), e.attributes);
   return out + "]";
 }
 
@@ -350,8 +349,8 @@ Effects RunState::save() {
   for (const auto& t : timers_) upsert_timer(*conn_, key(), t);
 
   if (!events_.empty() || !buffered_.empty()) effects_.changed_runs.push_back(key());
-  if (closed_here_)
-    effects_.closings.push_back({key(), new_events_json(row_.next_event_id - 1), row_.next_event_id});
+  if (closed_here_)  // a waiter for the result is answered from it, once committed
+    remember_close_on_commit(*conn_, key(), {new_events_json(row_.next_event_id - 1), row_.next_event_id});
   events_.clear();
   buffered_.clear();
   tasks_.clear();

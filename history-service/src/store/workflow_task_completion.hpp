@@ -3,6 +3,7 @@
 /// transaction: shared by a plain completion and by a continuation that arrives with the
 /// activity result it follows from.
 
+#include "store/activity_row.hpp"
 #include "store/operations.hpp"
 #include "store/run_set.hpp"
 
@@ -17,9 +18,22 @@ struct HistoryLimitExceeded {
 /// Records WorkflowTaskCompleted for `run`'s started task, applies the commands, saves every
 /// run touched and renders what goes back to the worker. `has_buffered`: events arrived while
 /// the task was in flight (they are appended now, and a new task is scheduled for them).
-/// Throws ApiError for a bad command, CancelRacedOutcome, HistoryLimitExceeded.
+/// `timeout_timer_armed`: false for a task started in this same transaction (a continuation),
+/// which never had its timeout written. Throws ApiError for a bad command,
+/// CancelRacedOutcome, HistoryLimitExceeded.
 CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, const WorkflowTaskCompletion& completion,
-                                               bool has_buffered, const Limits& limits,
+                                               bool has_buffered, bool timeout_timer_armed, const Limits& limits,
                                                const TaskTokenSigner& signer, Effects& effects);
+
+/// An activity result's continuation (docs/api.md 4.2.3) fits when the history is exactly what
+/// the worker fed its run: nothing reached the run since that worker last saw it (no event, no
+/// task scheduled, nothing buffered), it is still that worker's warm run, and the attempt had
+/// started (its Started event is expected). Checked before the result is added.
+bool continuation_applies(const RunState& run, const ActivityRow& a, const ContinuedWorkflowTask& continuation,
+                          const std::string& sticky_queue);
+/// The continuation's task, scheduled on the sticky queue by the result and taken off it:
+/// started at the worker's time and completed with its commands, in this transaction.
+CompletionReply complete_continued_task(RunState run, const ContinuedWorkflowTask& continuation, const Limits& limits,
+                                        const TaskTokenSigner& signer, Effects& effects);
 
 }  // namespace reprise::store

@@ -98,9 +98,9 @@ RunState& load_task_run(RunSet& runs, const TaskToken& token, bool& use_committe
 
 /// Ends the in-flight task's bookkeeping: no task in flight, its timeout timer gone (a task
 /// continued by its worker never had one written).
-void end_workflow_task(RunState& run, bool timeout_timer_written = true) {
+void end_workflow_task(RunState& run, bool timeout_timer_armed = true) {
   auto& row = run.row();
-  if (timeout_timer_written)
+  if (timeout_timer_armed)
     run.delete_timer(TimerSpec{timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id}.key());
   row.wft_scheduled_event_id = 0;
   row.wft_started_event_id = 0;
@@ -161,16 +161,15 @@ void reject_for_unhandled_events(RunState& run, const std::string& identity) {
 }  // namespace
 
 CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, const WorkflowTaskCompletion& done,
-                                               bool has_buffered, const Limits& limits,
+                                               bool has_buffered, bool timeout_timer_armed, const Limits& limits,
                                                const TaskTokenSigner& signer, Effects& effects) {
   auto& row = run.row();
-  const bool timeout_timer_written = !done.continued;
   auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},
                                   {"started_event_id", row.wft_started_event_id},
                                   {"identity", done.identity}});
   auto started_id = row.wft_started_event_id;
-  end_workflow_task(run, timeout_timer_written);
+  end_workflow_task(run, timeout_timer_armed);
   row.wft_attempt = 1;
   if (done.sticky) {
     // The worker saw everything up to the task's start; it knows the commands it sent.
@@ -205,6 +204,29 @@ CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, cons
   return reply;
 }
 
+bool continuation_applies(const RunState& run, const ActivityRow& a, const ContinuedWorkflowTask& cont,
+                          const std::string& sticky_queue) {
+  const auto& row = run.row();
+  const auto skew = std::chrono::abs(cont.started_time - now());
+  return run.is_open() && row.next_event_id == cont.next_event_id && row.wft_scheduled_event_id == 0 &&
+         !run.has_buffered() && row.sticky_task_queue == sticky_queue && a.started_time &&
+         skew < std::chrono::minutes(1);  // a worker clock far off would put odd times in the history
+}
+
+CompletionReply complete_continued_task(RunState run, const ContinuedWorkflowTask& continuation, const Limits& limits,
+                                        const TaskTokenSigner& signer, Effects& effects) {
+  RunSet runs(run.connection());
+  auto& r = runs.add(std::move(run));
+  auto& row = r.row();
+  row.wft_started_event_id = r.append(EventType::kWorkflowTaskStarted,
+                                      {{"scheduled_event_id", row.wft_scheduled_event_id},
+                                       {"identity", continuation.completion.identity},
+                                       {"attempt", row.wft_attempt}},
+                                      continuation.started_time);
+  return apply_workflow_task_completion(runs, r, continuation.completion, /*has_buffered=*/false,
+                                        /*timeout_timer_armed=*/false, limits, signer, effects);
+}
+
 CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& token,
                                        const WorkflowTaskCompletion& completion, const Limits& limits,
                                        const TaskTokenSigner& signer, Effects& effects) {
@@ -231,7 +253,8 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
           effects.merge(runs.save_all());
           return;
         }
-        reply = apply_workflow_task_completion(runs, run, completion, has_buffered, limits, signer, effects);
+        reply = apply_workflow_task_completion(runs, run, completion, has_buffered, /*timeout_timer_armed=*/true,
+                                               limits, signer, effects);
       });
       settled = true;
     } catch (const pg::PgError& e) {

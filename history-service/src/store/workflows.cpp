@@ -114,7 +114,6 @@ std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
   return std::nullopt;
 }
 
-
 /// Starts the run in `runs`' transaction; returns its id, or an earlier start's.
 StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal) {
   if (auto earlier = check_reuse(runs, req)) return StartResult{*earlier, false};
