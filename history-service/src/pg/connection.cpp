@@ -1,5 +1,7 @@
 #include "pg/connection.hpp"
 
+#include "pg/commit_group.hpp"
+
 #include <charconv>
 
 #include <fmt/format.h>
@@ -160,6 +162,17 @@ void Connection::begin() {
 void Connection::run_pipeline(bool commit) {
   const auto batch = std::exchange(deferred_, {});
   const bool with_begin = std::exchange(begin_pending_, false);
+  pipeline(statements_of(batch), with_begin, commit);
+}
+
+std::vector<const Connection::Deferred*> Connection::statements_of(const std::vector<Deferred>& batch) {
+  std::vector<const Deferred*> statements;
+  statements.reserve(batch.size());
+  for (const auto& d : batch) statements.push_back(&d);
+  return statements;
+}
+
+void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit) {
   enum class Kind { kPlain, kPrepare, kStatement };
   struct Sent {
     Kind kind;
@@ -199,7 +212,7 @@ void Connection::run_pipeline(bool commit) {
     sent.push_back({Kind::kStatement, &d});
   };
   if (with_begin) send_plain("BEGIN");
-  for (const auto& d : batch) send_statement(d);
+  for (const Deferred* d : batch) send_statement(*d);
   if (commit) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
 
@@ -281,6 +294,10 @@ void Connection::commit_now() {
     begin_pending_ = false;  // the transaction never ran a statement: nothing to commit
     return;
   }
+  if (begin_pending_ && group_ && only_writes_pending()) {
+    group_->commit(*this);  // the whole transaction is writes nobody reads: commit it with others
+    return;
+  }
   if (begin_pending_ || !deferred_.empty()) {
     run_pipeline(/*commit=*/true);
     return;
@@ -299,11 +316,18 @@ void Connection::commit_now() {
   fail("COMMIT", r);
 }
 
-void Connection::rollback() noexcept {
-  settle_hooks(/*committed=*/false);
-  in_transaction_ = false;
-  deferred_.clear();
-  if (std::exchange(begin_pending_, false)) return;  // BEGIN never went out
+bool Connection::only_writes_pending() const {
+  if (deferred_.empty()) return false;
+  for (const auto& d : deferred_)
+    if (d.rows) return false;
+  return true;
+}
+
+void Connection::commit_alone(const std::vector<Deferred>& batch) {
+  pipeline(statements_of(batch), /*with_begin=*/true, /*commit=*/true);
+}
+
+void Connection::roll_back_sent() noexcept {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     broken_ = true;
     return;
@@ -311,6 +335,14 @@ void Connection::rollback() noexcept {
   pg_result* r = PQexec(conn_, "ROLLBACK");
   if (PQresultStatus(r) != PGRES_COMMAND_OK) broken_ = true;
   PQclear(r);
+}
+
+void Connection::rollback() noexcept {
+  settle_hooks(/*committed=*/false);
+  in_transaction_ = false;
+  deferred_.clear();
+  if (std::exchange(begin_pending_, false)) return;  // BEGIN never went out
+  roll_back_sent();
 }
 
 }  // namespace reprise::pg

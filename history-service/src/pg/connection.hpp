@@ -18,6 +18,8 @@ struct pg_result;
 
 namespace reprise::pg {
 
+class CommitGroup;
+
 /// The store's one error root. `sqlstate()` is PostgreSQL's five-character code ("23505");
 /// `in_doubt()` says a COMMIT was sent but its outcome is unknown (the connection died).
 class PgError : public std::runtime_error {
@@ -121,6 +123,10 @@ class Connection {
   /// Runs `hook` if the current transaction rolls back or its COMMIT fails (or is in doubt).
   void after_rollback(std::function<void()> hook) { rollback_hooks_.push_back(std::move(hook)); }
 
+  /// Commits this connection's write-only transactions together with other connections'
+  /// through `group` (see CommitGroup); null commits each alone.
+  void commit_with(CommitGroup* group) { group_ = group; }
+
   bool broken() const;
   int backend_pid() const;
   /// The raw handle, for LISTEN/NOTIFY users in connection-aware code.
@@ -140,12 +146,23 @@ class Connection {
   /// Sends BEGIN (when pending), the deferred statements and COMMIT (with `commit`) in one
   /// pipeline, filling the result of every read among them.
   void run_pipeline(bool commit);
+  /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT.
+  void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);
+  static std::vector<const Deferred*> statements_of(const std::vector<Deferred>& batch);
+  /// True when nothing of the transaction has been sent and all of it is writes.
+  bool only_writes_pending() const;
+  /// Runs a whole write-only transaction on this connection (a group's member, on its own).
+  void commit_alone(const std::vector<Deferred>& batch);
+  /// Ends a transaction whose BEGIN went out, leaving the hooks alone (a group's leader).
+  void roll_back_sent() noexcept;
+  friend class CommitGroup;
 
   pg_conn* conn_ = nullptr;
   bool in_transaction_ = false;      // between begin() and commit()/rollback()
   bool begin_pending_ = false;       // begin() ran; BEGIN goes out with the first statement
   std::vector<Deferred> deferred_;
   std::unordered_set<std::string> prepared_;  // statement names prepared on this session
+  CommitGroup* group_ = nullptr;
   bool broken_ = false;
 };
 

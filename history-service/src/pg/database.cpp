@@ -23,6 +23,7 @@ Connection& Database::connection() {
   if (!t_connection || t_connection->broken()) {
     t_connection.reset();
     t_connection = std::make_unique<Connection>(conninfo_);
+    t_connection->commit_with(&commits_);
   }
   return *t_connection;
 }

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "pg/commit_group.hpp"
 #include "pg/connection.hpp"
 
 namespace reprise::pg {
@@ -26,11 +27,14 @@ class Database {
   /// A new connection owned by the caller (listeners, the timer loop, migrations).
   std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_); }
   void stop();
+  /// Where the pool's write-only transactions are committed together (see CommitGroup).
+  const CommitGroup& commit_group() const { return commits_; }
 
  private:
   void run();
 
   std::string conninfo_;
+  CommitGroup commits_;  // shared by the pool's connections
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread

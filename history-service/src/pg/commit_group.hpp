@@ -1,0 +1,52 @@
+#pragma once
+/// Group commit. A transaction whose statements are all deferred writes (nothing sent yet,
+/// nothing read back: a workflow-task completion or an activity result started from committed
+/// state) does not need a connection of its own at COMMIT. Connections of one Database that
+/// reach COMMIT while another group is in flight queue here; when it ends, one of them leads:
+/// it sends every queued transaction's writes as one transaction on its own connection, and
+/// each member's commit() returns only after that COMMIT. One BEGIN, one COMMIT, one WAL flush
+/// and one round trip serve the whole group. A transaction that finds no group in flight
+/// leads a group of one at once, so a quiet service waits for nothing; under load the groups
+/// grow by themselves while the one in flight waits for its WAL flush.
+///
+/// When the group's transaction fails (one member's fence, a unique index, a deadlock), every
+/// member runs its own transaction again on its own connection and gets the answer it would
+/// have got alone; only an in-doubt COMMIT (the leader's connection lost) is shared by all.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace reprise::pg {
+
+class Connection;
+
+class CommitGroup {
+ public:
+  /// Commits `own`'s pending write-only transaction, with others' when they are waiting.
+  /// Throws as Connection::commit() does.
+  void commit(Connection& own);
+
+  /// Transactions committed in groups of two or more, and the groups that carried them.
+  struct Counts {
+    std::int64_t grouped = 0, groups = 0;
+  };
+  Counts counts() const;
+  /// Transactions queued behind the group in flight.
+  std::size_t waiting() const;
+
+ private:
+  struct Member;
+  /// Runs `group` on `leader` and settles each member's outcome. Never throws.
+  void lead(Connection& leader, const std::vector<Member*>& group);
+
+  mutable std::mutex mutex_;
+  std::condition_variable settled_;
+  std::vector<Member*> waiting_;
+  bool leading_ = false;
+  Counts counts_;
+};
+
+}  // namespace reprise::pg

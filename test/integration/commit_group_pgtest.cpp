@@ -1,0 +1,151 @@
+// Group commit (pg::CommitGroup): write-only transactions that reach COMMIT while another is in
+// flight are committed together, each acknowledged only after that COMMIT, and a member that
+// fails takes none of the others down with it.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+
+#include "pg/connection.hpp"
+#include "pg/database.hpp"
+#include "store/migrations.hpp"
+#include "support/postgres_fixture.hpp"
+#include "support/wait.hpp"
+
+using namespace reprise;
+using namespace std::chrono_literals;
+using reprise::test::fresh_database;
+using reprise::test::wait_until;
+
+namespace {
+
+struct Outcome {
+  bool committed_hook = false, rolled_back_hook = false;
+  std::string error;  // empty when the transaction committed
+};
+
+/// Runs a write-only transaction (`sql` deferred) on one of `db`'s threads.
+std::future<Outcome> post_write(pg::Database& db, std::string sql) {
+  auto done = std::make_shared<std::promise<Outcome>>();
+  auto future = done->get_future();
+  db.post([&db, sql = std::move(sql), done] {
+    Outcome out;
+    try {
+      pg::in_transaction(db.connection(), [&](pg::Connection& c) {
+        c.after_commit([&] { out.committed_hook = true; });
+        c.after_rollback([&] { out.rolled_back_hook = true; });
+        c.defer("write_" + std::to_string(std::hash<std::string>{}(sql)), sql, {});
+      });
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    done->set_value(out);
+  });
+  return future;
+}
+
+Outcome get(std::future<Outcome>& f) {
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+struct GroupFixture {
+  std::string url = fresh_database("commit_group");
+  pg::Connection admin{url};
+  pg::Connection blocker{url};
+  pg::Database db{url, 4};
+
+  GroupFixture() {
+    store::apply_migrations(admin);
+    admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text); INSERT INTO items VALUES (0, 'held'), (5, 'old')");
+  }
+  std::int64_t count(std::string_view where) {
+    const std::string sql = "SELECT count(*) FROM items WHERE " + std::string(where);
+    return admin.exec("count_" + std::to_string(std::hash<std::string>{}(sql)), sql).i64(0, 0);
+  }
+  /// Starts a transaction whose COMMIT waits on `blocker`'s lock of row 0, so the transactions
+  /// that reach COMMIT after it queue behind it.
+  std::future<Outcome> hold_a_group_in_flight() {
+    blocker.exec_script("BEGIN; SELECT * FROM items WHERE id = 0 FOR UPDATE");
+    auto leader = post_write(db, "UPDATE items SET v = 'leader' WHERE id = 0");
+    wait_until([&] { return count_lock_waits() == 1; }, 10s, "the leader's update waits on the row lock");
+    return leader;
+  }
+  std::int64_t count_lock_waits() {
+    return admin.exec("waits", "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'").i64(0, 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("transactions that reach COMMIT while one is in flight commit together, each after the COMMIT",
+          "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto a = post_write(f.db, "INSERT INTO items VALUES (1, 'a')");
+  auto b = post_write(f.db, "INSERT INTO items VALUES (2, 'b')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both transactions queue behind the leader");
+  CHECK(a.wait_for(0s) == std::future_status::timeout);  // nothing acknowledged before its COMMIT
+  CHECK(f.count("id IN (1, 2)") == 0);
+
+  f.blocker.exec_script("ROLLBACK");
+  auto out_leader = get(leader), out_a = get(a), out_b = get(b);
+  for (const auto* out : {&out_leader, &out_a, &out_b}) {
+    CHECK(out->error.empty());
+    CHECK(out->committed_hook);
+    CHECK_FALSE(out->rolled_back_hook);
+  }
+  CHECK(f.count("id IN (1, 2)") == 2);
+  CHECK(f.count("v = 'leader'") == 1);
+  const auto counts = f.db.commit_group().counts();
+  CHECK(counts.groups == 1);  // the two that queued, as one transaction
+  CHECK(counts.grouped == 2);
+}
+
+TEST_CASE("a member that fails in a group gets its own error and the others still commit", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto duplicate = post_write(f.db, "INSERT INTO items VALUES (5, 'again')");
+  auto fine = post_write(f.db, "INSERT INTO items VALUES (6, 'fine')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both transactions queue behind the leader");
+  f.blocker.exec_script("ROLLBACK");
+
+  CHECK(get(leader).error.empty());
+  const auto failed = get(duplicate);
+  CHECK_THAT(failed.error, Catch::Contains("duplicate key"));
+  CHECK(failed.rolled_back_hook);
+  CHECK_FALSE(failed.committed_hook);
+  const auto committed = get(fine);
+  CHECK(committed.error.empty());
+  CHECK(committed.committed_hook);
+  CHECK(f.count("id = 6") == 1);
+  CHECK(f.count("id = 5 AND v = 'old'") == 1);  // the failed insert changed nothing
+  CHECK(f.db.commit_group().counts().groups == 0);  // the failed group committed nothing
+}
+
+TEST_CASE("a transaction that reads is never grouped: it commits on its own connection", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto done = std::make_shared<std::promise<std::string>>();
+  auto reader = done->get_future();
+  f.db.post([&f, done] {
+    try {
+      pg::in_transaction(f.db.connection(), [](pg::Connection& c) {
+        c.exec("read", "SELECT count(*) FROM items");
+        c.defer("insert_7", "INSERT INTO items VALUES (7, 'r')", {});
+      });
+      done->set_value("");
+    } catch (const std::exception& e) {
+      done->set_value(e.what());
+    }
+  });
+  // It does not queue behind the blocked group: it commits while the leader still waits.
+  REQUIRE(reader.wait_for(20s) == std::future_status::ready);
+  CHECK(reader.get().empty());
+  CHECK(f.count("id = 7") == 1);
+  CHECK(leader.wait_for(0s) == std::future_status::timeout);
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+}
