@@ -342,7 +342,8 @@ std::atomic<long> id_counter{0};
 
 /// Runs `count` workflows, `in_flight` at a time, each from start to result.
 Batch run_batch(const Env& env, const std::string& type, std::function<json(int)> input, int count, int in_flight,
-                const std::string& task_queue = "bench") {
+                const std::string& task_queue = "bench",
+                std::chrono::seconds result_timeout = std::chrono::minutes(10)) {
   reprise::Client client(env.address);
   std::atomic<int> next{0};
   std::mutex mu;
@@ -358,7 +359,7 @@ Batch run_batch(const Env& env, const std::string& type, std::function<json(int)
         try {
           auto handle = client.start(type, input(i),
                                      {.id = fmt::format("{}-{}", type, id_counter++), .task_queue = task_queue});
-          auto result = handle.result_json(std::chrono::minutes(10));
+          auto result = handle.result_json(result_timeout);
           local.push_back(seconds_since(t0) * 1000);
           batch.results[i] = std::move(result);
         } catch (const std::exception& e) {
@@ -485,8 +486,11 @@ int main(int argc, char** argv) {
                    dir / "worker.log");
     children.push_back(&worker);
     env.worker = worker.pid;
-    run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 4);  // warm up
+    // Warm up, and find out early if the worker could not start (a bad option, say): a run
+    // nobody picks up would otherwise wait out the full result timeout.
+    auto warm = run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 20, "bench", std::chrono::seconds(30));
     if (worker.exited()) throw std::runtime_error("worker exited:\n" + read_file(dir / "worker.log"));
+    if (warm.errors) throw std::runtime_error("the warm-up runs failed: " + warm.first_error);
 
     // ---- B1: empty workflow --------------------------------------------------------------------
     if (enabled("B1")) {
@@ -794,7 +798,7 @@ int main(int argc, char** argv) {
     std::error_code ignored;
     fs::remove_all(dir, ignored);
   } else {
-    std::printf("kept %s\n", dir.c_str());
+    std::printf("kept %s (PostgreSQL still runs: pg_ctl -D %s/pgdata stop)\n", dir.c_str(), dir.c_str());
   }
   return exit_code;
 }

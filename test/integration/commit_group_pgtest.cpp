@@ -25,14 +25,15 @@ struct Outcome {
   std::string error;  // empty when the transaction committed
 };
 
-/// Runs a write-only transaction (`sql` deferred) on one of `db`'s threads.
-std::future<Outcome> post_write(pg::Database& db, std::string sql) {
+/// Runs a write-only transaction (`sql` deferred; `key` its group key) on one of `db`'s threads.
+std::future<Outcome> post_write(pg::Database& db, std::string sql, std::string key = {}) {
   auto done = std::make_shared<std::promise<Outcome>>();
   auto future = done->get_future();
-  db.post([&db, sql = std::move(sql), done] {
+  db.post([&db, sql = std::move(sql), key = std::move(key), done] {
     Outcome out;
     try {
       pg::in_transaction(db.connection(), [&](pg::Connection& c) {
+        c.set_group_key(key);
         c.after_commit([&] { out.committed_hook = true; });
         c.after_rollback([&] { out.rolled_back_hook = true; });
         c.defer("write_" + std::to_string(std::hash<std::string>{}(sql)), sql, {});
@@ -54,9 +55,11 @@ struct GroupFixture {
   std::string url = fresh_database("commit_group");
   pg::Connection admin{url};
   pg::Connection blocker{url};
-  pg::Database db{url, 4};
+  pg::Database db;
 
-  GroupFixture() {
+  /// `queue_wait`: how long a transaction waits behind a stuck group; long by default, so that
+  /// a test can hold a group in flight for as long as it needs.
+  explicit GroupFixture(std::chrono::milliseconds queue_wait = std::chrono::minutes(1)) : db(url, 4, queue_wait) {
     store::apply_migrations(admin);
     admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text); INSERT INTO items VALUES (0, 'held'), (5, 'old')");
   }
@@ -148,4 +151,36 @@ TEST_CASE("a transaction that reads is never grouped: it commits on its own conn
   CHECK(leader.wait_for(0s) == std::future_status::timeout);
   f.blocker.exec_script("ROLLBACK");
   CHECK(get(leader).error.empty());
+}
+
+TEST_CASE("two transactions of one run are never in one group", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto first = post_write(f.db, "INSERT INTO items VALUES (11, 'r1 first')", "run-1");
+  wait_until([&] { return f.db.commit_group().waiting() == 1; }, 10s, "the first queues");
+  auto second = post_write(f.db, "INSERT INTO items VALUES (12, 'r1 second')", "run-1");
+  auto other = post_write(f.db, "INSERT INTO items VALUES (13, 'r2')", "run-2");
+  wait_until([&] { return f.db.commit_group().waiting() == 3; }, 10s, "all three queue");
+  f.blocker.exec_script("ROLLBACK");
+  for (auto* fut : {&leader, &first, &second, &other}) CHECK(get(*fut).error.empty());
+  CHECK(f.count("id IN (11, 12, 13)") == 3);
+  const auto counts = f.db.commit_group().counts();
+  CHECK(counts.groups == 1);  // run-1's first with run-2; run-1's second after them, alone
+  CHECK(counts.grouped == 2);
+}
+
+TEST_CASE("a transaction queued behind a stuck group commits alone after a while", "[pg][group-commit]") {
+  GroupFixture f(100ms);
+  auto leader = f.hold_a_group_in_flight();
+  auto queued = post_write(f.db, "INSERT INTO items VALUES (21, 'q')");
+  // It does not wait for the row lock the group waits on: it leaves the queue and commits.
+  CHECK(get(queued).error.empty());
+  CHECK(f.count("id = 21") == 1);
+  CHECK(leader.wait_for(0s) == std::future_status::timeout);
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  // And the group is free again: the next transaction leads at once.
+  auto after = post_write(f.db, "INSERT INTO items VALUES (22, 'after')");
+  CHECK(get(after).error.empty());
+  CHECK(f.db.commit_group().waiting() == 0);
 }

@@ -142,6 +142,7 @@ struct Server::Impl {
     if (!ec) remote = fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
+    buffer.reserve(16 * 1024);  // an empty flat_buffer reads 512 bytes at a time: a request took several reads
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(options.max_body_bytes);

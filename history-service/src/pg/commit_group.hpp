@@ -13,9 +13,10 @@
 /// member runs its own transaction again on its own connection and gets the answer it would
 /// have got alone; only an in-doubt COMMIT (the leader's connection lost) is shared by all.
 
-#include <condition_variable>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -25,6 +26,13 @@ class Connection;
 
 class CommitGroup {
  public:
+  /// A transaction queued behind a group for longer than `longest_queue_wait` leaves the
+  /// queue and commits alone. A group's flight takes a round trip and a WAL flush (about a
+  /// millisecond); one that waits on a row lock must not hold every queued transaction, and
+  /// the pool's threads, with it.
+  explicit CommitGroup(std::chrono::milliseconds longest_queue_wait = std::chrono::milliseconds(50))
+      : longest_queue_wait_(longest_queue_wait) {}
+
   /// Commits `own`'s pending write-only transaction, with others' when they are waiting.
   /// Throws as Connection::commit() does.
   void commit(Connection& own);
@@ -39,13 +47,15 @@ class CommitGroup {
 
  private:
   struct Member;
-  /// Runs `group` on `leader` and settles each member's outcome. Never throws.
-  void lead(Connection& leader, const std::vector<Member*>& group);
+  /// Takes the next group off the queue (the caller holds the mutex).
+  std::vector<std::shared_ptr<Member>> take_group();
+  /// Runs `group` on `leader` and settles each member's outcome.
+  void lead(Connection& leader, const std::vector<std::shared_ptr<Member>>& group) noexcept;
 
+  const std::chrono::milliseconds longest_queue_wait_;
   mutable std::mutex mutex_;
-  std::condition_variable settled_;
-  std::vector<Member*> waiting_;
-  bool leading_ = false;
+  std::vector<std::shared_ptr<Member>> waiting_;  // queued behind the group in flight, in arrival order
+  bool leading_ = false;          // a group is in flight (or being handed to the next leader)
   Counts counts_;
 };
 

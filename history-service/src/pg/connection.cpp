@@ -153,6 +153,7 @@ Result Connection::exec(const Statement& s) { return exec(s.name, s.sql, s.param
 
 void Connection::begin() {
   deferred_.clear();
+  group_key_.clear();
   commit_hooks_.clear();
   rollback_hooks_.clear();
   begin_pending_ = true;

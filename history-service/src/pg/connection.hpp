@@ -126,6 +126,9 @@ class Connection {
   /// Commits this connection's write-only transactions together with other connections'
   /// through `group` (see CommitGroup); null commits each alone.
   void commit_with(CommitGroup* group) { group_ = group; }
+  /// Names what the current transaction changes (a run), so that a commit group never holds
+  /// two transactions of it: the second would fail the first's version fence.
+  void set_group_key(std::string key) { group_key_ = std::move(key); }
 
   bool broken() const;
   int backend_pid() const;
@@ -163,6 +166,7 @@ class Connection {
   std::vector<Deferred> deferred_;
   std::unordered_set<std::string> prepared_;  // statement names prepared on this session
   CommitGroup* group_ = nullptr;
+  std::string group_key_;  // cleared by begin()
   bool broken_ = false;
 };
 

@@ -5,7 +5,8 @@ namespace {
 thread_local std::unique_ptr<Connection> t_connection;
 }
 
-Database::Database(std::string conninfo, int threads) : conninfo_(std::move(conninfo)) {
+Database::Database(std::string conninfo, int threads, std::chrono::milliseconds longest_commit_queue_wait)
+    : conninfo_(std::move(conninfo)), commits_(longest_commit_queue_wait) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 

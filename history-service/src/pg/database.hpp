@@ -17,7 +17,9 @@ namespace reprise::pg {
 
 class Database {
  public:
-  Database(std::string conninfo, int threads);
+  /// `longest_commit_queue_wait`: see CommitGroup.
+  Database(std::string conninfo, int threads,
+           std::chrono::milliseconds longest_commit_queue_wait = std::chrono::milliseconds(50));
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.

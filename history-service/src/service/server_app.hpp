@@ -15,7 +15,7 @@ struct ServerAppOptions {
   std::string database_url;
   http::ServerOptions http;
   api::ApiOptions api;
-  int database_threads = 8;
+  int database_threads = 16;
   int io_threads = 2;
   std::filesystem::path ready_file;  // written with the port once serving (for tests and scripts)
 };
