@@ -25,6 +25,9 @@ struct Outcome {
   std::string error;  // empty when the transaction committed
 };
 
+/// A prepared statement's name for `sql`: one per text, since a name is prepared once per connection.
+std::string name_for(const std::string& sql) { return "s" + std::to_string(std::hash<std::string>{}(sql)); }
+
 /// Runs a write-only transaction (`sql` deferred; `key` its group key) on one of `db`'s threads.
 std::future<Outcome> post_write(pg::Database& db, std::string sql, std::string key = {}) {
   auto done = std::make_shared<std::promise<Outcome>>();
@@ -36,7 +39,7 @@ std::future<Outcome> post_write(pg::Database& db, std::string sql, std::string k
         c.set_group_key(key);
         c.after_commit([&] { out.committed_hook = true; });
         c.after_rollback([&] { out.rolled_back_hook = true; });
-        c.defer("write_" + std::to_string(std::hash<std::string>{}(sql)), sql, {});
+        c.defer(name_for(sql), sql, {});
       });
     } catch (const std::exception& e) {
       out.error = e.what();
@@ -65,7 +68,7 @@ struct GroupFixture {
   }
   std::int64_t count(std::string_view where) {
     const std::string sql = "SELECT count(*) FROM items WHERE " + std::string(where);
-    return admin.exec("count_" + std::to_string(std::hash<std::string>{}(sql)), sql).i64(0, 0);
+    return admin.exec(name_for(sql), sql).i64(0, 0);
   }
   /// Starts a transaction whose COMMIT waits on `blocker`'s lock of row 0, so the transactions
   /// that reach COMMIT after it queue behind it.
@@ -183,4 +186,31 @@ TEST_CASE("a transaction queued behind a stuck group commits alone after a while
   auto after = post_write(f.db, "INSERT INTO items VALUES (22, 'after')");
   CHECK(get(after).error.empty());
   CHECK(f.db.commit_group().waiting() == 0);
+}
+
+TEST_CASE("a transaction taken into a group stays in it however long the group waits", "[pg][group-commit]") {
+  GroupFixture f(200ms);
+  pg::Connection second_blocker{f.url};
+  second_blocker.exec_script("BEGIN; SELECT * FROM items WHERE id = 5 FOR UPDATE");
+  auto leader = f.hold_a_group_in_flight();
+  auto held = post_write(f.db, "UPDATE items SET v = 'held' WHERE id = 5");
+  auto other = post_write(f.db, "INSERT INTO items VALUES (31, 'other')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both queue behind the leader");
+  // The leader commits; the two queued form the next group, which waits on row 5.
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  auto group_waited = [&] {
+    return f.admin.exec("waited", "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND wait_event_type = 'Lock' AND now() - query_start > interval '600 ms'")
+               .i64(0, 0) == 1;
+  };
+  wait_until(group_waited, 10s, "the group has waited on the lock for three times the queue wait");
+  CHECK(other.wait_for(0s) == std::future_status::timeout);  // it did not leave to commit alone
+  second_blocker.exec_script("ROLLBACK");
+  CHECK(get(held).error.empty());
+  CHECK(get(other).error.empty());
+  CHECK(f.count("id = 31") == 1);
+  const auto counts = f.db.commit_group().counts();
+  CHECK(counts.groups == 1);  // the two committed as the group they were taken into
+  CHECK(counts.grouped == 2);
 }

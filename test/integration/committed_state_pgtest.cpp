@@ -10,12 +10,24 @@
 
 using namespace reprise::test;
 
+namespace {
+
+/// Two server instances on one fresh database, each with its own view of what it committed.
+struct TwoInstances {
+  explicit TwoInstances(std::string_view label)
+      : db(fresh_database(label)), a({.database_url = db}), b({.database_url = db}), via_a(a.port()), via_b(b.port()) {}
+  std::string db;
+  ServerProcess a, b;
+  RepriseApi via_a, via_b;
+};
+
+}  // namespace
+
 TEST_CASE("a completion from a run another instance changed since is redone, keeping that change",
           "[pg][committed-state]") {
-  auto db = fresh_database("committed_state_run");
-  ServerProcess a({.database_url = db});
-  ServerProcess b({.database_url = db});
-  RepriseApi via_a(a.port()), via_b(b.port());
+  TwoInstances instances("committed_state_run");
+  auto& via_a = instances.via_a;
+  auto& via_b = instances.via_b;
   via_a.start_ok("cs-1", "Remembered", "remembered");
   auto task = via_a.expect_workflow_task("remembered");  // a remembers the run with this task in flight
   // b records a signal: buffered, since the task is in flight; the run's version moves on.
@@ -34,10 +46,9 @@ TEST_CASE("a completion from a run another instance changed since is redone, kee
 
 TEST_CASE("an activity result for an attempt another instance retried since is refused as stale",
           "[pg][committed-state]") {
-  auto db = fresh_database("committed_state_activity");
-  ServerProcess a({.database_url = db});
-  ServerProcess b({.database_url = db});
-  RepriseApi via_a(a.port()), via_b(b.port());
+  TwoInstances instances("committed_state_activity");
+  auto& via_a = instances.via_a;
+  auto& via_b = instances.via_b;
   via_a.start_ok("cs-2", "Remembered", "remembered");
   auto task = via_a.expect_workflow_task("remembered");
   auto r = via_a.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("a1", "Step")},
@@ -61,10 +72,9 @@ TEST_CASE("an activity result for an attempt another instance retried since is r
 
 TEST_CASE("a claim from a run another instance closed since is dropped, not started",
           "[pg][committed-state]") {
-  auto db = fresh_database("committed_state_claim");
-  ServerProcess a({.database_url = db});
-  ServerProcess b({.database_url = db});
-  RepriseApi via_a(a.port()), via_b(b.port());
+  TwoInstances instances("committed_state_claim");
+  auto& via_a = instances.via_a;
+  auto& via_b = instances.via_b;
   via_a.start_ok("cs-3", "Remembered", "remembered-claim");  // a remembers its task as waiting
   REQUIRE(via_b.terminate("cs-3", {{"reason", "no longer needed"}}).status == 200);
   // a's remembered row still shows the task waiting; the claim must not start it.

@@ -14,11 +14,10 @@ namespace reprise::http {
 class ClientLink {
  public:
   explicit ClientLink(int socket_fd = -1) : fd_(socket_fd) {}
-  /// True once the client hung up: flagged by the server's watch, or seen on the socket now.
-  /// The socket is asked directly too, because the watch runs on an io thread that may not
-  /// have seen a hang-up yet when a task is about to be handed out.
+  /// True once the client hung up: seen by the server's watch, or on the socket now. The
+  /// socket is asked directly too, because the watch runs on an io thread that may not have
+  /// seen a hang-up yet when a task is about to be handed out.
   bool gone();
-  void mark_gone() { gone_ = true; }
 
  private:
   int fd_;  // open while the request waits for its answer

@@ -16,7 +16,6 @@ struct CommitGroup::Member {
   // Under the group's mutex: the verdict, or the call to lead the next group.
   Outcome outcome = Outcome::kPending;
   bool leads = false;
-  bool taken = false;  // in a group in flight: it no longer leaves the queue after a while
   std::condition_variable woken;        // each member is woken once, for its verdict or to lead
   Outcome settled = Outcome::kPending;  // the leader's verdict, published as `outcome`
   std::exception_ptr error;             // kFailed: rethrown by the member's own thread
@@ -37,11 +36,12 @@ void CommitGroup::commit(Connection& own) {
   } else {
     waiting_.push_back(me);
     auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
-    if (!me->woken.wait_for(lock, longest_queue_wait_, [&] { return called() || me->taken; })) {
-      std::erase(waiting_, me);  // the group in flight is stuck (a row lock, say): commit alone
+    // Still queued after a while: the group in flight is stuck (a row lock, say), commit alone.
+    // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
+    if (!me->woken.wait_for(lock, longest_queue_wait_, called) && std::erase(waiting_, me) > 0) {
       me->outcome = Member::Outcome::kAlone;
     } else {
-      me->woken.wait(lock, called);  // taken into a group: its verdict comes, however long it takes
+      me->woken.wait(lock, called);
       if (me->leads) group = take_group();
     }
   }
@@ -93,7 +93,6 @@ std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group() {
       continue;
     }
     if (!m->key.empty()) keys.push_back(&m->key);
-    m->taken = true;
     group.push_back(std::move(m));
   }
   waiting_ = std::move(later);

@@ -295,7 +295,7 @@ void Connection::commit_now() {
     begin_pending_ = false;  // the transaction never ran a statement: nothing to commit
     return;
   }
-  if (begin_pending_ && group_ && only_writes_pending()) {
+  if (group_ && only_writes_pending()) {
     group_->commit(*this);  // the whole transaction is writes nobody reads: commit it with others
     return;
   }
@@ -318,7 +318,7 @@ void Connection::commit_now() {
 }
 
 bool Connection::only_writes_pending() const {
-  if (deferred_.empty()) return false;
+  if (!begin_pending_ || deferred_.empty()) return false;
   for (const auto& d : deferred_)
     if (d.rows) return false;
   return true;

@@ -97,13 +97,6 @@ class DeadlineStream {
       if (!wait(POLLIN, ec)) return 0;
     }
   }
-  template <class MutableBuffers>
-  std::size_t read_some(const MutableBuffers& buffers) {
-    beast::error_code ec;
-    const auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
 
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers, beast::error_code& ec) {
@@ -124,16 +117,25 @@ class DeadlineStream {
       if (!wait(POLLOUT, ec)) return 0;
     }
   }
+  // The throwing forms, which Beast's stream concepts also ask for.
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers& buffers) {
+    return or_throw([&](beast::error_code& ec) { return read_some(buffers, ec); });
+  }
   template <class ConstBuffers>
   std::size_t write_some(const ConstBuffers& buffers) {
-    beast::error_code ec;
-    const auto n = write_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
+    return or_throw([&](beast::error_code& ec) { return write_some(buffers, ec); });
   }
 
  private:
   static beast::error_code system_error() { return {errno, boost::system::system_category()}; }
+  template <class Call>
+  static std::size_t or_throw(Call call) {
+    beast::error_code ec;
+    const auto n = call(ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
 
   /// Waits until the socket is ready for `events`; false with beast::error::timeout at the deadline.
   bool wait(short events, beast::error_code& ec) {
@@ -157,7 +159,7 @@ class DeadlineStream {
 /// go through a DeadlineStream on its socket.
 struct Connection {
   asio::io_context io;
-  beast::tcp_stream stream{io};  ///< expires at each call's deadline
+  beast::tcp_stream stream{io};  ///< expires at the connect's deadline
   /// Bytes read past the previous response. Reserved up front: an empty flat_buffer reads 512
   /// bytes at a time, so a task of a few KiB took several reads (and reactor turns) to arrive.
   beast::flat_buffer buffer = [] {
@@ -166,8 +168,8 @@ struct Connection {
     return b;
   }();
 
-  /// Starts one async operation, runs it to completion here and returns its error; the
-  /// stream's expiry turns a hang into beast::error::timeout.
+  /// Starts one async operation (the connect), runs it to completion here and returns its
+  /// error; the stream's expiry turns a hang into beast::error::timeout.
   template <typename Start>
   beast::error_code run(Start start) {
     beast::error_code result;
