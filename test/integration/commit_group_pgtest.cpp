@@ -9,7 +9,9 @@
 
 #include "pg/connection.hpp"
 #include "pg/database.hpp"
+#include "store/effects.hpp"
 #include "store/migrations.hpp"
+#include "store/operations.hpp"
 #include "support/postgres_fixture.hpp"
 #include "support/wait.hpp"
 
@@ -213,4 +215,74 @@ TEST_CASE("a transaction taken into a group stays in it however long the group w
   const auto counts = f.db.commit_group().counts();
   CHECK(counts.groups == 1);  // the two committed as the group they were taken into
   CHECK(counts.grouped == 2);
+}
+
+namespace {
+
+struct Started {
+  store::StartResult result;
+  std::string error;
+};
+
+/// Starts workflow `workflow_id` on one of `db`'s threads, as POST /workflows does.
+std::future<Started> post_start(pg::Database& db, std::string workflow_id, std::string request_id,
+                                store::IdReusePolicy policy = store::IdReusePolicy::kAllowDuplicate) {
+  auto done = std::make_shared<std::promise<Started>>();
+  auto future = done->get_future();
+  db.post([&db, workflow_id = std::move(workflow_id), request_id = std::move(request_id), policy, done] {
+    Started out;
+    try {
+      store::StartRequest req;
+      req.ns = "default";
+      req.workflow_id = workflow_id;
+      req.workflow_type = "T";
+      req.task_queue = "q";
+      req.request_id = request_id;
+      req.id_reuse_policy = policy;
+      store::Effects effects;
+      out.result = store::start_workflow(db.connection(), req, effects, nullptr);
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    done->set_value(out);
+  });
+  return future;
+}
+
+Started get(std::future<Started>& f) {
+  REQUIRE(f.wait_for(20s) == std::future_status::ready);
+  return f.get();
+}
+
+}  // namespace
+
+TEST_CASE("a start under the default id reuse policy reads nothing first, so it joins a group", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto first = post_start(f.db, "w-1", "request-1");
+  wait_until([&] { return f.db.commit_group().waiting() == 1; }, 10s, "the start queues behind the leader");
+  // A policy that depends on earlier runs reads them first, so it never queues.
+  auto careful = post_start(f.db, "w-2", "", store::IdReusePolicy::kRejectDuplicate);
+  const auto careful_out = get(careful);
+  CHECK(careful_out.error.empty());
+  CHECK(careful_out.result.created);
+  CHECK(leader.wait_for(0s) == std::future_status::timeout);
+
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  const auto first_out = get(first);
+  REQUIRE(first_out.error.empty());
+  CHECK(first_out.result.created);
+
+  // The same request again: its blind insert fails on the request id's key, and the start runs
+  // again the careful way, answering with the first call's run.
+  auto again = post_start(f.db, "w-1", "request-1");
+  const auto again_out = get(again);
+  CHECK(again_out.error.empty());
+  CHECK_FALSE(again_out.result.created);
+  CHECK(again_out.result.run_id == first_out.result.run_id);
+  // Another request while the run is open: refused, as before.
+  auto second = post_start(f.db, "w-1", "request-2");
+  CHECK_THAT(get(second).error, Catch::Contains("is already running"));
+  CHECK(f.admin.exec("runs", "SELECT count(*) FROM executions WHERE workflow_id = 'w-1'").i64(0, 0) == 1);
 }

@@ -1,4 +1,6 @@
 // Starting, signalling, cancelling and terminating runs.
+#include <utility>
+
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 
@@ -114,9 +116,18 @@ std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
   return std::nullopt;
 }
 
-/// Starts the run in `runs`' transaction; returns its id, or an earlier start's.
-StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal) {
-  if (auto earlier = check_reuse(runs, req)) return StartResult{*earlier, false};
+/// Whether a start may write without reading first. Under AllowDuplicate a start is refused
+/// only for a repeated request id or a run still open, and two unique indexes already refuse
+/// exactly those (request_ids' key, executions_one_open_run): the COMMIT fails, and the start
+/// runs again the careful way (check_reuse) to answer as the earlier call did. The common
+/// start then reads nothing, costs one round trip, and can join a commit group.
+bool may_start_blind(const StartRequest& req) { return req.id_reuse_policy == IdReusePolicy::kAllowDuplicate; }
+
+/// Starts the run in `runs`' transaction; returns its id, or an earlier start's. `blind`:
+/// without check_reuse (see may_start_blind).
+StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal, bool blind = false) {
+  if (!blind)
+    if (auto earlier = check_reuse(runs, req)) return StartResult{*earlier, false};
   auto run_id = new_uuid();
   auto& run = runs.add(create_run(runs.connection(), req, {.run_id = run_id, .first_signal = signal}));
   record_request_id(runs.connection(), run.key(), req.request_id);
@@ -180,10 +191,13 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
 StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
                            WaitingPoller* poller) {
   std::optional<StartedWorkflowTask> handed;
+  bool blind = may_start_blind(req);  // the first attempt only; any retry reads first
   auto result = racing_transaction(conn, [&](pg::Connection& c) {
     handed.reset();
+    // Two starts of one workflow id in one group would fail it for all its members.
+    c.set_group_key(to_string(RunKey{req.ns, req.workflow_id, ""}));
     RunSet runs(c);
-    auto result = start_in(runs, req, nullptr);
+    auto result = start_in(runs, req, nullptr, std::exchange(blind, false));
     RunState* run = result.created && poller ? runs.get({req.ns, req.workflow_id, result.run_id}) : nullptr;
     if (run && run->take_scheduled_workflow_task(req.task_queue))
       handed = record_workflow_task_started(*run, req.task_queue, poller->identity, *poller->signer);
