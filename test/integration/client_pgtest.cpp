@@ -64,6 +64,45 @@ TEST_CASE("a client starts a workflow with a typed input and waits for the resul
   CHECK(client.handle("order-1042").result_json() == 42);  // a handle of the latest run
 }
 
+TEST_CASE("execute starts a workflow and returns its result in one call when the run closes in time",
+          "[pg][client]") {
+  ServerProcess server({.database_url = fresh_database("client_execute")});
+  RepriseApi api(server.port());
+  reprise::Client client(address_of(server));
+
+  auto result = std::async(std::launch::async, [&] {
+    return client.execute<int>("ProcessOrder", Order{7, "card-1"}, {.id = "order-7", .task_queue = "orders"}, 30s);
+  });
+  auto task = api.expect_workflow_task("orders");
+  CHECK(task["history"][0]["attributes"]["input"].get<Order>().number == 7);
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow(7 * 6)}).status == 200);
+  CHECK(result.get() == 42);
+
+  // A run that outlives the start's wait: execute goes on waiting as result() does, and
+  // follows continue-as-new.
+  auto chained = std::async(std::launch::async, [&] {
+    return client.execute_json("Chain", nullptr, {.id = "chain-1", .task_queue = "orders"}, 30s);
+  });
+  close_next_task(api, "orders",
+                  RepriseApi::command("ContinueAsNewWorkflowExecution",
+                                      {{"workflow_type", "Chain"}, {"task_queue", "orders"}, {"input", 2}}));
+  close_next_task(api, "orders", RepriseApi::complete_workflow("end of chain"));
+  CHECK(chained.get() == "end of chain");
+
+  // A run that fails throws as result() does.
+  auto failing = std::async(std::launch::async, [&] {
+    return client.execute_json("Charge", nullptr, {.id = "charge-7", .task_queue = "orders"}, 30s);
+  });
+  close_next_task(api, "orders",
+                  RepriseApi::command("FailWorkflowExecution",
+                                      {{"failure", {{"message", "card declined"}, {"non_retryable", true}}}}));
+  CHECK_THROWS_AS(failing.get(), reprise::WorkflowFailedError);
+
+  // Nothing closes it: the timeout is the caller's.
+  CHECK_THROWS_WITH(client.execute_json("Never", nullptr, {.id = "never-1", .task_queue = "idle"}, 300ms),
+                    Catch::Contains("did not close within"));
+}
+
 TEST_CASE("the result of a failed run throws WorkflowFailedError caused by the application's error",
           "[pg][client]") {
   ServerProcess server({.database_url = fresh_database("client_failed")});

@@ -231,6 +231,48 @@ void Api::check_namespace(const std::string& ns) {
   known_namespaces_.insert(ns);
 }
 
+store::StartResult Api::start_workflow(const store::StartRequest& start) {
+  store::Effects effects;
+  // A worker polling the run's queue here right now gets its first task with the start.
+  auto poll = reserve_idle_poll({start.ns, start.task_queue, "workflow"});
+  store::WaitingPoller waiting{poll ? poll->identity : "", &signer_, {}};
+  store::StartResult result;
+  try {
+    result = store::start_workflow(db_.connection(), start, effects, poll ? &waiting : nullptr);
+  } catch (...) {
+    if (poll) settle_reserved_poll(poll, {});
+    throw;
+  }
+  feed_.publish(effects);
+  if (poll) settle_reserved_poll(poll, std::move(waiting.task));
+  return result;
+}
+
+void Api::start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close, http::Respond respond) {
+  auto wait = std::make_shared<HistoryWait>();
+  wait->close_only = true;
+  wait->wait = true;
+  wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(wait_for_close, options_.max_poll_wait);
+  wait->respond = std::move(respond);
+  // The run's id is chosen here so that its close key's sequence can be read before the start
+  // commits: a run that closes at once still wakes the wait.
+  start.run_id = store::new_uuid();
+  auto seen = hub_.sequence(service::close_wait_key({start.ns, start.workflow_id, start.run_id}));
+  on_db(
+      [wait](http::Response response) {
+        if (!response.body.empty()) wait->respond(std::move(response));
+      },
+      [this, wait, start = std::move(start), seen]() -> http::Response {
+        check_namespace(start.ns);
+        auto result = start_workflow(start);
+        wait->run = {start.ns, start.workflow_id, result.run_id};
+        wait->created = result.created;
+        if (result.created) wait_for_new_run_close(wait, seen);
+        else wait_history(wait);  // an earlier start's run, which may have closed: read it first
+        return {200, ""};  // answered by the wait
+      });
+}
+
 void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
   if (p.size() == 1 && p[0] == "healthz") {
     on_db(std::move(respond), [this] {
@@ -296,23 +338,19 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     expect_method(r, "POST");
-    run([this, ns, body, limits] {
-      RequestFields f(body, limits.max_payload_bytes);
-      auto start = read_start(f, ns, "");
-      f.done();
-      store::Effects effects;
-      // A worker polling the run's queue here right now gets its first task with the start.
-      auto poll = reserve_idle_poll({ns, start.task_queue, "workflow"});
-      store::WaitingPoller waiting{poll ? poll->identity : "", &signer_, {}};
-      store::StartResult result;
-      try {
-        result = store::start_workflow(db_.connection(), start, effects, poll ? &waiting : nullptr);
-      } catch (...) {
-        if (poll) settle_reserved_poll(poll, {});
-        throw;
-      }
-      feed_.publish(effects);
-      if (poll) settle_reserved_poll(poll, std::move(waiting.task));
+    RequestFields f(body, limits.max_payload_bytes);
+    auto start = read_start(f, ns, "");
+    auto wait_for_close = f.duration("wait_for_close");
+    f.done();
+    if (wait_for_close && wait_for_close->count() <= 0)
+      throw ApiError(ErrorCode::kInvalidArgument,
+                     "field \"wait_for_close\" must be positive; leave it out to answer at once");
+    if (wait_for_close) {
+      start_and_wait(std::move(start), *wait_for_close, std::move(respond));
+      return;
+    }
+    run([this, start = std::move(start)] {
+      auto result = start_workflow(start);
       return json_response({{"run_id", result.run_id}, {"created", result.created}},
                            result.created ? 201 : 200);
     });

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <list>
@@ -71,7 +72,15 @@ class Api {
   nlohmann::json waiting_polls(const std::string& ns, const std::string& task_queue);
   /// Answers a reserved poll with `task` (JSON text), or, with none, lets it wait again.
   void settle_reserved_poll(const std::shared_ptr<PollState>& state, std::string task);
+  /// Starts a run, handing its first workflow task to a poll waiting here if there is one.
+  store::StartResult start_workflow(const store::StartRequest& start);
+  /// POST /workflows with wait_for_close: starts the run, then answers as GET history?wait=close
+  /// does (with "created"), once the run closes or `wait_for_close` has passed.
+  void start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close, http::Respond respond);
   void wait_history(std::shared_ptr<HistoryWait> state);
+  /// A start's wait for its new run to close; `seen`: the close key's sequence, read before
+  /// the start committed.
+  void wait_for_new_run_close(std::shared_ptr<HistoryWait> state, std::uint64_t seen);
   void wait_query(std::shared_ptr<QueryWait> state);
 
   pg::Database& db_;

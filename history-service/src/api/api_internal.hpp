@@ -33,6 +33,7 @@ struct Api::HistoryWait {
   bool close_only = false;  // wait=close: answer when the run closes, with its closing event
   Clock::time_point deadline;
   http::Respond respond;
+  std::optional<bool> created;  // a start's wait for its run's close: the answer says this too
 };
 
 struct Api::QueryWait {

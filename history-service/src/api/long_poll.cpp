@@ -164,6 +164,12 @@ void Api::wait_query(std::shared_ptr<QueryWait> s) {
       });
 }
 
+void Api::wait_for_new_run_close(std::shared_ptr<HistoryWait> s, std::uint64_t seen) {
+  // The run did not exist before `seen` was read, so it cannot have closed before either: no
+  // read now. A close published since (here, or by another instance) wakes the wait at once.
+  hub_.wait(service::close_wait_key(s->run), seen, s->deadline, [this, s](bool) { wait_history(s); });
+}
+
 void Api::wait_history(std::shared_ptr<HistoryWait> s) {
   bool resolved = !s->run.run_id.empty();
   // A result waiter only cares about the close: waking it on every event of a busy run would
@@ -194,10 +200,11 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
           return {200, ""};  // answered later
         }
         auto next = s->from_event_id + page.count;
-        return {200, fmt::format(R"({{"run_id":"{}","events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
-                                 page.run.run_id, page.events_json, next,
-                                 next < page.next_event_id ? "true" : "false",
-                                 page.closed ? "true" : "false")};
+        const auto created = s->created ? fmt::format(R"("created":{},)", *s->created) : std::string();
+        return {s->created.value_or(false) ? 201 : 200,
+                fmt::format(R"({{"run_id":"{}",{}"events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
+                            page.run.run_id, created, page.events_json, next,
+                            next < page.next_event_id ? "true" : "false", page.closed ? "true" : "false")};
       });
 }
 

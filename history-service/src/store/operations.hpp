@@ -54,6 +54,9 @@ struct StartRequest {
   std::optional<protocol::RetryPolicy> retry_policy;
   json memo;
   std::string identity, request_id;
+  /// The new run's id; empty: a fresh one. A caller that must know it before the start commits
+  /// (to wait for the run's close without missing it) chooses it.
+  std::string run_id;
 };
 
 struct StartResult {

@@ -128,7 +128,7 @@ bool may_start_blind(const StartRequest& req) { return req.id_reuse_policy == Id
 StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal, bool blind = false) {
   if (!blind)
     if (auto earlier = check_reuse(runs, req)) return StartResult{*earlier, false};
-  auto run_id = new_uuid();
+  auto run_id = req.run_id.empty() ? new_uuid() : req.run_id;
   auto& run = runs.add(create_run(runs.connection(), req, {.run_id = run_id, .first_signal = signal}));
   record_request_id(runs.connection(), run.key(), req.request_id);
   if (signal && signal->request_id != req.request_id)

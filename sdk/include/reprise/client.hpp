@@ -171,6 +171,9 @@ class WorkflowHandle {
 
   /// "?run_id=..." for the run this handle acts on, or "" for the current run.
   std::string run_query() const;
+  /// result_json(), starting from `first_answer` (a closing wait's answer already in hand)
+  /// instead of a call.
+  nlohmann::json result_json(std::chrono::milliseconds timeout, std::optional<nlohmann::json> first_answer) const;
 
   std::shared_ptr<detail::ServiceConnection> connection_;  ///< shared with the Client
   std::string identity_;                                   ///< recorded in the events we cause
@@ -209,6 +212,26 @@ class Client {
   ///     auto handle = client.start("ProcessOrder", order, {.id = "order-1042", .task_queue = "orders"});
   WorkflowHandle start(std::string_view workflow_type, const nlohmann::json& input,
                        const StartWorkflowOptions& options) const;
+
+  /// Starts a run and waits for the result of its chain, as start() followed by result_json()
+  /// would, in one call when the run closes within a minute: the server holds the start's answer
+  /// until the run closes. Throws as those two do.
+  ///
+  ///     auto receipt = client.execute<Receipt>("ProcessOrder", order, {.id = "order-1042", .task_queue = "orders"});
+  nlohmann::json execute_json(std::string_view workflow_type, const nlohmann::json& input,
+                              const StartWorkflowOptions& options,
+                              std::chrono::milliseconds timeout = kWaitForever) const;
+
+  /// execute_json() converted with nlohmann `from_json`; `execute<void>()` only waits.
+  template <class T = nlohmann::json>
+  T execute(std::string_view workflow_type, const nlohmann::json& input, const StartWorkflowOptions& options,
+            std::chrono::milliseconds timeout = kWaitForever) const {
+    if constexpr (std::is_void_v<T>) {
+      execute_json(workflow_type, input, options, timeout);
+    } else {
+      return execute_json(workflow_type, input, options, timeout).template get<T>();
+    }
+  }
 
   /// Signals the open run of `options.id`, or starts a run (and signals it) if none is open.
   ///

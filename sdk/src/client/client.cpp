@@ -3,9 +3,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <reprise/protocol/duration.hpp>
 
 #include "client/request_id.hpp"
+#include "client/result_wait.hpp"
 #include "client/retry_unavailable.hpp"
 #include "transport/service_connection.hpp"
 
@@ -66,6 +69,25 @@ WorkflowHandle Client::start(std::string_view workflow_type, const nlohmann::jso
   body["workflow_id"] = options.id;
   auto answer = detail::retry_unavailable([&] { return connection_->post("/workflows", body); });
   return WorkflowHandle(connection_, identity_, options.id, answer.at("run_id").get<std::string>(), "");
+}
+
+nlohmann::json Client::execute_json(std::string_view workflow_type, const nlohmann::json& input,
+                                    const StartWorkflowOptions& options, std::chrono::milliseconds timeout) const {
+  const auto started = std::chrono::steady_clock::now();
+  auto wait = detail::kLongestWait;
+  if (timeout != kWaitForever) wait = std::min(wait, std::max(timeout, std::chrono::milliseconds(1)));
+  const auto request_id = options.request_id.empty() ? detail::new_request_id() : options.request_id;
+  auto body = start_body(workflow_type, input, options, identity_, request_id);
+  body["workflow_id"] = options.id;
+  body["wait_for_close"] = protocol::format_duration(wait);
+  // A retry resends the request id: the server answers for the run the first try started.
+  auto answer = detail::retry_unavailable(
+      [&] { return connection_->post("/workflows", body, wait + detail::kAnswerSlack); });
+  WorkflowHandle handle(connection_, identity_, options.id, answer.at("run_id").get<std::string>(), "");
+  auto left = timeout;
+  if (timeout != kWaitForever)
+    left -= std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  return handle.result_json(left, std::move(answer));
 }
 
 WorkflowHandle Client::signal_with_start(std::string_view workflow_type, const nlohmann::json& input,

@@ -6,6 +6,7 @@
 
 #include <reprise/protocol/duration.hpp>
 
+#include "client/result_wait.hpp"
 #include "transport/service_connection.hpp"
 
 namespace reprise {
@@ -13,10 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/// The longest wait asked of the server at once; it caps waits at its --max-poll-wait anyway.
-constexpr std::chrono::milliseconds kLongestWait = std::chrono::seconds(60);
-/// Time for an answer to travel on top of the wait the server holds the call for.
-constexpr std::chrono::milliseconds kAnswerSlack = std::chrono::seconds(15);
 
 /// What a closing event means for the caller: a result, the next run to follow, or an error.
 struct Outcome {
@@ -69,6 +66,13 @@ std::optional<Outcome> outcome_of(const nlohmann::json& event, const std::string
 }  // namespace
 
 nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout) const {
+  return result_json(timeout, std::nullopt);
+}
+
+nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout,
+                                           std::optional<nlohmann::json> first_answer) const {
+  using detail::kAnswerSlack;
+  using detail::kLongestWait;
   const bool forever = timeout == kWaitForever;
   const auto deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
   // wait=close: the server answers once the run has closed, with its closing event only.
@@ -76,25 +80,27 @@ nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout) co
 
   std::string run_id = run_id_;  // empty: the latest run, pinned by the first answer
   std::int64_t from = 1;
-  for (;;) {
-    auto wait = kLongestWait;
-    if (!forever) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left <= std::chrono::milliseconds::zero()) {
-        throw ServiceError("DeadlineExceeded",
-                           "workflow \"" + workflow_id_ + "\" did not close within " +
-                               protocol::format_duration(timeout),
-                           0);
+  for (auto page = std::move(first_answer);; page.reset()) {
+    if (!page) {
+      auto wait = kLongestWait;
+      if (!forever) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left <= std::chrono::milliseconds::zero()) {
+          throw ServiceError("DeadlineExceeded",
+                             "workflow \"" + workflow_id_ + "\" did not close within " +
+                                 protocol::format_duration(timeout),
+                             0);
+        }
+        wait = std::min(wait, left);
       }
-      wait = std::min(wait, left);
+      auto query = path + "&timeout=" + protocol::format_duration(wait) + "&from_event_id=" + std::to_string(from);
+      if (!run_id.empty()) query += "&run_id=" + detail::url_encode(run_id);
+      page = connection_->get(query, wait + kAnswerSlack);
     }
-    auto query = path + "&timeout=" + protocol::format_duration(wait) + "&from_event_id=" + std::to_string(from);
-    if (!run_id.empty()) query += "&run_id=" + detail::url_encode(run_id);
-    auto page = connection_->get(query, wait + kAnswerSlack);
-    if (run_id.empty()) run_id = page.at("run_id").get<std::string>();
+    if (run_id.empty()) run_id = page->at("run_id").get<std::string>();
 
     bool followed = false;
-    for (const auto& event : page.at("events")) {
+    for (const auto& event : page->at("events")) {
       auto outcome = outcome_of(event, workflow_id_, run_id);
       if (!outcome) continue;
       if (outcome->result) return std::move(*outcome->result);
@@ -102,7 +108,7 @@ nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout) co
       followed = true;
       break;
     }
-    from = followed ? 1 : page.at("next_event_id").get<std::int64_t>();
+    from = followed ? 1 : page->at("next_event_id").get<std::int64_t>();
   }
 }
 
