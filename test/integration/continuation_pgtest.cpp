@@ -156,6 +156,23 @@ TEST_CASE("a continuation that missed an event is not applied: the result is rec
     CHECK(refused.status == 400);
     CHECK(count_of(api.event_types("c-4"), "WorkflowTaskFailed") == 1);
   }
+  SECTION("an activity id used twice (refused by the database's index): the task that follows names it") {
+    auto a1 = start_with_eager_activity(api, "c-5");
+    const std::vector<json> twice = {RepriseApi::schedule_activity("x", "Step"),
+                                     RepriseApi::schedule_activity("x", "Step")};
+    auto r = api.complete_activity(a1["task_token"], 7, continued(continuation(6, twice)));
+    INFO(r.raw);
+    REQUIRE(r.status == 200);
+    CHECK_FALSE(r.body.contains("workflow_task_completed"));
+    auto task = r.body.at("workflow_task");
+    CHECK(count_of(api.event_types("c-5"), "ActivityTaskScheduled") == 1);  // a1 only
+    auto refused = api.complete_workflow_task(task["task_token"], twice);
+    INFO(refused.raw);
+    CHECK(refused.status == 400);
+    CHECK(error_message(refused) ==
+          "commands[1] (ScheduleActivityTask): attributes.activity_id \"x\" is already used by a pending activity "
+          "of this run");
+  }
 }
 
 TEST_CASE("a malformed continuation is refused naming its field, and the result can still be sent",

@@ -83,9 +83,11 @@ void Connection::fail(std::string_view what, pg_result* r) {
   std::string state;
   std::string msg;
   std::string primary;
+  std::string constraint;
   if (r) {
     if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
     if (const char* p = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) primary = p;
+    if (const char* c = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME)) constraint = c;
     msg = PQresultErrorMessage(r);
     PQclear(r);
   }
@@ -94,7 +96,7 @@ void Connection::fail(std::string_view what, pg_result* r) {
   bool lost = PQstatus(conn_) != CONNECTION_OK;
   if (lost) broken_ = true;
   if (state.empty()) state = lost ? "08006" : "XX000";
-  throw PgError(fmt::format("{}: {}", what, msg), state, lost, false, primary);
+  throw PgError(fmt::format("{}: {}", what, msg), state, lost, false, primary, constraint);
 }
 
 Result Connection::exec(std::string_view name, std::string_view sql, std::span<const Param> params) {
@@ -243,7 +245,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
                            : s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
                                           : std::string(s->plain);
         const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        error.emplace(fmt::format("{}: {}", what, msg), state, false, false, primary ? primary : "");
+        const char* constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+        error.emplace(fmt::format("{}: {}", what, msg), state, false, false, primary ? primary : "",
+                      constraint ? constraint : "");
       }
       PQclear(r);
       continue;

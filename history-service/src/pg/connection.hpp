@@ -25,15 +25,18 @@ class CommitGroup;
 class PgError : public std::runtime_error {
  public:
   PgError(std::string message, std::string sqlstate, bool connection_lost, bool in_doubt = false,
-          std::string primary = {})
+          std::string primary = {}, std::string constraint = {})
       : std::runtime_error(std::move(message)),
         sqlstate_(std::move(sqlstate)),
         primary_(std::move(primary)),
+        constraint_(std::move(constraint)),
         connection_lost_(connection_lost),
         in_doubt_(in_doubt) {}
   const std::string& sqlstate() const noexcept { return sqlstate_; }
   /// The server's message alone (no statement name, no severity or context lines).
   const std::string& primary_message() const noexcept { return primary_; }
+  /// The constraint (or unique index) a violation broke; empty for other errors.
+  const std::string& constraint() const noexcept { return constraint_; }
   /// RP400: a check in SQL found the request invalid; primary_message() says why, for the caller.
   bool rejected_request() const noexcept { return sqlstate_ == "RP400"; }
   bool connection_lost() const noexcept { return connection_lost_; }
@@ -44,6 +47,7 @@ class PgError : public std::runtime_error {
  private:
   std::string sqlstate_;
   std::string primary_;
+  std::string constraint_;
   bool connection_lost_;
   bool in_doubt_;
 };

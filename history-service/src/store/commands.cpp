@@ -122,11 +122,13 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
            "is required unless schedule_to_close_timeout is set (an activity needs a deadline)");
   auto policy = a.retry_policy();
 
-  // Checked with the writes, in SQL: no round trip of its own (see reprise_check_activity_id).
-  conn.defer("activity_id_check", "SELECT reprise_check_activity_id($1, $2, $3::uuid, $4, $5)",
-             {run.key().ns, run.key().workflow_id, run.key().run_id, activity_id,
-              a.failure("activity_id",
-                        fmt::format("\"{}\" is already used by a pending activity of this run", activity_id))});
+  // Only when the activities_one_pending_id index already refused this completion: checked with
+  // the writes, in SQL, to name the command (see reprise_check_activity_id).
+  if (ctx.check_activity_ids)
+    conn.defer("activity_id_check", "SELECT reprise_check_activity_id($1, $2, $3::uuid, $4, $5)",
+               {run.key().ns, run.key().workflow_id, run.key().run_id, activity_id,
+                a.failure("activity_id",
+                          fmt::format("\"{}\" is already used by a pending activity of this run", activity_id))});
 
   json attrs = {{"activity_id", activity_id},
                 {"activity_type", activity_type},
@@ -557,5 +559,9 @@ void apply(CommandContext& ctx, std::size_t index, CommandType type, const Attri
 }
 
 }  // namespace
+
+bool activity_id_taken(const pg::PgError& error) {
+  return error.sqlstate() == "23505" && error.constraint() == "activities_one_pending_id";
+}
 
 }  // namespace reprise::store

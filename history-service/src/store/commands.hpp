@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "pg/connection.hpp"
 #include "store/activity_row.hpp"
 #include "store/operations.hpp"
 #include "store/run_set.hpp"
@@ -24,7 +25,14 @@ struct CommandContext {
   int eager_activity_slots = 0;
   std::string identity;
   std::vector<ActivityRow> eager_activities;  // started here; the worker gets their tasks
+  // Check each new activity's id in SQL, naming the command that reuses one. Off at first: the
+  // activities_one_pending_id index refuses a reused id (activity_id_taken), and the completion
+  // then runs again with the check on, to report which command it was.
+  bool check_activity_ids = false;
 };
+
+/// A unique violation of activities_one_pending_id: a new activity reused the id of a pending one.
+bool activity_id_taken(const pg::PgError& error);
 
 /// True for the commands that close the run; they must come last.
 bool closes_run(const json& command);

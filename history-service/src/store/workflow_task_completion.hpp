@@ -19,11 +19,12 @@ struct HistoryLimitExceeded {
 /// run touched and renders what goes back to the worker. `has_buffered`: events arrived while
 /// the task was in flight (they are appended now, and a new task is scheduled for them).
 /// `timeout_timer_armed`: false for a task started in this same transaction (a continuation),
-/// which never had its timeout written. Throws ApiError for a bad command,
-/// CancelRacedOutcome, HistoryLimitExceeded.
+/// which never had its timeout written. `check_activity_ids`: see CommandContext. Throws
+/// ApiError for a bad command, CancelRacedOutcome, HistoryLimitExceeded.
 CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, const WorkflowTaskCompletion& completion,
                                                bool has_buffered, bool timeout_timer_armed, const Limits& limits,
-                                               const TaskTokenSigner& signer, Effects& effects);
+                                               const TaskTokenSigner& signer, Effects& effects,
+                                               bool check_activity_ids = false);
 
 /// An activity result's continuation (docs/api.md 4.2.3) fits when the history is exactly what
 /// the worker fed its run: nothing reached the run since that worker last saw it (no event, no

@@ -162,7 +162,8 @@ void reject_for_unhandled_events(RunState& run, const std::string& identity) {
 
 CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, const WorkflowTaskCompletion& done,
                                                bool has_buffered, bool timeout_timer_armed, const Limits& limits,
-                                               const TaskTokenSigner& signer, Effects& effects) {
+                                               const TaskTokenSigner& signer, Effects& effects,
+                                               bool check_activity_ids) {
   auto& row = run.row();
   auto completed_id = run.append(EventType::kWorkflowTaskCompleted,
                                  {{"scheduled_event_id", row.wft_scheduled_event_id},
@@ -182,6 +183,7 @@ CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, cons
   CommandContext ctx{runs, run, completed_id, limits, has_buffered};
   ctx.eager_activity_slots = done.eager_activity_slots;
   ctx.identity = done.identity;
+  ctx.check_activity_ids = check_activity_ids;
   for (std::size_t i = 0; i < done.commands.size(); ++i) apply_command(ctx, i, done.commands[i]);
   if (run.is_open()) {
     if (run.flush_buffered() > 0 || done.force_new_task || ctx.outcome_recorded) run.schedule_workflow_task();
@@ -236,6 +238,7 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
     throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
   bool unhandled = false;        // the commands raced new events: the worker must decide again
   bool use_committed = true;     // the first attempt starts from the run as committed here last
+  bool check_activity_ids = false;  // set when the index refused a reused activity id
   std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
   for (bool settled = false; !settled;) {
     try {
@@ -255,11 +258,16 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
           return;
         }
         reply = apply_workflow_task_completion(runs, run, completion, has_buffered, /*timeout_timer_armed=*/true,
-                                               limits, signer, effects);
+                                               limits, signer, effects, check_activity_ids);
       });
       settled = true;
     } catch (const pg::PgError& e) {
-      // A command a check in SQL refused (a pending activity's id used again): a bad command.
+      // A pending activity's id used again: once more with the check that names the command.
+      if (activity_id_taken(e) && !check_activity_ids) {
+        check_activity_ids = true;
+        continue;
+      }
+      // A command a check in SQL refused: a bad command.
       if (!e.rejected_request()) throw;
       throw ApiError(ErrorCode::kInvalidArgument, e.primary_message());
     } catch (const CancelRacedOutcome&) {
