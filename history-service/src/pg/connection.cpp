@@ -214,9 +214,13 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
                d.name);
     sent.push_back({Kind::kStatement, &d});
   };
-  if (with_begin) send_plain("BEGIN");
+  // A whole transaction in one pipeline needs no BEGIN or COMMIT: the statements up to a Sync
+  // run as one transaction, which the Sync commits, or rolls back if any of them failed (the
+  // extended query protocol's rule). Two statements fewer for every write-only transaction.
+  const bool whole = with_begin && commit;
+  if (with_begin && !whole) send_plain("BEGIN");
   for (const Deferred* d : batch) send_statement(*d);
-  if (commit) send_plain("COMMIT");
+  if (commit && !whole) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
@@ -337,6 +341,8 @@ void Connection::roll_back_sent() noexcept {
     broken_ = true;
     return;
   }
+  // A whole transaction sent in one pipeline ended at its Sync, committed or rolled back.
+  if (PQtransactionStatus(conn_) == PQTRANS_IDLE) return;
   pg_result* r = PQexec(conn_, "ROLLBACK");
   if (PQresultStatus(r) != PGRES_COMMAND_OK) broken_ = true;
   PQclear(r);
