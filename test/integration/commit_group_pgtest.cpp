@@ -286,3 +286,26 @@ TEST_CASE("a start under the default id reuse policy reads nothing first, so it 
   CHECK_THAT(get(second).error, Catch::Contains("is already running"));
   CHECK(f.admin.exec("runs", "SELECT count(*) FROM executions WHERE workflow_id = 'w-1'").i64(0, 0) == 1);
 }
+
+TEST_CASE("a start refused inside a group answers as alone, and the group's other members still commit",
+          "[pg][group-commit]") {
+  GroupFixture f;
+  auto first = post_start(f.db, "w-9", "request-9");
+  const auto first_out = get(first);
+  REQUIRE(first_out.error.empty());
+
+  auto leader = f.hold_a_group_in_flight();
+  auto repeated = post_start(f.db, "w-9", "request-9");  // its blind insert hits request_ids' key
+  auto other = post_write(f.db, "INSERT INTO items VALUES (41, 'other')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both queue behind the leader");
+  f.blocker.exec_script("ROLLBACK");
+
+  CHECK(get(leader).error.empty());
+  CHECK(get(other).error.empty());
+  CHECK(f.count("id = 41") == 1);
+  const auto repeated_out = get(repeated);
+  CHECK(repeated_out.error.empty());
+  CHECK_FALSE(repeated_out.result.created);
+  CHECK(repeated_out.result.run_id == first_out.result.run_id);
+  CHECK(f.db.commit_group().counts().groups == 0);  // the group failed; its members ran alone
+}

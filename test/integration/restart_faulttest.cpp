@@ -215,7 +215,9 @@ TEST_CASE("every acknowledged start and signal is in the history after a server 
 
 TEST_CASE("SIGTERM stops reprise-server promptly with exit status 0 while a long poll is open",
           "[fault][restart][shutdown]") {
-  ServerProcess server({.database_url = fresh_database("sigterm_poll")});
+  // A task poll, or a start waiting for its run to close (wait_for_close).
+  const bool start_wait = GENERATE(false, true);
+  ServerProcess server({.database_url = fresh_database(start_wait ? "sigterm_start_wait" : "sigterm_poll")});
   const int port = server.port();
   {
     RepriseApi api(port);  // the schema is there and the server answers
@@ -227,8 +229,11 @@ TEST_CASE("SIGTERM stops reprise-server promptly with exit status 0 while a long
     RepriseApi api(port);
     api.http().set_timeout(40s);
     try {
-      auto r = api.http().post_json(api.path("/task-queues/idle/workflow-tasks/poll"),
-                                    {{"identity", "waiter"}, {"timeout", "30s"}});
+      auto r = start_wait ? api.http().post_json(api.path("/workflows"),
+                                                 {{"workflow_id", "w"}, {"workflow_type", "T"},
+                                                  {"task_queue", "idle"}, {"wait_for_close", "30s"}})
+                          : api.http().post_json(api.path("/task-queues/idle/workflow-tasks/poll"),
+                                                 {{"identity", "waiter"}, {"timeout", "30s"}});
       poll_outcome = "status " + std::to_string(r.status) + " " + r.raw;
     } catch (const std::exception& e) {
       poll_outcome = std::string("error: ") + e.what();

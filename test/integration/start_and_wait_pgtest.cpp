@@ -71,6 +71,23 @@ TEST_CASE("a start whose run does not close within wait_for_close answers with t
   CHECK(task["run_id"] == answer.body["run_id"]);
 }
 
+TEST_CASE("a repeated start waits for the first call's run; a start refused answers at once", "[pg][start-wait]") {
+  ServerProcess server({.database_url = fresh_database("start_wait_again")});
+  RepriseApi api(server.port());
+  auto first = api.start(start_body("w-4", "100ms", "request-4"));
+  REQUIRE(first.status == 201);
+  auto again = api.start(start_body("w-4", "100ms", "request-4"));
+  INFO(again.raw);
+  CHECK(again.status == 200);
+  CHECK(again.body["created"] == false);
+  CHECK(again.body["run_id"] == first.body["run_id"]);
+  CHECK(again.body["closed"] == false);  // still open: it waited, and the wait passed
+  auto refused = api.start(start_body("w-4", "30s", "request-5"));
+  INFO(refused.raw);
+  CHECK(refused.status == 409);
+  CHECK(refused.body["error"]["code"] == "WorkflowAlreadyStarted");
+}
+
 TEST_CASE("wait_for_close must be a positive duration", "[pg][start-wait]") {
   ServerProcess server({.database_url = fresh_database("start_wait_invalid")});
   RepriseApi api(server.port());

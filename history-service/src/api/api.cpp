@@ -248,7 +248,8 @@ store::StartResult Api::start_workflow(const store::StartRequest& start) {
   return result;
 }
 
-void Api::start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close, http::Respond respond) {
+http::Response Api::start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close,
+                                   http::Respond respond) {
   auto wait = std::make_shared<HistoryWait>();
   wait->close_only = true;
   wait->wait = true;
@@ -258,19 +259,12 @@ void Api::start_and_wait(store::StartRequest start, std::chrono::milliseconds wa
   // commits: a run that closes at once still wakes the wait.
   start.run_id = store::new_uuid();
   auto seen = hub_.sequence(service::close_wait_key({start.ns, start.workflow_id, start.run_id}));
-  on_db(
-      [wait](http::Response response) {
-        if (!response.body.empty()) wait->respond(std::move(response));
-      },
-      [this, wait, start = std::move(start), seen]() -> http::Response {
-        check_namespace(start.ns);
-        auto result = start_workflow(start);
-        wait->run = {start.ns, start.workflow_id, result.run_id};
-        wait->created = result.created;
-        if (result.created) wait_for_new_run_close(wait, seen);
-        else wait_history(wait);  // an earlier start's run, which may have closed: read it first
-        return {200, ""};  // answered by the wait
-      });
+  auto result = start_workflow(start);
+  wait->run = {start.ns, start.workflow_id, result.run_id};
+  wait->created = result.created;
+  if (result.created) wait_for_new_run_close(wait, seen);
+  else wait_history(wait);  // an earlier start's run, which may have closed: read it first
+  return {200, ""};  // answered by the wait
 }
 
 void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
@@ -338,22 +332,25 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     expect_method(r, "POST");
-    RequestFields f(body, limits.max_payload_bytes);
-    auto start = read_start(f, ns, "");
-    auto wait_for_close = f.duration("wait_for_close");
-    f.done();
-    if (wait_for_close && wait_for_close->count() <= 0)
-      throw ApiError(ErrorCode::kInvalidArgument,
-                     "field \"wait_for_close\" must be positive; leave it out to answer at once");
-    if (wait_for_close) {
-      start_and_wait(std::move(start), *wait_for_close, std::move(respond));
-      return;
-    }
-    run([this, start = std::move(start)] {
-      auto result = start_workflow(start);
-      return json_response({{"run_id", result.run_id}, {"created", result.created}},
-                           result.created ? 201 : 200);
-    });
+    // Answered at once, or (with wait_for_close) by the wait for the run's close.
+    // Both lambdas hold the responder; it is called once: here, or by the wait.
+    on_db([respond](http::Response response) {
+            if (!response.body.empty()) respond(std::move(response));
+          },
+          [this, ns, body, limits, respond]() -> http::Response {
+            check_namespace(ns);
+            RequestFields f(body, limits.max_payload_bytes);
+            auto start = read_start(f, ns, "");
+            auto wait_for_close = f.duration("wait_for_close");
+            f.done();
+            if (wait_for_close && wait_for_close->count() <= 0)
+              throw ApiError(ErrorCode::kInvalidArgument,
+                             "field \"wait_for_close\" must be positive; leave it out to answer at once");
+            if (wait_for_close) return start_and_wait(std::move(start), *wait_for_close, respond);
+            auto result = start_workflow(start);
+            return json_response({{"run_id", result.run_id}, {"created", result.created}},
+                                 result.created ? 201 : 200);
+          });
     return;
   }
 

@@ -74,9 +74,11 @@ class Api {
   void settle_reserved_poll(const std::shared_ptr<PollState>& state, std::string task);
   /// Starts a run, handing its first workflow task to a poll waiting here if there is one.
   store::StartResult start_workflow(const store::StartRequest& start);
-  /// POST /workflows with wait_for_close: starts the run, then answers as GET history?wait=close
-  /// does (with "created"), once the run closes or `wait_for_close` has passed.
-  void start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close, http::Respond respond);
+  /// POST /workflows with wait_for_close, on a database thread: starts the run, then answers
+  /// through `respond` as GET history?wait=close does (with "created"), once the run closes or
+  /// `wait_for_close` has passed. Returns an empty response (the answer comes later).
+  http::Response start_and_wait(store::StartRequest start, std::chrono::milliseconds wait_for_close,
+                                http::Respond respond);
   void wait_history(std::shared_ptr<HistoryWait> state);
   /// A start's wait for its new run to close; `seen`: the close key's sequence, read before
   /// the start committed.

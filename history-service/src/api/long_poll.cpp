@@ -165,6 +165,7 @@ void Api::wait_query(std::shared_ptr<QueryWait> s) {
 }
 
 void Api::wait_for_new_run_close(std::shared_ptr<HistoryWait> s, std::uint64_t seen) {
+  if (draining_) return wait_history(s);  // shutting down: answer with what the run is now
   // The run did not exist before `seen` was read, so it cannot have closed before either: no
   // read now. A close published since (here, or by another instance) wakes the wait at once.
   hub_.wait(service::close_wait_key(s->run), seen, s->deadline, [this, s](bool) { wait_history(s); });

@@ -4,8 +4,8 @@
 /// state) does not need a connection of its own at COMMIT. Connections of one Database that
 /// reach COMMIT while another group is in flight queue here; when it ends, one of them leads:
 /// it sends every queued transaction's writes as one transaction on its own connection, and
-/// each member's commit() returns only after that COMMIT. One BEGIN, one COMMIT, one WAL flush
-/// and one round trip serve the whole group. A transaction that finds no group in flight
+/// each member's commit() returns only after that commit. One transaction, one WAL flush and
+/// one round trip serve the whole group. A transaction that finds no group in flight
 /// leads a group of one at once, so a quiet service waits for nothing; under load the groups
 /// grow by themselves while the one in flight waits for its WAL flush.
 ///

@@ -117,8 +117,10 @@ class Connection {
   /// Starts a transaction. BEGIN is sent with the transaction's first statement, and a
   /// transaction that ran none costs no round trip at all.
   void begin();
-  /// Sends the deferred writes and COMMIT together. Throws PgError with in_doubt() when the
-  /// connection dies during COMMIT, WriteConflict or PgError when a deferred write failed.
+  /// Commits, sending the deferred writes with it in one pipeline (a transaction sent whole
+  /// goes without BEGIN and COMMIT: the pipeline's Sync commits it). Throws PgError with
+  /// in_doubt() when the connection dies while committing, WriteConflict or PgError when a
+  /// deferred write failed.
   void commit();
   /// Never throws: a failed rollback marks the connection broken.
   void rollback() noexcept;
@@ -130,8 +132,9 @@ class Connection {
   /// Commits this connection's write-only transactions together with other connections'
   /// through `group` (see CommitGroup); null commits each alone.
   void commit_with(CommitGroup* group) { group_ = group; }
-  /// Names what the current transaction changes (a run), so that a commit group never holds
-  /// two transactions of it: the second would fail the first's version fence.
+  /// Names what the current transaction changes (store::group_key: a workflow id), so that a
+  /// commit group never holds two transactions of it: the second would fail the first's
+  /// version fence, or a unique index.
   void set_group_key(std::string key) { group_key_ = std::move(key); }
 
   bool broken() const;
@@ -151,16 +154,19 @@ class Connection {
   void settle_hooks(bool committed) noexcept;
   std::vector<std::function<void()>> commit_hooks_, rollback_hooks_;
   /// Sends BEGIN (when pending), the deferred statements and COMMIT (with `commit`) in one
-  /// pipeline, filling the result of every read among them.
+  /// pipeline, filling the result of every read among them. A whole transaction (BEGIN pending
+  /// and `commit`) goes without either: its pipeline's Sync commits it.
   void run_pipeline(bool commit);
-  /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT.
+  /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT (both
+  /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);
   static std::vector<const Deferred*> statements_of(const std::vector<Deferred>& batch);
   /// True when nothing of the transaction has been sent and all of it is writes.
   bool only_writes_pending() const;
   /// Runs a whole write-only transaction on this connection (a group's member, on its own).
   void commit_alone(const std::vector<Deferred>& batch);
-  /// Ends a transaction whose BEGIN went out, leaving the hooks alone (a group's leader).
+  /// Ends a transaction whose statements went out, leaving the hooks alone (a group's leader);
+  /// nothing to send when the server has no transaction open (a whole pipeline ended it).
   void roll_back_sent() noexcept;
   friend class CommitGroup;
 

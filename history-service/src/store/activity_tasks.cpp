@@ -148,7 +148,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
   for (eager.continuation = sticky_queue.empty() ? nullptr : continuation;;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
-        c.set_group_key(to_string(token.run));
+        c.set_group_key(group_key(token.run));
         eager.task.reset();
         eager.continued.reset();
         std::optional<RunState> run;

@@ -27,6 +27,10 @@ struct QueueKey {
 inline std::string to_string(const RunKey& k) {
   return fmt::format("{}/{}/{}", k.ns, k.workflow_id, k.run_id);
 }
+/// The commit-group key of every transaction that changes a run of `k`'s workflow id (see
+/// pg::Connection::set_group_key): a start and a completion of the id's open run may refuse
+/// or fence each other, so they never share a group either.
+inline std::string group_key(const RunKey& k) { return fmt::format("{}/{}", k.ns, k.workflow_id); }
 inline std::string to_string(const QueueKey& k) {
   return fmt::format("{}/{}/{}", k.ns, k.kind, k.task_queue);
 }

@@ -243,7 +243,7 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
-        c.set_group_key(to_string(token.run));
+        c.set_group_key(group_key(token.run));
         reply = {};
         RunSet runs(c);
         auto& run = load_task_run(runs, token, use_committed);

@@ -52,9 +52,9 @@ std::optional<std::string> applied_request(pg::Connection& conn, const RunKey& w
   return applied_request(conn.exec(applied_request_statement(workflow, request_id)));
 }
 
-/// The request id's record, sent with the transaction's other writes. A concurrent call with
-/// the same id that commits first makes the COMMIT fail (unique violation): racing_transaction
-/// then runs this one again, and it finds that call's run.
+/// The request id's record, sent with the transaction's other writes. A call with the same id
+/// that committed first makes this insert fail (unique violation): racing_transaction then
+/// runs this one again, and it finds that call's run.
 void record_request_id(pg::Connection& conn, const RunKey& run, const std::string& request_id) {
   if (request_id.empty()) return;
   conn.defer("request_id_insert",
@@ -118,9 +118,10 @@ std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
 
 /// Whether a start may write without reading first. Under AllowDuplicate a start is refused
 /// only for a repeated request id or a run still open, and two unique indexes already refuse
-/// exactly those (request_ids' key, executions_one_open_run): the COMMIT fails, and the start
+/// exactly those (request_ids' key, executions_one_open_run): the insert fails, and the start
 /// runs again the careful way (check_reuse) to answer as the earlier call did. The common
-/// start then reads nothing, costs one round trip, and can join a commit group.
+/// start then reads nothing, costs one round trip, and can join a commit group (a refused one
+/// sends its group's members to commit alone: the price of the common start's savings).
 bool may_start_blind(const StartRequest& req) { return req.id_reuse_policy == IdReusePolicy::kAllowDuplicate; }
 
 /// Starts the run in `runs`' transaction; returns its id, or an earlier start's. `blind`:
@@ -194,8 +195,7 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
   bool blind = may_start_blind(req);  // the first attempt only; any retry reads first
   auto result = racing_transaction(conn, [&](pg::Connection& c) {
     handed.reset();
-    // Two starts of one workflow id in one group would fail it for all its members.
-    c.set_group_key(to_string(RunKey{req.ns, req.workflow_id, ""}));
+    c.set_group_key(group_key({req.ns, req.workflow_id, ""}));
     RunSet runs(c);
     auto result = start_in(runs, req, nullptr, std::exchange(blind, false));
     RunState* run = result.created && poller ? runs.get({req.ns, req.workflow_id, result.run_id}) : nullptr;

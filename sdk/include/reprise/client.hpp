@@ -171,9 +171,10 @@ class WorkflowHandle {
 
   /// "?run_id=..." for the run this handle acts on, or "" for the current run.
   std::string run_query() const;
-  /// result_json(), starting from `first_answer` (a closing wait's answer already in hand)
-  /// instead of a call.
-  nlohmann::json result_json(std::chrono::milliseconds timeout, std::optional<nlohmann::json> first_answer) const;
+  /// result_json() for a wait that began at `since` (Client::execute's start), starting from
+  /// `first_answer` (a closing wait's answer already in hand) instead of a call.
+  nlohmann::json result_json(std::chrono::milliseconds timeout, std::chrono::steady_clock::time_point since,
+                             std::optional<nlohmann::json> first_answer) const;
 
   std::shared_ptr<detail::ServiceConnection> connection_;  ///< shared with the Client
   std::string identity_;                                   ///< recorded in the events we cause

@@ -84,10 +84,7 @@ nlohmann::json Client::execute_json(std::string_view workflow_type, const nlohma
   auto answer = detail::retry_unavailable(
       [&] { return connection_->post("/workflows", body, wait + detail::kAnswerSlack); });
   WorkflowHandle handle(connection_, identity_, options.id, answer.at("run_id").get<std::string>(), "");
-  auto left = timeout;
-  if (timeout != kWaitForever)
-    left -= std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  return handle.result_json(left, std::move(answer));
+  return handle.result_json(timeout, started, std::move(answer));
 }
 
 WorkflowHandle Client::signal_with_start(std::string_view workflow_type, const nlohmann::json& input,

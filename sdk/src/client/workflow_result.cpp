@@ -66,15 +66,15 @@ std::optional<Outcome> outcome_of(const nlohmann::json& event, const std::string
 }  // namespace
 
 nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout) const {
-  return result_json(timeout, std::nullopt);
+  return result_json(timeout, Clock::now(), std::nullopt);
 }
 
-nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout,
+nlohmann::json WorkflowHandle::result_json(std::chrono::milliseconds timeout, Clock::time_point since,
                                            std::optional<nlohmann::json> first_answer) const {
   using detail::kAnswerSlack;
   using detail::kLongestWait;
   const bool forever = timeout == kWaitForever;
-  const auto deadline = forever ? Clock::time_point::max() : Clock::now() + timeout;
+  const auto deadline = forever ? Clock::time_point::max() : since + timeout;
   // wait=close: the server answers once the run has closed, with its closing event only.
   const auto path = "/workflows/" + detail::url_encode(workflow_id_) + "/history?wait=close&page_size=1000";
 
