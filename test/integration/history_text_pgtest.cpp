@@ -1,5 +1,7 @@
 // Every payload comes back from the history exactly as it was sent, whatever it contains
 // (quotes, backslashes, text that looks like SQL array or JSON syntax, any Unicode).
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 #include "support/postgres_fixture.hpp"
@@ -25,12 +27,9 @@ TEST_CASE("payloads with quotes, backslashes, braces and non-ASCII text come bac
   for (const auto& input : {tricky, json("\\"), json("\""), json("{}"), json("NULL")}) {
     REQUIRE(api.signal("text-1", {{"signal_name", "s"}, {"input", input}}).status == 200);
     auto events = history_events(api, "text-1");
-    const auto& last_signal = [&]() -> const json& {
-      for (auto it = events.rbegin(); it != events.rend(); ++it)
-        if ((*it)["event_type"] == "WorkflowExecutionSignaled") return *it;
-      FAIL("no WorkflowExecutionSignaled event");
-      return events.front();
-    }();
-    CHECK(last_signal["attributes"]["input"] == input);
+    auto last_signal = std::find_if(events.rbegin(), events.rend(),
+                                    [](const json& e) { return e["event_type"] == "WorkflowExecutionSignaled"; });
+    REQUIRE(last_signal != events.rend());
+    CHECK((*last_signal)["attributes"]["input"] == input);
   }
 }

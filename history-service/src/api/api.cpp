@@ -333,10 +333,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     }
     expect_method(r, "POST");
     // Answered at once, or (with wait_for_close) by the wait for the run's close.
-    // Both lambdas hold the responder; it is called once: here, or by the wait.
-    on_db([respond](http::Response response) {
-            if (!response.body.empty()) respond(std::move(response));
-          },
+    on_db(unless_answered_later(respond),
           [this, ns, body, limits, respond]() -> http::Response {
             check_namespace(ns);
             RequestFields f(body, limits.max_payload_bytes);
@@ -401,9 +398,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       // Read the wait sequence before submitting: an answer may come back before we wait.
       auto seen = hub_.sequence(service::query_wait_key(q.query_id));
       on_db(
-          [wait](http::Response response) {
-            if (!response.body.empty()) wait->respond(std::move(response));
-          },
+          unless_answered_later(wait->respond),
           [this, wait, q, seen]() -> http::Response {
             check_namespace(q.run.ns);
             store::Effects effects;

@@ -43,6 +43,14 @@ struct Api::QueryWait {
   http::Respond respond;
 };
 
+/// The responder for work that may answer later (a wait): an empty response from the work
+/// means the answer is on its way by another path, so nothing is sent now.
+inline http::Respond unless_answered_later(http::Respond respond) {
+  return [respond = std::move(respond)](http::Response response) {
+    if (!response.body.empty()) respond(std::move(response));
+  };
+}
+
 template <class Work>
 void Api::on_db(http::Respond respond, Work work) {
   db_.post([respond = std::move(respond), work = std::move(work)]() mutable {

@@ -133,9 +133,7 @@ void Api::wait_query(std::shared_ptr<QueryWait> s) {
   auto key = service::query_wait_key(s->query_id);
   auto seen = hub_.sequence(key);
   on_db(
-      [s](http::Response response) {
-        if (!response.body.empty()) s->respond(std::move(response));
-      },
+      unless_answered_later(s->respond),
       [this, s, key, seen]() -> http::Response {
         auto& conn = db_.connection();
         if (auto answer = store::take_query_answer(conn, s->run, s->query_id)) {
@@ -178,9 +176,7 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
   auto key = s->close_only ? service::close_wait_key(s->run) : service::run_wait_key(s->run);
   auto seen = hub_.sequence(key);
   on_db(
-      [this, s](http::Response response) {
-        if (!response.body.empty()) s->respond(std::move(response));
-      },
+      unless_answered_later(s->respond),
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
         // A run this instance closed lately: its closing event is known as committed, no read.

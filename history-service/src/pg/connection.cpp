@@ -60,14 +60,19 @@ pg_conn* connect_with_defaults(const std::string& conninfo) {
   return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
 }
 
+/// libpq's messages end in a newline; ours are embedded in others.
+std::string one_line(std::string message) {
+  while (!message.empty() && message.back() == '\n') message.pop_back();
+  return message;
+}
+
 }  // namespace
 
 Connection::Connection(const std::string& conninfo) : conn_(connect_with_defaults(conninfo)) {
   if (PQstatus(conn_) != CONNECTION_OK) {
-    std::string msg = PQerrorMessage(conn_);
+    std::string msg = one_line(PQerrorMessage(conn_));
     PQfinish(conn_);
     conn_ = nullptr;
-    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
     throw PgError(fmt::format("cannot connect to PostgreSQL: {}", msg), "08001", true);
   }
 }
@@ -79,24 +84,35 @@ Connection::~Connection() {
 bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
 int Connection::backend_pid() const { return PQbackendPID(conn_); }
 
+namespace {
+
+/// What a failed result says about its error (each field empty when absent).
+struct Diagnostics {
+  std::string state, message, primary, constraint;
+};
+
+Diagnostics diagnostics_of(const pg_result* r) {
+  auto field = [r](int code) {
+    const char* value = PQresultErrorField(r, code);
+    return std::string(value ? value : "");
+  };
+  return {field(PG_DIAG_SQLSTATE), one_line(PQresultErrorMessage(r)), field(PG_DIAG_MESSAGE_PRIMARY),
+          field(PG_DIAG_CONSTRAINT_NAME)};
+}
+
+}  // namespace
+
 void Connection::fail(std::string_view what, pg_result* r) {
-  std::string state;
-  std::string msg;
-  std::string primary;
-  std::string constraint;
+  Diagnostics d;
   if (r) {
-    if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
-    if (const char* p = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)) primary = p;
-    if (const char* c = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME)) constraint = c;
-    msg = PQresultErrorMessage(r);
+    d = diagnostics_of(r);
     PQclear(r);
   }
-  if (msg.empty()) msg = PQerrorMessage(conn_);
-  while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  if (d.message.empty()) d.message = one_line(PQerrorMessage(conn_));
   bool lost = PQstatus(conn_) != CONNECTION_OK;
   if (lost) broken_ = true;
-  if (state.empty()) state = lost ? "08006" : "XX000";
-  throw PgError(fmt::format("{}: {}", what, msg), state, lost, false, primary, constraint);
+  if (d.state.empty()) d.state = lost ? "08006" : "XX000";
+  throw PgError(fmt::format("{}: {}", what, d.message), d.state, lost, false, d.primary, d.constraint);
 }
 
 Result Connection::exec(std::string_view name, std::string_view sql, std::span<const Param> params) {
@@ -242,16 +258,12 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
     const Sent* s = index < sent.size() ? &sent[index] : nullptr;
     if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
       if (!error) {
-        std::string state = PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "XX000";
-        std::string msg = PQresultErrorMessage(r);
-        while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+        auto d = diagnostics_of(r);
         std::string what = !s                ? std::string("pipeline")
                            : s->statement ? (s->kind == Kind::kPrepare ? "preparing " : "") + s->statement->name
                                           : std::string(s->plain);
-        const char* primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        const char* constraint = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
-        error.emplace(fmt::format("{}: {}", what, msg), state, false, false, primary ? primary : "",
-                      constraint ? constraint : "");
+        error.emplace(fmt::format("{}: {}", what, d.message), d.state.empty() ? "XX000" : d.state, false, false,
+                      d.primary, d.constraint);
       }
       PQclear(r);
       continue;

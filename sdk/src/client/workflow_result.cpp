@@ -14,7 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-
 /// What a closing event means for the caller: a result, the next run to follow, or an error.
 struct Outcome {
   std::optional<nlohmann::json> result;
