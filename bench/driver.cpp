@@ -400,6 +400,7 @@ int main(int argc, char** argv) {
   bool keep = false;
   bool pg_statements = false;
   int b2_workflows = 0;
+  int b2_one_in_flight = 0;
   app.add_flag("--quick", quick, "Small sizes: a ~2 minute smoke run");
   app.add_option("--json-out", json_out, "Where to write the results as JSON")->capture_default_str();
   app.add_option("--server", server_bin, "reprise-server executable")->capture_default_str();
@@ -411,12 +412,16 @@ int main(int argc, char** argv) {
                "workflow ran (calls and ms per workflow)");
   app.add_option("--b2-workflows", b2_workflows,
                  "Profile: how many 3-step workflows B2 runs with 64 in flight (a longer window for perf)");
+  app.add_option("--b2-one-in-flight", b2_one_in_flight,
+                 "Profile: how many workflows B2 runs one at a time, for each step count (a longer window for "
+                 "tracing the chain)");
   CLI11_PARSE(app, argc, argv);
   auto enabled = [&](const std::string& id) { return skip.find(id) == std::string::npos; };
 
   Sizes sizes = quick ? Sizes{3, 30, 200, 256, 128, 30, 1, 128, {1000, 10000, 50000}, 2000, 1000}
                             : Sizes{5, 100, 1000, 1000, 1000, 100, 3, 10000, {1000, 10000, 50000}, 10000, 10000};
   if (b2_workflows > 0) sizes.b2_throughput_n3 = b2_workflows;
+  if (b2_one_in_flight > 0) sizes.b2_latency_n = b2_one_in_flight;
   const auto wall_start = Clock::now();
 
   char tmpl[] = "/tmp/reprise-bench-XXXXXX";

@@ -1,5 +1,7 @@
 #include "pg/database.hpp"
 
+#include <utility>
+
 namespace reprise::pg {
 namespace {
 thread_local std::unique_ptr<Connection> t_connection;
@@ -13,11 +15,15 @@ Database::Database(std::string conninfo, int threads, std::chrono::milliseconds 
 Database::~Database() { stop(); }
 
 void Database::post(std::function<void()> job) {
-  {
-    std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex_);
+  if (idle_.empty()) {
     jobs_.push_back(std::move(job));
+    return;
   }
-  wake_.notify_one();
+  IdleThread* thread = idle_.back();
+  idle_.pop_back();
+  thread->job = std::move(job);
+  thread->wake.notify_one();
 }
 
 Connection& Database::connection() {
@@ -29,25 +35,44 @@ Connection& Database::connection() {
   return *t_connection;
 }
 
+std::size_t Database::idle_threads() {
+  std::lock_guard lock(mutex_);
+  return idle_.size();
+}
+
 void Database::stop() {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
   }
-  wake_.notify_all();
+  {
+    std::lock_guard lock(mutex_);
+    for (IdleThread* thread : idle_) thread->wake.notify_one();
+  }
   for (auto& t : threads_) t.join();
 }
 
 void Database::run() {
+  IdleThread self;
   for (;;) {
     std::function<void()> job;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
-      if (jobs_.empty()) break;  // stopping, and everything queued has run
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
+      if (!jobs_.empty()) {
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      } else if (stopping_) {
+        break;  // everything queued has run
+      } else {
+        idle_.push_back(&self);
+        self.wake.wait(lock, [&] { return self.job || stopping_; });
+        if (!self.job) {  // stopping: post() no longer hands out jobs to this thread
+          std::erase(idle_, &self);
+          continue;
+        }
+        job = std::exchange(self.job, nullptr);
+      }
     }
     job();
   }

@@ -29,17 +29,28 @@ class Database {
   /// A new connection owned by the caller (listeners, the timer loop, migrations).
   std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_); }
   void stop();
+  /// Threads waiting for a job.
+  std::size_t idle_threads();
   /// Where the pool's write-only transactions are committed together (see CommitGroup).
   const CommitGroup& commit_group() const { return commits_; }
 
  private:
+  /// A database thread waiting for work, with the job handed to it.
+  struct IdleThread {
+    std::condition_variable wake;
+    std::function<void()> job;
+  };
+
   void run();
 
   std::string conninfo_;
   CommitGroup commits_;  // shared by the pool's connections
   std::mutex mutex_;
-  std::condition_variable wake_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
+  // Most recently idle last. A job goes to the thread that idled last: with little load the
+  // same few threads, and their PostgreSQL backends, do all the work with warm caches, instead
+  // of every request waking the thread (and backend) that has slept longest.
+  std::vector<IdleThread*> idle_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
