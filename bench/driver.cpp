@@ -487,7 +487,9 @@ int main(int argc, char** argv) {
     env.server = server.pid;
     env.address = fmt::format("127.0.0.1:{}", port);
     log("reprise-server on " + env.address);
-    worker = spawn({worker_bin, "--address", env.address, "--task-queue", "bench", "--workflow-pollers", "8",
+    // As many workflow polls as workflows in flight: a start then finds a poll waiting and hands
+    // it the run's first task in its own transaction (sync match), with no task row to claim.
+    worker = spawn({worker_bin, "--address", env.address, "--task-queue", "bench", "--workflow-pollers", "64",
                     "--activity-pollers", "16", "--eager-activity-threads", "64"},
                    dir / "worker.log");
     children.push_back(&worker);

@@ -133,7 +133,38 @@ TEST_CASE("a member that fails in a group gets its own error and the others stil
   CHECK(f.db.commit_group().counts().groups == 0);  // the failed group committed nothing
 }
 
-TEST_CASE("a transaction that reads is never grouped: it commits on its own connection", "[pg][group-commit]") {
+TEST_CASE("a read that rides with the COMMIT joins the group, and gets its rows", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto done = std::make_shared<std::promise<std::string>>();
+  auto reader = done->get_future();
+  f.db.post([&f, done] {
+    try {
+      std::shared_ptr<const pg::Result> rows;
+      pg::in_transaction(f.db.connection(), [&](pg::Connection& c) {
+        c.defer("insert_8", "INSERT INTO items VALUES (8, 'mine')", {});
+        rows = c.defer_read("read_8", "SELECT v FROM items WHERE id = 8", {});
+      });
+      done->set_value(rows->rows() == 1 ? rows->str(0, 0) : "no row");
+    } catch (const std::exception& e) {
+      done->set_value(e.what());
+    }
+  });
+  auto other = post_write(f.db, "INSERT INTO items VALUES (9, 'other')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both queue behind the leader");
+  CHECK(reader.wait_for(0s) == std::future_status::timeout);
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  CHECK(get(other).error.empty());
+  REQUIRE(reader.wait_for(20s) == std::future_status::ready);
+  CHECK(reader.get() == "mine");  // read in the group's transaction, after its own insert
+  const auto counts = f.db.commit_group().counts();
+  CHECK(counts.groups == 1);
+  CHECK(counts.grouped == 2);
+}
+
+TEST_CASE("a transaction that reads before its COMMIT is never grouped: it commits on its own connection",
+          "[pg][group-commit]") {
   GroupFixture f;
   auto leader = f.hold_a_group_in_flight();
   auto done = std::make_shared<std::promise<std::string>>();
@@ -249,6 +280,28 @@ std::future<Started> post_start(pg::Database& db, std::string workflow_id, std::
   return future;
 }
 
+/// The same start with a poll waiting for it: the run's first task is handed to `poller`.
+std::future<Started> post_start_to(pg::Database& db, std::string workflow_id, store::WaitingPoller& poller) {
+  auto done = std::make_shared<std::promise<Started>>();
+  auto future = done->get_future();
+  db.post([&db, workflow_id = std::move(workflow_id), &poller, done] {
+    Started out;
+    try {
+      store::StartRequest req;
+      req.ns = "default";
+      req.workflow_id = workflow_id;
+      req.workflow_type = "T";
+      req.task_queue = "q";
+      store::Effects effects;
+      out.result = store::start_workflow(db.connection(), req, effects, &poller);
+    } catch (const std::exception& e) {
+      out.error = e.what();
+    }
+    done->set_value(out);
+  });
+  return future;
+}
+
 Started get(std::future<Started>& f) {
   REQUIRE(f.wait_for(20s) == std::future_status::ready);
   return f.get();
@@ -308,4 +361,29 @@ TEST_CASE("a start refused inside a group answers as alone, and the group's othe
   CHECK_FALSE(repeated_out.result.created);
   CHECK(repeated_out.result.run_id == first_out.result.run_id);
   CHECK(f.db.commit_group().counts().groups == 0);  // the group failed; its members ran alone
+}
+
+TEST_CASE("a start that hands its first task to a waiting poll joins a group, the history read riding along",
+          "[pg][group-commit][sync-match]") {
+  GroupFixture f;
+  const store::TaskTokenSigner signer("secret");
+  store::WaitingPoller poller{"waiting-worker", &signer, ""};
+  auto leader = f.hold_a_group_in_flight();
+  auto start = post_start_to(f.db, "w-poll", poller);
+  auto other = post_write(f.db, "INSERT INTO items VALUES (51, 'other')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "the start queues behind the leader");
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  CHECK(get(other).error.empty());
+  const auto started = get(start);
+  REQUIRE(started.error.empty());
+  CHECK(started.result.created);
+  CHECK(f.db.commit_group().counts().groups == 1);
+
+  const auto task = nlohmann::json::parse(poller.task);
+  CHECK(task["workflow_id"] == "w-poll");
+  REQUIRE(task["history"].size() == 3);
+  CHECK(task["history"][0]["event_type"] == "WorkflowExecutionStarted");
+  CHECK(task["history"][2]["event_type"] == "WorkflowTaskStarted");
+  CHECK(task["history"][2]["attributes"]["identity"] == "waiting-worker");
 }

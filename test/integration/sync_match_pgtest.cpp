@@ -2,6 +2,7 @@
 // instance, in the start's own transaction; the task table is only for backlog.
 #include <chrono>
 #include <future>
+#include <set>
 
 #include <catch2/catch.hpp>
 
@@ -17,10 +18,11 @@ using namespace std::chrono_literals;
 namespace {
 
 /// Polls `queue` from a thread of its own (a poll blocks), as worker `identity`.
-std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity) {
-  return std::async(std::launch::async, [port, queue, identity] {
+std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity,
+                                                    const std::string& timeout = "20s") {
+  return std::async(std::launch::async, [port, queue, identity, timeout] {
     RepriseApi worker(port);
-    return worker.poll_workflow_task(queue, "20s", identity);
+    return worker.poll_workflow_task(queue, timeout, identity);
   });
 }
 
@@ -97,4 +99,33 @@ TEST_CASE("a queue's waiting polls and backlog are listed, and only GET reads th
   CHECK(api.http().get_json(api.path("/task-queues/backed-up")).body["backlog"]["workflow"] == 1);
   r = api.http().post_json(api.path("/task-queues/empty"), json::object());
   CHECK(r.status == 405);
+}
+
+TEST_CASE("polls waiting on a queue found empty still get task rows that came without a notification",
+          "[pg][sync-match]") {
+  // A poll trusts an empty queue without reading it while nothing was published there, but
+  // only for a while: an instance that crashed between its commit and its NOTIFY leaves rows
+  // nobody announced.
+  auto url = fresh_database("sync_match_unannounced");
+  ServerProcess server({.database_url = url});
+  RepriseApi api(server.port());
+  api.start_ok("quiet-1", "Matched", "quiet");  // no poll waits: the task rows are queued
+  api.start_ok("quiet-2", "Matched", "quiet");
+  reprise::pg::Connection db(url);
+  db.exec_script("CREATE TABLE held AS SELECT * FROM tasks; DELETE FROM tasks");
+
+  // Both answer before a claimed task's 10 s timeout could announce anything: a poll that waited
+  // for an announcement would answer empty.
+  auto reader = poll_in_background(server.port(), "quiet", "reader", "8s");  // reads the queue: empty
+  wait_for_waiting_polls(api, "quiet", 1);
+  auto truster = poll_in_background(server.port(), "quiet", "truster", "8s");  // waits without reading
+  wait_for_waiting_polls(api, "quiet", 2);
+  db.exec_script("INSERT INTO tasks SELECT * FROM held");  // the rows are back, unannounced
+  std::set<std::string> claimed;
+  for (auto* poll : {&reader, &truster}) {
+    auto task = poll->get();
+    REQUIRE(task);
+    claimed.insert((*task)["workflow_id"].get<std::string>());
+  }
+  CHECK(claimed == std::set<std::string>{"quiet-1", "quiet-2"});
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "api/empty_queues.hpp"
 #include "http/message.hpp"
 #include "store/operations.hpp"
 
@@ -58,6 +59,9 @@ class Api {
   void check_namespace(const std::string& ns);
 
   void poll(std::shared_ptr<PollState> state);
+  /// A poll with nothing to claim waits on the hub, on the idle list, until `until`.
+  void wait_for_work(const std::shared_ptr<PollState>& state, const std::string& key, std::uint64_t seen,
+                     std::chrono::steady_clock::time_point until);
   /// Puts a poll on its queue's idle list; the caller holds idle_mutex_.
   void enter_idle(const std::shared_ptr<PollState>& state, const std::string& key);
   /// A poll the hub answered: woken, it claims again (or passes the wake-up on when its worker
@@ -96,6 +100,7 @@ class Api {
   std::mutex idle_mutex_;
   std::unordered_map<std::string, std::list<std::shared_ptr<PollState>>> idle_polls_;  // by queue wait key
   std::atomic<int> in_flight_{0};
+  EmptyQueues empty_queues_{std::chrono::seconds(1)};
 };
 
 /// The error answer for any exception, with the status of its code; logs unexpected ones.

@@ -16,10 +16,14 @@ void Api::poll(std::shared_ptr<PollState> s) {
   auto key = service::queue_wait_key(s->queue);
   // Read the sequence before the database: work published after this point wakes the wait.
   auto seen = hub_.sequence(key);
+  if (!draining_)
+    if (auto until = empty_queues_.wait_without_reading(key, seen, Clock::now()))
+      return wait_for_work(s, key, seen, std::min(s->deadline, *until));
   db_.post([this, s, key, seen] {
     if (draining_) return s->respond({200, R"({"task":null})"});
     // Its worker hung up: claiming now would hand the task to nobody until it times out.
     if (s->client->gone()) return s->respond({200, R"({"task":null})"});
+    Clock::time_point look_again;
     try {
       if (s->check_namespace) {
         check_namespace(s->queue.ns);
@@ -31,17 +35,29 @@ void Api::poll(std::shared_ptr<PollState> s) {
                       ? store::claim_workflow_task(conn, s->queue, s->identity, signer_, effects)
                       : store::claim_activity_task(conn, s->queue, s->identity, signer_, effects);
       feed_.publish(effects);
-      if (task) return s->respond({200, "{\"task\":" + *task + "}"});
-      if (Clock::now() >= s->deadline) return s->respond({200, R"({"task":null})"});
+      if (task) {
+        empty_queues_.found_task(key, seen);
+        return s->respond({200, "{\"task\":" + *task + "}"});
+      }
+      const auto now = Clock::now();
+      look_again = empty_queues_.found_empty(key, seen, now);
+      if (now >= s->deadline) return s->respond({200, R"({"task":null})"});
     } catch (...) {
+      // A claim that failed may have put a task row back, unannounced: have it read again.
+      hub_.notify(key, 1);
       return s->respond(error_response(std::current_exception()));
     }
-    {
-      std::lock_guard lock(idle_mutex_);
-      enter_idle(s, key);
-    }
-    hub_.wait(key, seen, s->deadline, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
+    wait_for_work(s, key, seen, std::min(s->deadline, look_again));
   });
+}
+
+void Api::wait_for_work(const std::shared_ptr<PollState>& s, const std::string& key, std::uint64_t seen,
+                        Clock::time_point until) {
+  {
+    std::lock_guard lock(idle_mutex_);
+    enter_idle(s, key);
+  }
+  hub_.wait(key, seen, until, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
 }
 
 void Api::enter_idle(const std::shared_ptr<PollState>& s, const std::string& key) {
@@ -51,11 +67,12 @@ void Api::enter_idle(const std::shared_ptr<PollState>& s, const std::string& key
 }
 
 void Api::resume_poll(const std::shared_ptr<PollState>& s, const std::string& key, bool woken) {
-  if (woken && s->client->gone()) {
-    hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
+  if (s->client->gone()) {
+    if (woken) hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
     return s->respond({200, R"({"task":null})"});
   }
-  if (woken) poll(s);
+  // Not woken with time left: it waited on an empty queue whose emptiness is due for a check.
+  if (woken || Clock::now() < s->deadline) poll(s);
   else s->respond({200, R"({"task":null})"});
 }
 

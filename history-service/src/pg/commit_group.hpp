@@ -1,9 +1,11 @@
 #pragma once
-/// Group commit. A transaction whose statements are all deferred writes (nothing sent yet,
-/// nothing read back: a workflow-task completion or an activity result started from committed
-/// state) does not need a connection of its own at COMMIT. Connections of one Database that
+/// Group commit. A transaction sent whole at COMMIT (nothing sent before it: deferred writes,
+/// and reads whose rows are needed only afterwards; a workflow-task completion or an activity
+/// result started from committed state, a start that hands its first task to a waiting poll)
+/// does not need a connection of its own at COMMIT. Connections of one Database that
 /// reach COMMIT while another group is in flight queue here; when it ends, one of them leads:
-/// it sends every queued transaction's writes as one transaction on its own connection, and
+/// it sends every queued transaction's statements as one transaction on its own connection
+/// (each read's rows go to its member), and
 /// each member's commit() returns only after that commit. One transaction, one WAL flush and
 /// one round trip serve the whole group. A transaction that finds no group in flight
 /// leads a group of one at once, so a quiet service waits for nothing; under load the groups

@@ -315,8 +315,8 @@ void Connection::commit_now() {
     begin_pending_ = false;  // the transaction never ran a statement: nothing to commit
     return;
   }
-  if (group_ && only_writes_pending()) {
-    group_->commit(*this);  // the whole transaction is writes nobody reads: commit it with others
+  if (group_ && nothing_sent_yet()) {
+    group_->commit(*this);  // the whole transaction goes out at once: commit it with others
     return;
   }
   if (begin_pending_ || !deferred_.empty()) {
@@ -337,12 +337,7 @@ void Connection::commit_now() {
   fail("COMMIT", r);
 }
 
-bool Connection::only_writes_pending() const {
-  if (!begin_pending_ || deferred_.empty()) return false;
-  for (const auto& d : deferred_)
-    if (d.rows) return false;
-  return true;
-}
+bool Connection::nothing_sent_yet() const { return begin_pending_ && !deferred_.empty(); }
 
 void Connection::commit_alone(const std::vector<Deferred>& batch) {
   pipeline(statements_of(batch), /*with_begin=*/true, /*commit=*/true);

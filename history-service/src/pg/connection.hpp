@@ -129,8 +129,9 @@ class Connection {
   /// Runs `hook` if the current transaction rolls back or its COMMIT fails (or is in doubt).
   void after_rollback(std::function<void()> hook) { rollback_hooks_.push_back(std::move(hook)); }
 
-  /// Commits this connection's write-only transactions together with other connections'
-  /// through `group` (see CommitGroup); null commits each alone.
+  /// Commits this connection's transactions sent whole (nothing sent before the commit)
+  /// together with other connections' through `group` (see CommitGroup); null commits each
+  /// alone.
   void commit_with(CommitGroup* group) { group_ = group; }
   /// Names what the current transaction changes (store::group_key: a workflow id), so that a
   /// commit group never holds two transactions of it: the second would fail the first's
@@ -161,9 +162,10 @@ class Connection {
   /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);
   static std::vector<const Deferred*> statements_of(const std::vector<Deferred>& batch);
-  /// True when nothing of the transaction has been sent and all of it is writes.
-  bool only_writes_pending() const;
-  /// Runs a whole write-only transaction on this connection (a group's member, on its own).
+  /// True when nothing of the transaction has been sent: all of it is deferred writes, and
+  /// reads whose rows are needed only after the commit.
+  bool nothing_sent_yet() const;
+  /// Runs a whole transaction sent at once on this connection (a group's member, on its own).
   void commit_alone(const std::vector<Deferred>& batch);
   /// Ends a transaction whose statements went out, leaving the hooks alone (a group's leader);
   /// nothing to send when the server has no transaction open (a whole pipeline ended it).

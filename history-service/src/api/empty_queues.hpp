@@ -1,0 +1,63 @@
+#pragma once
+/// Task queues this instance's claims found empty, with the WaitHub sequence of the queue's key
+/// read before that claim. While the sequence has not moved, no task was published for the
+/// queue since, so a new poll waits without reading the database: with more pollers than work,
+/// most polls would otherwise read an empty queue once per task they get.
+///
+/// Trusted for a limited time only. A task row can appear without a notification reaching
+/// this instance (one that crashed between its commit and its NOTIFY), and it must not wait
+/// longer than that: no poll waits past the trust without looking again, and when the time is
+/// up one poll reads while the others wait on, trusting it.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace reprise::api {
+
+class EmptyQueues {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit EmptyQueues(Clock::duration trust_for) : trust_for_(trust_for) {}
+
+  /// Until when a poll of `key` that read `seen` may wait without reading, or nullopt: read.
+  /// When the trust has just run out, the caller is the one poll that reads; others keep
+  /// waiting until its answer is due.
+  std::optional<Clock::time_point> wait_without_reading(const std::string& key, std::uint64_t seen,
+                                                        Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    auto it = known_.find(key);
+    if (it == known_.end() || it->second.seen != seen) return std::nullopt;
+    if (now < it->second.until) return it->second.until;
+    it->second.until = now + trust_for_;
+    return std::nullopt;
+  }
+  /// A claim that read `seen` first found nothing to claim. Returns when to look again.
+  Clock::time_point found_empty(const std::string& key, std::uint64_t seen, Clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    auto& known = known_[key];
+    if (seen >= known.seen) known = {seen, now + trust_for_};  // else a later read already said so
+    return now + trust_for_;
+  }
+  /// A claim that read `seen` first found a task: if the queue was thought empty as of `seen`,
+  /// a row came without a notification, and there may be more.
+  void found_task(const std::string& key, std::uint64_t seen) {
+    std::lock_guard lock(mutex_);
+    if (auto it = known_.find(key); it != known_.end() && it->second.seen == seen) known_.erase(it);
+  }
+
+ private:
+  struct Known {
+    std::uint64_t seen = 0;
+    Clock::time_point until;
+  };
+  const Clock::duration trust_for_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, Known> known_;  // by queue wait key; one entry per queue polled
+};
+
+}  // namespace reprise::api
