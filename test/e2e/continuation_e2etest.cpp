@@ -71,3 +71,18 @@ TEST_CASE("a continued workflow task records the history a dispatched one does, 
   INFO(replay.report());
   CHECK(replay.ok());
 }
+
+TEST_CASE("a warm run's next activity comes back to the eager thread that ran the last one, even with none idle",
+          "[e2e][continuation]") {
+  // One eager thread and no activity pollers: an activity not handed back to that thread would
+  // wait in the task queue forever. The thread, busy with the previous activity, is about to
+  // be free, so it takes the next one itself.
+  const auto queue = e2e::unique_queue("one-eager-thread");
+  e2e::TestWorker worker(queue, 1000, "", {}, [](reprise::WorkerOptions& o) {
+    o.activity_pollers = 0;
+    o.eager_activity_threads = 1;
+  });
+  reprise::Client client(e2e::server_address());
+  auto handle = client.start("clock_steps_workflow", 3, {.id = e2e::unique_queue("one-eager"), .task_queue = queue});
+  CHECK(handle.result<std::vector<std::int64_t>>(30s).size() == 4);
+}

@@ -121,20 +121,25 @@ std::vector<detail::HistoryEvent> Worker::Impl::fetch_history(const std::string&
   }
 }
 
-int Worker::Impl::reserve_eager_slots(int wanted) {
-  if (wanted <= 0 || !eager()) return 0;
-  std::lock_guard lock(eager_mutex);
-  const int n = std::min(wanted, eager_free);
-  eager_free -= n;
-  return n;
-}
-
 namespace {
 // Set on eager activity threads: a task handed back to one of them is run by that same thread
 // as soon as it is done, so a warm run's chain (activity, workflow task, activity...) stays
 // on one thread with no wake-up between its steps.
 thread_local bool t_eager_thread = false;
+// An eager thread running a task holds one slot. It gives the slot back when it asks for the
+// next tasks, since it is about to be free to run one of them: else, with every thread busy,
+// a warm run's chain could never hand its next activity back to the thread that would run it.
+thread_local bool t_holds_slot = false;
 }  // namespace
+
+int Worker::Impl::reserve_eager_slots(int wanted) {
+  if (wanted <= 0 || !eager()) return 0;
+  std::lock_guard lock(eager_mutex);
+  if (std::exchange(t_holds_slot, false)) ++eager_free;
+  const int n = std::min(wanted, eager_free);
+  eager_free -= n;
+  return n;
+}
 
 void Worker::Impl::accept_eager_activities(json tasks, int reserved) {
   int taken = 0;
@@ -156,10 +161,11 @@ void Worker::Impl::run_eager_activities() {
     if (eager_queue.empty()) return;  // closing, and every handed-over task has run
     auto task = std::move(eager_queue.front());
     eager_queue.pop_front();
+    t_holds_slot = true;
     lock.unlock();
     run_activity(task);
     lock.lock();
-    ++eager_free;
+    if (std::exchange(t_holds_slot, false)) ++eager_free;
   }
 }
 
