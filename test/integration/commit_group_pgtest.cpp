@@ -133,23 +133,31 @@ TEST_CASE("a member that fails in a group gets its own error and the others stil
   CHECK(f.db.commit_group().counts().groups == 0);  // the failed group committed nothing
 }
 
-TEST_CASE("a read that rides with the COMMIT joins the group, and gets its rows", "[pg][group-commit]") {
-  GroupFixture f;
-  auto leader = f.hold_a_group_in_flight();
+/// Inserts row `id` and reads it back with the COMMIT (a deferred read); the value it read and
+/// the id of the transaction that read it ("mine 1234"), or its error.
+std::future<std::string> post_insert_and_read(pg::Database& db, int id) {
   auto done = std::make_shared<std::promise<std::string>>();
-  auto reader = done->get_future();
-  f.db.post([&f, done] {
+  auto future = done->get_future();
+  db.post([&db, id, done] {
     try {
       std::shared_ptr<const pg::Result> rows;
-      pg::in_transaction(f.db.connection(), [&](pg::Connection& c) {
-        c.defer("insert_8", "INSERT INTO items VALUES (8, 'mine')", {});
-        rows = c.defer_read("read_8", "SELECT v FROM items WHERE id = 8", {});
+      pg::in_transaction(db.connection(), [&](pg::Connection& c) {
+        c.defer("insert_mine", "INSERT INTO items VALUES ($1::bigint, 'mine')", {std::to_string(id)});
+        rows = c.defer_read("read_mine", "SELECT v || ' ' || pg_current_xact_id()::text FROM items WHERE id = $1::bigint",
+                            {std::to_string(id)});
       });
       done->set_value(rows->rows() == 1 ? rows->str(0, 0) : "no row");
     } catch (const std::exception& e) {
       done->set_value(e.what());
     }
   });
+  return future;
+}
+
+TEST_CASE("a read that rides with the COMMIT joins the group, and gets its rows", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto reader = post_insert_and_read(f.db, 8);
   auto other = post_write(f.db, "INSERT INTO items VALUES (9, 'other')");
   wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both queue behind the leader");
   CHECK(reader.wait_for(0s) == std::future_status::timeout);
@@ -157,10 +165,26 @@ TEST_CASE("a read that rides with the COMMIT joins the group, and gets its rows"
   CHECK(get(leader).error.empty());
   CHECK(get(other).error.empty());
   REQUIRE(reader.wait_for(20s) == std::future_status::ready);
-  CHECK(reader.get() == "mine");  // read in the group's transaction, after its own insert
+  // Read in the group's transaction, after its own insert.
+  CHECK(reader.get() == "mine " + f.admin.exec("xmin_8", "SELECT xmin::text FROM items WHERE id = 8").str(0, 0));
   const auto counts = f.db.commit_group().counts();
   CHECK(counts.groups == 1);
   CHECK(counts.grouped == 2);
+}
+
+TEST_CASE("a read in a group that fails gets its rows when its transaction runs alone", "[pg][group-commit]") {
+  GroupFixture f;
+  auto leader = f.hold_a_group_in_flight();
+  auto reader = post_insert_and_read(f.db, 10);
+  auto duplicate = post_write(f.db, "INSERT INTO items VALUES (5, 'again')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "both queue behind the leader");
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  CHECK_THAT(get(duplicate).error, Catch::Contains("duplicate key"));
+  REQUIRE(reader.wait_for(20s) == std::future_status::ready);
+  // Its rows are those of the transaction that committed, not of the group that failed.
+  CHECK(reader.get() == "mine " + f.admin.exec("xmin_10", "SELECT xmin::text FROM items WHERE id = 10").str(0, 0));
+  CHECK(f.db.commit_group().counts().groups == 0);  // the group failed; its members ran alone
 }
 
 TEST_CASE("a transaction that reads before its COMMIT is never grouped: it commits on its own connection",

@@ -43,13 +43,23 @@ TEST_CASE("jobs posted one at a time all run on the thread that idled last") {
 }
 
 TEST_CASE("jobs posted together spread over the idle threads, and all run before stop returns") {
-  reprise::pg::Database db("host=invalid.invalid", 4);
-  wait_until_all_idle(db, 4);
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
   std::atomic<int> started = 0, finished = 0;
   std::mutex mutex;
   std::set<std::thread::id> threads;
+  // Declared last, so destroyed first: a failed REQUIRE below still joins its threads before
+  // what their jobs use goes away.
+  struct ReleaseOnExit {
+    std::promise<void>& release;
+    bool done = false;
+    ~ReleaseOnExit() {
+      if (!done) release.set_value();
+    }
+  };
+  reprise::pg::Database db("host=invalid.invalid", 4);
+  ReleaseOnExit release_on_exit{release};
+  wait_until_all_idle(db, 4);
   for (int i = 0; i < 4; ++i) {
     db.post([&] {
       {
@@ -69,6 +79,7 @@ TEST_CASE("jobs posted together spread over the idle threads, and all run before
   }
   CHECK(threads.size() == 4);
   release.set_value();
+  release_on_exit.done = true;
   db.stop();
   CHECK(finished == 10);
 }

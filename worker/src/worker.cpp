@@ -130,12 +130,18 @@ thread_local bool t_eager_thread = false;
 // next tasks, since it is about to be free to run one of them: else, with every thread busy,
 // a warm run's chain could never hand its next activity back to the thread that would run it.
 thread_local bool t_holds_slot = false;
+// It gave its slot back for tasks it asked for: if none comes back, it takes the slot again,
+// since it goes on working (the workflow task the answer brings, say).
+thread_local bool t_lent_slot = false;
 }  // namespace
 
 int Worker::Impl::reserve_eager_slots(int wanted) {
   if (wanted <= 0 || !eager()) return 0;
   std::lock_guard lock(eager_mutex);
-  if (std::exchange(t_holds_slot, false)) ++eager_free;
+  if (std::exchange(t_holds_slot, false)) {
+    ++eager_free;
+    t_lent_slot = true;
+  }
   const int n = std::min(wanted, eager_free);
   eager_free -= n;
   return n;
@@ -149,6 +155,10 @@ void Worker::Impl::accept_eager_activities(json tasks, int reserved) {
       for (auto& t : tasks)
         if (taken < reserved) eager_queue.push_back(std::move(t)), ++taken;
     eager_free += reserved - taken;
+    if (std::exchange(t_lent_slot, false) && taken == 0 && eager_free > 0) {
+      --eager_free;  // nothing came back for it to run: it keeps its slot while it goes on
+      t_holds_slot = true;
+    }
   }
   for (int n = t_eager_thread ? 1 : 0; n < taken; ++n) eager_ready.notify_one();
 }
@@ -162,6 +172,7 @@ void Worker::Impl::run_eager_activities() {
     auto task = std::move(eager_queue.front());
     eager_queue.pop_front();
     t_holds_slot = true;
+    t_lent_slot = false;
     lock.unlock();
     run_activity(task);
     lock.lock();

@@ -65,7 +65,8 @@ class Api {
   /// Puts a poll on its queue's idle list; the caller holds idle_mutex_.
   void enter_idle(const std::shared_ptr<PollState>& state, const std::string& key);
   /// A poll the hub answered: woken, it claims again (or passes the wake-up on when its worker
-  /// hung up); at its deadline, it answers empty.
+  /// hung up); at its deadline, it answers empty; before it (the queue's emptiness due for a
+  /// check), it polls again.
   void resume_poll(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
   /// The hub's answer to a waiting poll: woken by new work, or its deadline passed.
   void on_poll_wake(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);

@@ -6,8 +6,9 @@
 ///
 /// Trusted for a limited time only. A task row can appear without a notification reaching
 /// this instance (one that crashed between its commit and its NOTIFY), and it must not wait
-/// longer than that: no poll waits past the trust without looking again, and when the time is
-/// up one poll reads while the others wait on, trusting it.
+/// for a poll's deadline: the poll that read looks again when the trust runs out, while the
+/// others wait on; one that then finds a task where the queue was thought empty wakes the next
+/// (found_task), until the unannounced rows are gone.
 
 #include <chrono>
 #include <cstdint>
@@ -31,7 +32,11 @@ class EmptyQueues {
                                                         Clock::time_point now) {
     std::lock_guard lock(mutex_);
     auto it = known_.find(key);
-    if (it == known_.end() || it->second.seen != seen) return std::nullopt;
+    if (it == known_.end()) return std::nullopt;
+    if (it->second.seen != seen) {  // stale: forget it, so that queues no longer polled leave nothing
+      known_.erase(it);
+      return std::nullopt;
+    }
     if (now < it->second.until) return it->second.until;
     it->second.until = now + trust_for_;
     return std::nullopt;
@@ -39,15 +44,19 @@ class EmptyQueues {
   /// A claim that read `seen` first found nothing to claim. Returns when to look again.
   Clock::time_point found_empty(const std::string& key, std::uint64_t seen, Clock::time_point now) {
     std::lock_guard lock(mutex_);
+    if (known_.size() >= kMaxQueues) forget_expired(now);
     auto& known = known_[key];
     if (seen >= known.seen) known = {seen, now + trust_for_};  // else a later read already said so
     return now + trust_for_;
   }
-  /// A claim that read `seen` first found a task: if the queue was thought empty as of `seen`,
-  /// a row came without a notification, and there may be more.
-  void found_task(const std::string& key, std::uint64_t seen) {
+  /// A claim that read `seen` first found a task. Returns true when the queue was thought empty
+  /// as of `seen`: the row came without a notification, and there may be more.
+  bool found_task(const std::string& key, std::uint64_t seen) {
     std::lock_guard lock(mutex_);
-    if (auto it = known_.find(key); it != known_.end() && it->second.seen == seen) known_.erase(it);
+    auto it = known_.find(key);
+    if (it == known_.end() || it->second.seen != seen) return false;
+    known_.erase(it);
+    return true;
   }
 
  private:
@@ -55,6 +64,12 @@ class EmptyQueues {
     std::uint64_t seen = 0;
     Clock::time_point until;
   };
+  // Past this many queues, entries whose trust ran out are dropped (each worker's sticky queue
+  // is a queue of its own, and workers come and go).
+  static constexpr std::size_t kMaxQueues = 4096;
+  void forget_expired(Clock::time_point now) {
+    std::erase_if(known_, [now](const auto& entry) { return entry.second.until <= now; });
+  }
   const Clock::duration trust_for_;
   std::mutex mutex_;
   std::unordered_map<std::string, Known> known_;  // by queue wait key; one entry per queue polled

@@ -1,6 +1,7 @@
-// Long polls: task polls and history waits. A poll reads the database; finding nothing, it
-// waits on the WaitHub until work is published for its key or its deadline passes, then
-// reads again. It holds no thread while it waits.
+// Long polls: task polls and history waits. A poll reads the database (unless its queue is
+// known empty, see EmptyQueues); finding nothing, it waits on the WaitHub until work is
+// published for its key or its deadline passes (a poll that read: until the emptiness is due
+// for a check), then reads again. It holds no thread while it waits.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 
@@ -17,8 +18,8 @@ void Api::poll(std::shared_ptr<PollState> s) {
   // Read the sequence before the database: work published after this point wakes the wait.
   auto seen = hub_.sequence(key);
   if (!draining_)
-    if (auto until = empty_queues_.wait_without_reading(key, seen, Clock::now()))
-      return wait_for_work(s, key, seen, std::min(s->deadline, *until));
+    if (empty_queues_.wait_without_reading(key, seen, Clock::now()))
+      return wait_for_work(s, key, seen, s->deadline);  // nothing published since it was read empty
   db_.post([this, s, key, seen] {
     if (draining_) return s->respond({200, R"({"task":null})"});
     // Its worker hung up: claiming now would hand the task to nobody until it times out.
@@ -36,7 +37,7 @@ void Api::poll(std::shared_ptr<PollState> s) {
                       : store::claim_activity_task(conn, s->queue, s->identity, signer_, effects);
       feed_.publish(effects);
       if (task) {
-        empty_queues_.found_task(key, seen);
+        if (empty_queues_.found_task(key, seen)) hub_.notify(key, 1);  // unannounced: wake the next reader
         return s->respond({200, "{\"task\":" + *task + "}"});
       }
       const auto now = Clock::now();
@@ -71,7 +72,7 @@ void Api::resume_poll(const std::shared_ptr<PollState>& s, const std::string& ke
     if (woken) hub_.notify(key, 1);  // pass the wake-up on to a poller that is still there
     return s->respond({200, R"({"task":null})"});
   }
-  // Not woken with time left: it waited on an empty queue whose emptiness is due for a check.
+  // Not woken with time left: it read an empty queue whose emptiness is now due for a check.
   if (woken || Clock::now() < s->deadline) poll(s);
   else s->respond({200, R"({"task":null})"});
 }

@@ -35,7 +35,7 @@ class CommitGroup {
   explicit CommitGroup(std::chrono::milliseconds longest_queue_wait = std::chrono::milliseconds(50))
       : longest_queue_wait_(longest_queue_wait) {}
 
-  /// Commits `own`'s pending write-only transaction, with others' when they are waiting.
+  /// Commits `own`'s pending transaction (sent whole), with others' when they are waiting.
   /// Throws as Connection::commit() does.
   void commit(Connection& own);
 

@@ -208,8 +208,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
                      "08007", true, /*in_doubt=*/true);
     return PgError(fmt::format("{}: the connection was lost: {}", what, PQerrorMessage(conn_)), "08006", true);
   };
-  // Blocking mode is safe here: the answers to writes are a few bytes each, so the server
-  // never stalls on a full send buffer while we are still sending.
+  // Blocking mode is safe here although a group's pipeline can carry reads (a task's history)
+  // ahead of more statements: when a send would block, libpq reads what the server has sent
+  // meanwhile, so the server never stalls on a full send buffer while we are still sending.
   if (PQenterPipelineMode(conn_) != 1) throw lost("entering pipeline mode");
   auto check_sent = [&](int ok, std::string_view what) {
     if (!ok) throw lost(what);

@@ -5,10 +5,12 @@
 namespace reprise::pg {
 namespace {
 thread_local std::unique_ptr<Connection> t_connection;
+thread_local std::chrono::steady_clock::time_point t_last_used;
 }
 
-Database::Database(std::string conninfo, int threads, std::chrono::milliseconds longest_commit_queue_wait)
-    : conninfo_(std::move(conninfo)), commits_(longest_commit_queue_wait) {
+Database::Database(std::string conninfo, int threads, std::chrono::milliseconds longest_commit_queue_wait,
+                   std::chrono::milliseconds check_after_idle)
+    : conninfo_(std::move(conninfo)), commits_(longest_commit_queue_wait), check_after_idle_(check_after_idle) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -27,6 +29,15 @@ void Database::post(std::function<void()> job) {
 }
 
 Connection& Database::connection() {
+  const auto now = std::chrono::steady_clock::now();
+  if (t_connection && !t_connection->broken() && now - t_last_used >= check_after_idle_) {
+    try {
+      t_connection->exec("reprise_ping", "SELECT 1");
+    } catch (const PgError&) {
+      t_connection.reset();  // closed meanwhile: connect again below
+    }
+  }
+  t_last_used = now;
   if (!t_connection || t_connection->broken()) {
     t_connection.reset();
     t_connection = std::make_unique<Connection>(conninfo_);

@@ -17,9 +17,14 @@ namespace reprise::pg {
 
 class Database {
  public:
-  /// `longest_commit_queue_wait`: see CommitGroup.
+  /// `longest_commit_queue_wait`: see CommitGroup. `check_after_idle`: a connection unused for
+  /// this long is checked with a round trip before it is used. The pool hands work to the
+  /// thread that idled last, so under light load most connections sit unused for long, and a
+  /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
+  /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
   Database(std::string conninfo, int threads,
-           std::chrono::milliseconds longest_commit_queue_wait = std::chrono::milliseconds(50));
+           std::chrono::milliseconds longest_commit_queue_wait = std::chrono::milliseconds(50),
+           std::chrono::milliseconds check_after_idle = std::chrono::seconds(30));
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
@@ -31,7 +36,7 @@ class Database {
   void stop();
   /// Threads waiting for a job.
   std::size_t idle_threads();
-  /// Where the pool's write-only transactions are committed together (see CommitGroup).
+  /// Where the pool's transactions sent whole are committed together (see CommitGroup).
   const CommitGroup& commit_group() const { return commits_; }
 
  private:
@@ -45,6 +50,7 @@ class Database {
 
   std::string conninfo_;
   CommitGroup commits_;  // shared by the pool's connections
+  const std::chrono::milliseconds check_after_idle_;
   std::mutex mutex_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
   // Most recently idle last. A job goes to the thread that idled last: with little load the
