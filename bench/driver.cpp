@@ -95,6 +95,7 @@ double percentile(std::vector<double> v, double p) {
 struct Child {
   pid_t pid = -1;
   fs::path output;
+  int status = 0;  // once exited(): how, as waitpid tells it
   void terminate(std::chrono::seconds timeout = std::chrono::seconds(10)) {
     if (pid <= 0) return;
     ::kill(pid, SIGTERM);
@@ -113,7 +114,6 @@ struct Child {
   }
   bool exited() {
     if (pid <= 0) return true;
-    int status = 0;
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       pid = -1;
       return true;
@@ -143,6 +143,15 @@ Child spawn(std::vector<std::string> args, const fs::path& output) {
   ::close(fd);
   if (pid < 0) throw std::runtime_error("fork failed");
   return Child{pid, output};
+}
+
+/// "worker exited with status 3", "... was killed by signal 11", or, when it could not even be
+/// started (spawn's child exits 127 when execv fails), which file could not be run.
+std::string how_it_ended(const Child& child, const std::string& program) {
+  if (WIFSIGNALED(child.status)) return fmt::format("the worker was killed by signal {}", WTERMSIG(child.status));
+  const int code = WEXITSTATUS(child.status);
+  if (code == 127) return fmt::format("the worker could not be run: is {} an executable file?", program);
+  return fmt::format("the worker exited with status {}", code);
 }
 
 std::string read_file(const fs::path& p) {
@@ -497,7 +506,8 @@ int main(int argc, char** argv) {
     // Warm up, and find out early if the worker could not start (a bad option, say): a run
     // nobody picks up would otherwise wait out the full result timeout.
     auto warm = run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 20, "bench", std::chrono::seconds(30));
-    if (worker.exited()) throw std::runtime_error("worker exited:\n" + read_file(dir / "worker.log"));
+    if (worker.exited())
+      throw std::runtime_error(how_it_ended(worker, worker_bin) + "; its output:\n" + read_file(dir / "worker.log"));
     if (warm.errors) throw std::runtime_error("the warm-up runs failed: " + warm.first_error);
 
     // ---- B1: empty workflow --------------------------------------------------------------------
