@@ -677,9 +677,13 @@ TEST_CASE("canceling a timer that fired while the task was in flight delivers th
   RepriseApi api(server.port());
   api.start_ok("t-2", "T", "q");
   auto task = api.expect_workflow_task("q");
-  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::start_timer("t", "100ms")}).status == 200);
+  // Long enough for the signal's task to be claimed first on a loaded machine (at 100 ms the
+  // timer sometimes fired before the claim, and the task saw it fired).
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::start_timer("t", "1s")}).status == 200);
   REQUIRE(api.signal("t-2", {{"signal_name", "wake"}}).status == 200);
   task = api.expect_workflow_task("q");  // in flight while the timer fires
+  REQUIRE(task["history"].back()["event_type"] == "WorkflowTaskStarted");
+  for (const auto& e : task["history"]) REQUIRE(e["event_type"] != "TimerFired");
   wait_until([&] { return api.describe("t-2").body["pending_timers"].empty(); }, std::chrono::seconds(10),
              "the timer fires (buffered behind the task in flight)");
   auto r = api.complete_workflow_task(task["task_token"],
