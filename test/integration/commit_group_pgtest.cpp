@@ -279,12 +279,14 @@ struct Started {
   std::string error;
 };
 
-/// Starts workflow `workflow_id` on one of `db`'s threads, as POST /workflows does.
+/// Starts workflow `workflow_id` on one of `db`'s threads, as POST /workflows does; with
+/// `poller`, a poll waiting for it, which is handed the run's first task.
 std::future<Started> post_start(pg::Database& db, std::string workflow_id, std::string request_id,
-                                store::IdReusePolicy policy = store::IdReusePolicy::kAllowDuplicate) {
+                                store::IdReusePolicy policy = store::IdReusePolicy::kAllowDuplicate,
+                                store::WaitingPoller* poller = nullptr) {
   auto done = std::make_shared<std::promise<Started>>();
   auto future = done->get_future();
-  db.post([&db, workflow_id = std::move(workflow_id), request_id = std::move(request_id), policy, done] {
+  db.post([&db, workflow_id = std::move(workflow_id), request_id = std::move(request_id), policy, poller, done] {
     Started out;
     try {
       store::StartRequest req;
@@ -295,29 +297,7 @@ std::future<Started> post_start(pg::Database& db, std::string workflow_id, std::
       req.request_id = request_id;
       req.id_reuse_policy = policy;
       store::Effects effects;
-      out.result = store::start_workflow(db.connection(), req, effects, nullptr);
-    } catch (const std::exception& e) {
-      out.error = e.what();
-    }
-    done->set_value(out);
-  });
-  return future;
-}
-
-/// The same start with a poll waiting for it: the run's first task is handed to `poller`.
-std::future<Started> post_start_to(pg::Database& db, std::string workflow_id, store::WaitingPoller& poller) {
-  auto done = std::make_shared<std::promise<Started>>();
-  auto future = done->get_future();
-  db.post([&db, workflow_id = std::move(workflow_id), &poller, done] {
-    Started out;
-    try {
-      store::StartRequest req;
-      req.ns = "default";
-      req.workflow_id = workflow_id;
-      req.workflow_type = "T";
-      req.task_queue = "q";
-      store::Effects effects;
-      out.result = store::start_workflow(db.connection(), req, effects, &poller);
+      out.result = store::start_workflow(db.connection(), req, effects, poller);
     } catch (const std::exception& e) {
       out.error = e.what();
     }
@@ -393,7 +373,7 @@ TEST_CASE("a start that hands its first task to a waiting poll joins a group, th
   const store::TaskTokenSigner signer("secret");
   store::WaitingPoller poller{"waiting-worker", &signer, ""};
   auto leader = f.hold_a_group_in_flight();
-  auto start = post_start_to(f.db, "w-poll", poller);
+  auto start = post_start(f.db, "w-poll", "", store::IdReusePolicy::kAllowDuplicate, &poller);
   auto other = post_write(f.db, "INSERT INTO items VALUES (51, 'other')");
   wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "the start queues behind the leader");
   f.blocker.exec_script("ROLLBACK");
