@@ -53,7 +53,7 @@ start() {
   say "Starting reprise-server --dev (PostgreSQL cluster in $data_dir/postgres)"
   "$bin/history-service/reprise-server" --dev --data-dir "$data_dir" --port "$port" >"$data_dir/server.log" 2>&1 &
   local server=$! worker=""
-  trap 'kill -TERM $worker $server 2>/dev/null; wait $worker $server 2>/dev/null' EXIT INT TERM
+  trap 'kill -TERM ${worker:-} ${server:-} 2>/dev/null; wait ${worker:-} ${server:-} 2>/dev/null' EXIT INT TERM
   for _ in $(seq 1 300); do
     curl -sf "http://$address/healthz" >/dev/null && break
     kill -0 $server 2>/dev/null || { echo "reprise-server exited; see $data_dir/server.log" >&2; exit 1; }
