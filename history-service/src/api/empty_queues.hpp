@@ -25,9 +25,9 @@ class EmptyQueues {
 
   explicit EmptyQueues(Clock::duration trust_for) : trust_for_(trust_for) {}
 
-  /// Until when a poll of `key` that read `seen` may wait without reading, or nullopt: read.
-  /// When the trust has just run out, the caller is the one poll that reads; others keep
-  /// waiting until its answer is due.
+  /// Until when the queue of `key` is trusted empty for a poll that read `seen` (it may wait
+  /// without reading), or nullopt: read. When the trust has just run out, the caller is the one
+  /// poll that reads, and the trust is extended for the others meanwhile.
   std::optional<Clock::time_point> wait_without_reading(const std::string& key, std::uint64_t seen,
                                                         Clock::time_point now) {
     std::lock_guard lock(mutex_);
