@@ -213,6 +213,23 @@ TEST_CASE("a transaction that reads before its COMMIT is never grouped: it commi
   CHECK(get(leader).error.empty());
 }
 
+TEST_CASE("a pool connection closed while it sat idle is replaced before a transaction uses it", "[pg][pool]") {
+  const auto url = fresh_database("database_pool");
+  pg::Connection admin(url);
+  admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text)");
+  // One thread, checked whenever it was idle at all (30 s in production).
+  pg::Database db(url, 1, 50ms, 0ms);
+  auto first = post_write(db, "INSERT INTO items VALUES (1, 'a')");
+  REQUIRE(get(first).error.empty());
+  // Closed behind its back, as idle_session_timeout or a proxy would.
+  admin.exec_script("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  // A transaction sent whole: without the check it would fail at its COMMIT, in doubt.
+  auto second = post_write(db, "INSERT INTO items VALUES (2, 'b')");
+  CHECK(get(second).error == "");  // not "the transaction may or may not have committed"
+  CHECK(admin.exec("count", "SELECT count(*) FROM items").i64(0, 0) == 2);
+}
+
 TEST_CASE("two transactions of one run are never in one group", "[pg][group-commit]") {
   GroupFixture f;
   auto leader = f.hold_a_group_in_flight();

@@ -126,21 +126,21 @@ namespace {
 // as soon as it is done, so a warm run's chain (activity, workflow task, activity...) stays
 // on one thread with no wake-up between its steps.
 thread_local bool t_eager_thread = false;
-// An eager thread running a task holds one slot. It gives the slot back when it asks for the
-// next tasks, since it is about to be free to run one of them: else, with every thread busy,
-// a warm run's chain could never hand its next activity back to the thread that would run it.
-thread_local bool t_holds_slot = false;
-// It gave its slot back for tasks it asked for: if none comes back, it takes the slot again,
-// since it goes on working (the workflow task the answer brings, say).
-thread_local bool t_lent_slot = false;
+// An eager thread running a task holds one slot. It lends the slot when it asks for the next
+// tasks, since it is about to be free to run one of them: else, with every thread busy, a warm
+// run's chain could never hand its next activity back to the thread that would run it. If none
+// comes back, it takes the slot again, since it goes on working (the workflow task the answer
+// brings, say).
+enum class EagerSlot { kNone, kHeld, kLent };
+thread_local EagerSlot t_slot = EagerSlot::kNone;
 }  // namespace
 
 int Worker::Impl::reserve_eager_slots(int wanted) {
   if (wanted <= 0 || !eager()) return 0;
   std::lock_guard lock(eager_mutex);
-  if (std::exchange(t_holds_slot, false)) {
+  if (t_slot == EagerSlot::kHeld) {
     ++eager_free;
-    t_lent_slot = true;
+    t_slot = EagerSlot::kLent;
   }
   const int n = std::min(wanted, eager_free);
   eager_free -= n;
@@ -155,9 +155,10 @@ void Worker::Impl::accept_eager_activities(json tasks, int reserved) {
       for (auto& t : tasks)
         if (taken < reserved) eager_queue.push_back(std::move(t)), ++taken;
     eager_free += reserved - taken;
-    if (std::exchange(t_lent_slot, false) && taken == 0 && eager_free > 0) {
-      --eager_free;  // nothing came back for it to run: it keeps its slot while it goes on
-      t_holds_slot = true;
+    if (t_slot == EagerSlot::kLent) {
+      const bool keep = taken == 0 && eager_free > 0;  // nothing came back: it goes on working
+      eager_free -= keep ? 1 : 0;
+      t_slot = keep ? EagerSlot::kHeld : EagerSlot::kNone;
     }
   }
   for (int n = t_eager_thread ? 1 : 0; n < taken; ++n) eager_ready.notify_one();
@@ -171,12 +172,11 @@ void Worker::Impl::run_eager_activities() {
     if (eager_queue.empty()) return;  // closing, and every handed-over task has run
     auto task = std::move(eager_queue.front());
     eager_queue.pop_front();
-    t_holds_slot = true;
-    t_lent_slot = false;
+    t_slot = EagerSlot::kHeld;
     lock.unlock();
     run_activity(task);
     lock.lock();
-    if (std::exchange(t_holds_slot, false)) ++eager_free;
+    if (std::exchange(t_slot, EagerSlot::kNone) == EagerSlot::kHeld) ++eager_free;
   }
 }
 

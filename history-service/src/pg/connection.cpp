@@ -233,7 +233,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   };
   // A whole transaction in one pipeline needs no BEGIN or COMMIT: the statements up to a Sync
   // run as one transaction, which the Sync commits, or rolls back if any of them failed (the
-  // extended query protocol's rule). Two statements fewer for every write-only transaction.
+  // extended query protocol's rule). Two statements fewer for every transaction sent whole.
   const bool whole = with_begin && commit;
   if (with_begin && !whole) send_plain("BEGIN");
   for (const Deferred* d : batch) send_statement(*d);
