@@ -212,6 +212,51 @@ TEST_CASE("a poll waiting on instance A wakes when instance B creates the task",
   }
 }
 
+TEST_CASE("a result wait on a newly started instance wakes when an instance that was alone closes the run",
+          "[fault][multi][wakeup]") {
+  auto db = fresh_database("multi_alone");
+  ServerProcess a({.database_url = db});
+  RepriseApi via_a(a.port());
+  // A, alone, tells nobody what it commits; it counts its peers once a second.
+  via_a.start_ok("was-alone", "Wake", "alone");
+  auto task = via_a.expect_workflow_task("alone");
+
+  ServerProcess b({.database_url = db});
+  // B's listener is up, so B's own start-up wake-up of its waiters is past.
+  wait_until([&] {
+    return query(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reprise-listener'")[0][0] == "2";
+  }, 10s, "both instances listen");
+  std::atomic<bool> returned{false};
+  std::string outcome;
+  std::thread waiter([&] {
+    RepriseApi via_b(b.port());
+    via_b.http().set_timeout(40s);
+    try {
+      outcome = via_b.history("was-alone", "wait=close&timeout=30s").raw;
+    } catch (const std::exception& e) {
+      outcome = std::string("error: ") + e.what();
+    }
+    returned = true;
+  });
+  std::chrono::steady_clock::duration elapsed{};
+  try {
+    wait_until([&] { return has_established_connection(b.port()); }, 10s, "the wait connects to instance B");
+    const auto closed_at = std::chrono::steady_clock::now();
+    REQUIRE(via_a.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")}).status == 200);
+    wait_until([&] { return returned.load(); }, 35s, "the wait on B returns");
+    elapsed = std::chrono::steady_clock::now() - closed_at;
+  } catch (...) {
+    waiter.join();
+    throw;
+  }
+  waiter.join();
+  INFO(outcome);
+  auto body = json::parse(outcome, nullptr, false);
+  REQUIRE(body.is_object());
+  CHECK(body["closed"] == true);
+  CHECK(elapsed < 5s);  // not the wait's 30 s timeout: A told B, or told it to look again
+}
+
 TEST_CASE("the same workflow task completed concurrently through two instances succeeds exactly once",
           "[fault][multi][fencing]") {
   constexpr int kRounds = 10;

@@ -19,6 +19,8 @@ constexpr const char* kChannel = "reprise_changes";
 // NOTIFY payloads must stay under 8000 bytes; lines are joined up to this size.
 constexpr std::size_t kMaxPayload = 7000;
 constexpr auto kGatherWindow = std::chrono::milliseconds(1);
+// How often the sender counts the other instances' listeners.
+constexpr auto kPeerCountEvery = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -81,7 +83,13 @@ void ChangeFeed::publish(const store::Effects& effects) {
     lines.push_back(std::move(key));
   }
   if (effects.earliest_timer && on_timer_) on_timer_(*effects.earliest_timer);
-  if (lines.empty()) return;
+  // Alone: nobody to tell. Whoever starts listening later is sent kLookAgain (see peer_seen),
+  // after this commit, so its waiters read what this one wrote.
+  if (lines.empty() || !others_listen_) return;
+  queue_lines(std::move(lines));
+}
+
+void ChangeFeed::queue_lines(std::vector<std::string> lines) {
   {
     std::lock_guard lock(mutex_);
     for (auto& l : lines) outbox_.push_back(std::move(l));
@@ -89,21 +97,44 @@ void ChangeFeed::publish(const store::Effects& effects) {
   wake_.notify_one();
 }
 
+void ChangeFeed::peer_seen() {
+  if (!others_listen_.exchange(true)) queue_lines({kLookAgain});
+}
+
+void ChangeFeed::count_peers(pg::Connection& conn) {
+  try {
+    auto rows = conn.exec("count_listeners", R"(
+      SELECT count(*) FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = $1 AND pid <> $2::int)",
+                          {std::string(kListenerName), std::to_string(listener_pid_.load())});
+    if (rows.i64(0, 0) > 0) peer_seen();
+    else others_listen_ = false;
+  } catch (...) {
+    peer_seen();  // cannot tell: notify, as if someone listened
+    throw;
+  }
+}
+
 void ChangeFeed::send_loop() {
   std::unique_ptr<pg::Connection> conn;
+  auto next_count = std::chrono::steady_clock::now();
   while (!stopping_) {
     std::vector<std::string> lines;
+    bool count_now = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stopping_ || !outbox_.empty(); });
-      // Under load, a millisecond gathers the wake-ups of many commits into one NOTIFY. Only
-      // other instances wait on these: this instance woke its own waiters already.
-      lock.unlock();
-      std::this_thread::sleep_for(kGatherWindow);
-      lock.lock();
-      lines.swap(outbox_);
+      wake_.wait_until(lock, next_count, [&] { return stopping_ || !outbox_.empty(); });
+      count_now = std::chrono::steady_clock::now() >= next_count;
+      if (!outbox_.empty()) {
+        // Under load, a millisecond gathers the wake-ups of many commits into one NOTIFY.
+        // Only other instances wait on these: this instance woke its own waiters already.
+        lock.unlock();
+        std::this_thread::sleep_for(kGatherWindow);
+        lock.lock();
+        lines.swap(outbox_);
+      }
     }
-    if (lines.empty()) continue;
+    if (stopping_) break;
     try {
       if (!conn || conn->broken()) {
         conn = std::make_unique<pg::Connection>(conninfo_);
@@ -112,6 +143,11 @@ void ChangeFeed::send_loop() {
         // at its deadline. So these commits do not wait for the WAL flush.
         conn->exec_script("SET synchronous_commit = off");
       }
+      if (count_now) {
+        next_count = std::chrono::steady_clock::now() + kPeerCountEvery;
+        count_peers(*conn);
+      }
+      if (lines.empty()) continue;
       std::string payload;
       conn->begin();  // every chunk in one transaction: one commit however large the batch
       auto flush = [&] {
@@ -130,6 +166,7 @@ void ChangeFeed::send_loop() {
       // Other instances miss these wake-ups; their polls still re-read the database when
       // their own listener reconnects or their deadline passes. Nothing durable is lost.
       spdlog::warn("msg=\"cannot notify other instances\" error=\"{}\"", e.what());
+      next_count = std::chrono::steady_clock::now();  // the peers are unknown until counted again
       if (conn) conn->rollback();
       conn.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -143,7 +180,8 @@ void ChangeFeed::deliver(const std::string& payload) {
     auto end = payload.find('\n', start);
     if (end == std::string::npos) end = payload.size();
     auto line = payload.substr(start, end - start);
-    hub_.notify(line, line.starts_with("q\t") ? 1 : -1);
+    if (line == kLookAgain) hub_.notify_everyone();
+    else hub_.notify(line, line.starts_with("q\t") ? 1 : -1);
     start = end + 1;
   }
 }
@@ -152,9 +190,13 @@ void ChangeFeed::listen_loop() {
   while (!stopping_) {
     try {
       pg::Connection conn(conninfo_);
+      conn.exec_script(fmt::format("SET application_name = '{}'", kListenerName));
       conn.exec_script(fmt::format("LISTEN {}", kChannel));
-      // Anything sent while we were not listening is lost: have every poll look again.
+      listener_pid_ = conn.backend_pid();
+      // Anything sent while we were not listening is lost: have every poll look again, here
+      // and, since an instance that thought itself alone told nobody, everywhere.
       hub_.notify_everyone();
+      queue_lines({kLookAgain});
       PGconn* raw = conn.native();
       while (!stopping_) {
         pollfd fd{PQsocket(raw), POLLIN, 0};
@@ -163,7 +205,10 @@ void ChangeFeed::listen_loop() {
         if (ready <= 0) continue;
         if (!PQconsumeInput(raw)) throw std::runtime_error(PQerrorMessage(raw));
         while (PGnotify* n = PQnotifies(raw)) {
-          if (n->be_pid != sender_pid_) deliver(n->extra);
+          if (n->be_pid != sender_pid_) {
+            peer_seen();
+            deliver(n->extra);
+          }
           PQfreemem(n);
         }
       }

@@ -3,6 +3,12 @@
 /// tells the other instances through PostgreSQL NOTIFY (sent by a thread of its own, after
 /// the commit, never inside it), and wakes the timer loop when a timer is due sooner.
 /// Also listens for the other instances' notifications.
+///
+/// An instance alone on its database sends nothing: once a second the sender counts the other
+/// instances' listeners (their sessions' application_name is kListenerName). An instance that
+/// starts listening announces itself with kLookAgain, and one that learns of a new peer, from
+/// that or from its count, sends kLookAgain too: every waiter there reads again, and so finds
+/// whatever was published while nobody was told.
 
 #include <atomic>
 #include <condition_variable>
@@ -13,6 +19,10 @@
 #include <vector>
 
 #include "store/effects.hpp"
+
+namespace reprise::pg {
+class Connection;
+}
 
 namespace reprise::service {
 
@@ -27,6 +37,11 @@ std::string close_wait_key(const store::RunKey& run);
 
 class ChangeFeed {
  public:
+  /// The application_name of every instance's listening session.
+  static constexpr const char* kListenerName = "reprise-listener";
+  /// The line that makes every waiter of the instances that receive it read again.
+  static constexpr const char* kLookAgain = "*";
+
   ChangeFeed(std::string conninfo, WaitHub& hub);
   ~ChangeFeed();
 
@@ -40,6 +55,11 @@ class ChangeFeed {
   void send_loop();
   void listen_loop();
   void deliver(const std::string& payload);
+  /// Someone else listens: if this instance thought itself alone, tell them to look again.
+  void peer_seen();
+  void queue_lines(std::vector<std::string> lines);
+  /// Counts the other instances' listeners, on the sender's connection.
+  void count_peers(pg::Connection& conn);
 
   std::string conninfo_;
   WaitHub& hub_;
@@ -49,6 +69,9 @@ class ChangeFeed {
   std::vector<std::string> outbox_;  // notification lines not yet sent to other instances
   std::atomic<bool> stopping_{false};
   std::atomic<int> sender_pid_{0};   // our sending backend, whose notifications we skip
+  std::atomic<int> listener_pid_{0};  // our listening backend, not counted as a peer
+  // Until a count says otherwise, someone may be listening.
+  std::atomic<bool> others_listen_{true};
   std::thread sender_, listener_;
 };
 

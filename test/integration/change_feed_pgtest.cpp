@@ -1,0 +1,113 @@
+// The change feed tells other instances what committed, through NOTIFY, only when there are
+// other instances: one alone on its database sends nothing, and one that learns of a peer
+// first sends "*" (look again), so the peer's waiters read what it was never told about.
+// The test's own session plays the peer: it LISTENs, and it counts as an instance once its
+// application_name is the listeners' name.
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <libpq-fe.h>
+
+#include "pg/connection.hpp"
+#include "support/postgres_fixture.hpp"
+#include "support/reprise_api.hpp"
+#include "support/server_process.hpp"
+#include "support/wait.hpp"
+
+using namespace reprise::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A session that LISTENs on the instances' channel and keeps what it hears, in order.
+class Observer {
+ public:
+  explicit Observer(const std::string& url) : conn_(url) {
+    conn_.exec_script("SET application_name = 'reprise-test-observer'");
+    conn_.exec_script("LISTEN reprise_changes");
+  }
+  /// Counts as one more instance from now on.
+  void look_like_an_instance() { conn_.exec_script("SET application_name = 'reprise-listener'"); }
+  /// Everything heard so far, one payload per notification.
+  const std::vector<std::string>& heard() {
+    PGconn* raw = conn_.native();
+    if (!PQconsumeInput(raw)) throw std::runtime_error(PQerrorMessage(raw));
+    while (PGnotify* n = PQnotifies(raw)) {
+      heard_.emplace_back(n->extra);
+      PQfreemem(n);
+    }
+    return heard_;
+  }
+  /// Whether some payload heard has a line containing `text`.
+  bool heard_about(const std::string& text) {
+    for (const auto& payload : heard())
+      if (payload.find(text) != std::string::npos) return true;
+    return false;
+  }
+
+ private:
+  reprise::pg::Connection conn_;
+  std::vector<std::string> heard_;
+};
+
+/// When the server's feed last began counting the other instances' listeners, as text ("" if
+/// it has not yet).
+std::string last_peer_count(reprise::pg::Connection& admin) {
+  auto rows = admin.exec("last_peer_count", R"(
+    SELECT coalesce(max(query_start)::text, '') FROM pg_stat_activity
+    WHERE application_name = 'reprise-server' AND query LIKE '%FROM pg_stat_activity%'
+      AND pid <> pg_backend_pid())",
+                         {});
+  return std::string(rows.text(0, 0));
+}
+
+/// Waits until the feed has counted twice: the first count's verdict is then in force.
+void wait_for_two_counts(reprise::pg::Connection& admin) {
+  std::string first;
+  wait_until([&] { return !(first = last_peer_count(admin)).empty(); }, 10s, "the feed counts its peers");
+  wait_until([&] { return last_peer_count(admin) != first; }, 10s, "the feed counts its peers again");
+}
+
+}  // namespace
+
+TEST_CASE("an instance alone sends no notifications; told of a peer, it sends look-again, then notifies",
+          "[pg][change-feed]") {
+  auto url = fresh_database("change_feed_alone");
+  ServerProcess server({.database_url = url});
+  RepriseApi api(server.port());
+  reprise::pg::Connection admin(url);
+  Observer observer(url);
+  wait_for_two_counts(admin);  // the server now knows nobody else listens
+  const auto heard_before = observer.heard().size();  // its start-up look-again, if still in flight
+
+  // A task created while alone: nobody is told.
+  api.start_ok("while-alone", "Feed", "feed");
+
+  // A peer appears: the server's next count finds it, it says "look again", then notifies.
+  observer.look_like_an_instance();
+  wait_until([&] { return observer.heard().size() > heard_before; }, 10s, "the server notices its new peer");
+  CHECK(observer.heard()[heard_before] == "*");
+  api.start_ok("with-a-peer", "Feed", "feed");
+  wait_until([&] { return observer.heard_about("with-a-peer"); }, 10s, "the server notifies its peer");
+
+  // Notifications arrive in commit order: had the first start been sent, it would be here.
+  CHECK_FALSE(observer.heard_about("while-alone"));
+}
+
+TEST_CASE("an instance hearing from one it did not know of sends look-again", "[pg][change-feed]") {
+  auto url = fresh_database("change_feed_hello");
+  ServerProcess server({.database_url = url});
+  reprise::pg::Connection admin(url);
+  Observer observer(url);
+  wait_for_two_counts(admin);
+  const auto heard_before = observer.heard().size();
+
+  // A notification from another session: whoever sent it is there, though no count will find
+  // it (its session does not look like an instance), so this alone tells the server.
+  admin.exec_script("NOTIFY reprise_changes, 'q\tdefault\tworkflow\tnobody-polls-this'");
+  wait_until([&] { return observer.heard().size() > heard_before + 1; }, 10s, "the server answers the newcomer");
+  CHECK(observer.heard()[heard_before] == "q\tdefault\tworkflow\tnobody-polls-this");
+  CHECK(observer.heard()[heard_before + 1] == "*");
+}
