@@ -53,12 +53,12 @@ class Observer {
 };
 
 /// When the server's feed last began counting the other instances' listeners, as text ("" if
-/// it has not yet).
+/// it has not yet). Only this database's: servers of other tests share the cluster.
 std::string last_peer_count(reprise::pg::Connection& admin) {
   auto rows = admin.exec("last_peer_count", R"(
     SELECT coalesce(max(query_start)::text, '') FROM pg_stat_activity
-    WHERE application_name = 'reprise-server' AND query LIKE '%FROM pg_stat_activity%'
-      AND pid <> pg_backend_pid())",
+    WHERE datname = current_database() AND application_name = 'reprise-server'
+      AND query LIKE '%FROM pg_stat_activity%' AND pid <> pg_backend_pid())",
                          {});
   return std::string(rows.text(0, 0));
 }
