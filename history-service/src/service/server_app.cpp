@@ -40,7 +40,8 @@ int run_server(const ServerAppOptions& options) {
     secret = store::token_secret(conn);
   }
 
-  boost::asio::io_context io;
+  // One thread: it never hands events to a second one. (The database threads still post here.)
+  boost::asio::io_context io(options.io_threads);
   pg::Database db(options.database_url, options.database_threads);
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);

@@ -16,7 +16,7 @@ struct ServerAppOptions {
   http::ServerOptions http;
   api::ApiOptions api;
   int database_threads = 16;
-  int io_threads = 2;
+  int io_threads = 1;
   std::filesystem::path ready_file;  // written with the port once serving (for tests and scripts)
 };
 
