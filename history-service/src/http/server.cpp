@@ -13,6 +13,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <fmt/format.h>
@@ -81,19 +82,54 @@ Request to_request(bhttp::request<bhttp::string_body>&& req, const std::string& 
   return out;
 }
 
-/// Runs the handler and suspends the coroutine until it responds, from whatever thread.
-awaitable<Response> call(const Handler& handler, Request request) {
-  auto initiate = [&handler, &request](auto completion) {
+/// The bytes of an HTTP/1.x response with a JSON (or other) body.
+std::string serialize(const Response& response, unsigned version, bool keep_alive) {
+  const auto status = static_cast<bhttp::status>(response.status);
+  auto reason = bhttp::obsolete_reason(status);
+  std::string out = fmt::format("HTTP/{}.{} {} {}\r\nServer: reprise\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+                                version / 10, version % 10, response.status, std::string_view(reason.data(), reason.size()),
+                                response.content_type, response.body.size());
+  if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
+  if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
+  out += "\r\n";
+  out += response.body;
+  return out;
+}
+
+/// An answer, and how much of it the thread that answered wrote to the socket itself.
+struct Answer {
+  std::string bytes;
+  std::size_t sent = 0;
+};
+
+/// Writes what the kernel takes at once to the (non-blocking) socket, from the calling thread.
+std::size_t send_now(int fd, std::string_view bytes) {
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) sent += static_cast<std::size_t>(n);
+    else if (n < 0 && errno == EINTR) continue;
+    else break;  // full (the io thread writes the rest) or failed (its write reports why)
+  }
+  return sent;
+}
+
+/// Runs the handler and suspends the coroutine until it responds, from whatever thread. The
+/// responding thread (usually a database thread) writes the answer to the socket itself, so
+/// the client gets it without waiting for the io thread to wake; the coroutine, resumed on
+/// the io thread, writes only what the socket did not take.
+awaitable<Answer> call(const Handler& handler, Request request, int fd, unsigned version, bool keep_alive) {
+  auto initiate = [&handler, &request, fd, version, keep_alive](auto completion) {
     auto shared = std::make_shared<decltype(completion)>(std::move(completion));
-    handler(std::move(request), [shared](Response response) {
+    handler(std::move(request), [shared, fd, version, keep_alive](Response response) {
+      Answer answer{serialize(response, version, keep_alive)};
+      answer.sent = send_now(fd, answer.bytes);
       auto executor = asio::get_associated_executor(*shared);
-      asio::post(executor, [shared, response = std::move(response)]() mutable {
-        (*shared)(std::move(response));
-      });
+      asio::post(executor, [shared, answer = std::move(answer)]() mutable { (*shared)(std::move(answer)); });
     });
   };
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(
-      initiate, asio::use_awaitable);
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Answer)>(initiate,
+                                                                                      asio::use_awaitable);
 }
 
 std::string error_body(std::string_view code, std::string_view message) {
@@ -168,17 +204,14 @@ struct Server::Impl {
       request.client = std::make_shared<ClientLink>(stream.socket().native_handle());
       auto watching = std::make_shared<bool>(true);
       watch_for_hangup(stream.socket(), request.client, watching, co_await asio::this_coro::executor);
-      Response response = co_await call(handler, std::move(request));
+      Answer answer = co_await call(handler, std::move(request), stream.socket().native_handle(), version, keep_alive);
       *watching = false;
       stream.socket().cancel(ec);  // ends the hang-up watch
-      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(response.status), version};
-      res.set(bhttp::field::server, "reprise");
-      res.set(bhttp::field::content_type, response.content_type);
-      res.keep_alive(keep_alive);
-      res.body() = std::move(response.body);
-      res.prepare_payload();
-      stream.expires_after(60s);
-      co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+      if (answer.sent < answer.bytes.size()) {
+        stream.expires_after(60s);
+        co_await asio::async_write(stream, asio::buffer(answer.bytes.data() + answer.sent, answer.bytes.size() - answer.sent),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec || !keep_alive) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
