@@ -40,7 +40,7 @@ bool TimerLoop::fire_due(std::unique_ptr<pg::Connection>& conn) {
   if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
   for (;;) {
     store::Effects effects;
-    if (!store::fire_next_due_timer(*conn, effects)) return false;
+    if (store::fire_due_timers(*conn, effects) == 0) return false;
     publish_(effects);
     std::lock_guard lock(mutex_);
     if (stopping_) return true;
@@ -89,7 +89,7 @@ void TimerLoop::run() {
     try {
       if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
       store::Effects first;
-      if (store::fire_next_due_timer(*conn, first)) {
+      if (store::fire_due_timers(*conn, first) > 0) {
         publish_(first);
         // Timers are due: the helpers fire beside this thread until none is left, and only
         // then is the next due time read.

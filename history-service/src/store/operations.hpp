@@ -228,8 +228,10 @@ bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const
 
 // ---- Timers ------------------------------------------------------------------------------
 
-/// Fires the oldest due timer, if any; returns whether one was fired.
-bool fire_next_due_timer(pg::Connection& conn, Effects& effects);
+/// Fires up to `limit` of the oldest due timers, at most one per run, in one transaction, and
+/// returns how many fired (0: none was due). If the batch fails, they fire one at a time, and
+/// one that fails alone is postponed a minute.
+int fire_due_timers(pg::Connection& conn, Effects& effects, int limit = 64);
 /// When the earliest timer is due, if any.
 std::optional<protocol::Timestamp> next_timer_due(pg::Connection& conn);
 

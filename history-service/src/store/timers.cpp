@@ -1,4 +1,6 @@
 // Firing due timers: user timers, retries' backoff and every timeout.
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -21,49 +23,68 @@ struct DueTimer {
   TimerSpec spec;
 };
 
-/// Takes (deletes) the most overdue timer; its effect commits in the same transaction, so a
-/// crash before COMMIT leaves it in place to fire again.
-std::optional<DueTimer> take_due_timer(pg::Connection& conn, Timestamp at) {
-  auto r = conn.exec("timer_take", R"(
-    DELETE FROM timers WHERE (namespace, workflow_id, run_id, timer_key) = (
-      SELECT namespace, workflow_id, run_id, timer_key FROM timers
-      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING namespace, workflow_id, run_id::text, kind, ref_id, attempt, )" REPRISE_EPOCH_MS("fire_at") R"(,
-      user_timer_id)",
-                     {protocol::format_timestamp(at)});
-  if (r.rows() == 0) return std::nullopt;
-  return DueTimer{{r.str(0, 0), r.str(0, 1), r.str(0, 2)},
-                  {r.str(0, 3), r.i64(0, 4), static_cast<std::int32_t>(r.i64(0, 5)),
-                   *opt_timestamp(r, 0, 6), r.opt_str(0, 7)}};
+/// Takes (deletes) up to `limit` of the most overdue timers, at most one per run, so that the
+/// timers of one batch can fire in one transaction without two of them changing the same run.
+/// (A run's other due timers stay locked until COMMIT, and go in a later batch.) Their effects
+/// commit in the same transaction, so a crash before COMMIT leaves them in place to fire again.
+std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int limit) {
+  auto r = conn.exec("timers_take", R"(
+    WITH due AS (
+      SELECT namespace, workflow_id, run_id, timer_key, fire_at FROM timers
+      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int FOR UPDATE SKIP LOCKED),
+    first_of_run AS (
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, timer_key FROM due
+      ORDER BY namespace, workflow_id, run_id, fire_at)
+    DELETE FROM timers t USING first_of_run f
+    WHERE (t.namespace, t.workflow_id, t.run_id, t.timer_key) = (f.namespace, f.workflow_id, f.run_id, f.timer_key)
+    RETURNING t.namespace, t.workflow_id, t.run_id::text, t.kind, t.ref_id, t.attempt, )" REPRISE_EPOCH_MS("t.fire_at") R"(,
+      t.user_timer_id)",
+                     {protocol::format_timestamp(at), std::to_string(limit)});
+  std::vector<DueTimer> due;
+  for (int i = 0; i < r.rows(); ++i)
+    due.push_back({{r.str(i, 0), r.str(i, 1), r.str(i, 2)},
+                   {r.str(i, 3), r.i64(i, 4), static_cast<std::int32_t>(r.i64(i, 5)), *opt_timestamp(r, i, 6),
+                    r.opt_str(i, 7)}});
+  std::sort(due.begin(), due.end(), [](const DueTimer& a, const DueTimer& b) { return a.spec.fire_at < b.spec.fire_at; });
+  return due;
 }
 
-/// Takes the most overdue start-to-close deadline of a started attempt (clearing it, so it
-/// fires once), as a timer of that kind.
-std::optional<DueTimer> take_due_activity_deadline(pg::Connection& conn, Timestamp at) {
-  auto r = conn.exec("activity_deadline_take", R"(
-    UPDATE activities SET start_to_close_at = NULL
-    WHERE (namespace, workflow_id, run_id, scheduled_event_id) = (
-      SELECT namespace, workflow_id, run_id, scheduled_event_id FROM activities
-      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING namespace, workflow_id, run_id::text, scheduled_event_id, attempt)",
-                     {protocol::format_timestamp(at)});
-  if (r.rows() == 0) return std::nullopt;
-  return DueTimer{{r.str(0, 0), r.str(0, 1), r.str(0, 2)},
-                  {timer_kind::kActivityStartToClose, r.i64(0, 3), static_cast<std::int32_t>(r.i64(0, 4)), at,
-                   std::nullopt}};
+/// Takes up to `limit` of the most overdue start-to-close deadlines of started attempts, at
+/// most one per run (clearing each, so it fires once), as timers of that kind.
+std::vector<DueTimer> take_due_activity_deadlines(pg::Connection& conn, Timestamp at, int limit) {
+  auto r = conn.exec("activity_deadlines_take", R"(
+    WITH due AS (
+      SELECT namespace, workflow_id, run_id, scheduled_event_id, start_to_close_at FROM activities
+      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int
+      FOR UPDATE SKIP LOCKED),
+    first_of_run AS (
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, scheduled_event_id
+      FROM due ORDER BY namespace, workflow_id, run_id, start_to_close_at)
+    UPDATE activities a SET start_to_close_at = NULL FROM first_of_run f
+    WHERE (a.namespace, a.workflow_id, a.run_id, a.scheduled_event_id) =
+          (f.namespace, f.workflow_id, f.run_id, f.scheduled_event_id)
+    RETURNING a.namespace, a.workflow_id, a.run_id::text, a.scheduled_event_id, a.attempt)",
+                     {protocol::format_timestamp(at), std::to_string(limit)});
+  std::vector<DueTimer> due;
+  for (int i = 0; i < r.rows(); ++i)
+    due.push_back({{r.str(i, 0), r.str(i, 1), r.str(i, 2)},
+                   {timer_kind::kActivityStartToClose, r.i64(i, 3), static_cast<std::int32_t>(r.i64(i, 4)), at,
+                    std::nullopt}});
+  return due;
 }
 
-/// The next thing due: a timer row, or an attempt's start-to-close deadline. The two sources
-/// take turns going first, so a backlog of one cannot hold up the other.
-std::optional<DueTimer> take_due(pg::Connection& conn, Timestamp at, bool& from_timers) {
+/// The next things due: timer rows, or attempts' start-to-close deadlines, never both in one
+/// batch (each is at most one per run, the two together are not). The two sources take turns
+/// going first, so a backlog of one cannot hold up the other.
+std::vector<DueTimer> take_due(pg::Connection& conn, Timestamp at, int limit, bool& from_timers) {
   static thread_local bool deadlines_first = false;
   deadlines_first = !deadlines_first;
   for (int source = 0; source < 2; ++source) {
     from_timers = (source == 0) != deadlines_first;
-    auto due = from_timers ? take_due_timer(conn, at) : take_due_activity_deadline(conn, at);
-    if (due) return due;
+    auto due = from_timers ? take_due_timers(conn, at, limit) : take_due_activity_deadlines(conn, at, limit);
+    if (!due.empty()) return due;
   }
-  return std::nullopt;
+  return {};
 }
 
 json timeout_failure(const ActivityRow& a, std::string_view type, std::int64_t ms) {
@@ -156,27 +177,33 @@ void fire_run_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
 
 }  // namespace
 
-bool fire_next_due_timer(pg::Connection& conn, Effects& effects) {
+namespace {
+
+void fire(pg::Connection& conn, const DueTimer& t, Effects& effects) {
+  if (t.spec.kind.starts_with("activity_")) fire_activity_timer(conn, t, effects);
+  else fire_run_timer(conn, t, effects);
+}
+
+/// Fires one due timer in a transaction of its own. A timer that fails every time (a bug, or
+/// data it cannot handle) must not hold up every timer behind it: it waits a minute, and the
+/// next due timer goes first.
+int fire_one(pg::Connection& conn, Effects& effects) {
   std::optional<DueTimer> firing;  // set while a timer's effect is being applied
   bool from_timers = true;         // where `firing` came from
   try {
     return pg::in_transaction(conn, [&](pg::Connection& c) {
       Effects local;
-      firing = take_due(c, now(), from_timers);
-      if (!firing) return false;
-      if (firing->spec.kind.starts_with("activity_"))
-        fire_activity_timer(c, *firing, local);
-      else
-        fire_run_timer(c, *firing, local);
+      auto due = take_due(c, now(), 1, from_timers);
+      if (due.empty()) return 0;
+      firing = due.front();
+      fire(c, *firing, local);
       effects.merge(std::move(local));
       firing.reset();
-      return true;
+      return 1;
     });
   } catch (const std::exception& e) {
     auto* pg_error = dynamic_cast<const pg::PgError*>(&e);
     if (!firing || (pg_error && (pg_error->connection_lost() || pg_error->in_doubt()))) throw;
-    // This timer fails every time it fires (a bug, or data it cannot handle). It must not
-    // hold up every timer behind it: it waits a minute, and the next due timer goes first.
     spdlog::error("msg=\"timer failed; postponed a minute\" run={} timer={} error=\"{}\"",
                   to_string(firing->run), firing->spec.key(), e.what());
     if (from_timers)
@@ -189,8 +216,38 @@ bool fire_next_due_timer(pg::Connection& conn, Effects& effects) {
                 "UPDATE activities SET start_to_close_at = now() + interval '1 minute' WHERE namespace = $1 "
                 "AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
                 {firing->run.ns, firing->run.workflow_id, firing->run.run_id, std::to_string(firing->spec.ref_id)});
-    return true;
+    return 1;
   }
+}
+
+}  // namespace
+
+int fire_due_timers(pg::Connection& conn, Effects& effects, int limit) {
+  if (limit <= 1) return fire_one(conn, effects);
+  try {
+    return pg::in_transaction(conn, [&](pg::Connection& c) {
+      Effects local;
+      bool from_timers = true;
+      auto due = take_due(c, now(), limit, from_timers);
+      for (const auto& t : due) fire(c, t, local);
+      effects.merge(std::move(local));
+      return static_cast<int>(due.size());
+    });
+  } catch (const pg::PgError& e) {
+    if (e.connection_lost() || e.in_doubt()) throw;
+    // One of the batch failed, and took the others down with it: fire them one at a time, so
+    // that the failing one is postponed alone.
+    spdlog::warn("msg=\"a batch of timers failed; firing them one at a time\" error=\"{}\"", e.what());
+  } catch (const std::exception& e) {
+    spdlog::warn("msg=\"a batch of timers failed; firing them one at a time\" error=\"{}\"", e.what());
+  }
+  int fired = 0;
+  for (int i = 0; i < limit; ++i) {
+    int one = fire_one(conn, effects);
+    if (one == 0) break;
+    fired += one;
+  }
+  return fired;
 }
 
 std::optional<Timestamp> next_timer_due(pg::Connection& conn) {
