@@ -187,22 +187,42 @@ void Api::wait_for_new_run_close(std::shared_ptr<HistoryWait> s, std::uint64_t s
   hub_.wait(service::close_wait_key(s->run), seen, s->deadline, [this, s](bool) { wait_history(s); });
 }
 
+namespace {
+
+/// The answer to a history wait or read: `page`, which starts at `from_event_id`. `created`:
+/// the wait of a start, for its run's close.
+http::Response history_answer(std::int64_t from_event_id, std::optional<bool> created_run,
+                              const store::HistoryPage& page) {
+  auto next = from_event_id + page.count;
+  const auto created = created_run ? fmt::format(R"("created":{},)", *created_run) : std::string();
+  return {created_run.value_or(false) ? 201 : 200,
+          fmt::format(R"({{"run_id":"{}",{}"events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
+                      page.run.run_id, created, page.events_json, next,
+                      next < page.next_event_id ? "true" : "false", page.closed ? "true" : "false")};
+}
+
+}  // namespace
+
 void Api::wait_history(std::shared_ptr<HistoryWait> s) {
   bool resolved = !s->run.run_id.empty();
   // A result waiter only cares about the close: waking it on every event of a busy run would
   // cost a database read per transition.
   auto key = s->close_only ? service::close_wait_key(s->run) : service::run_wait_key(s->run);
   auto seen = hub_.sequence(key);
+  // A run this instance closed lately: its closing event is known as committed. Answered here,
+  // with no database thread (a run that closed here is in a namespace that exists).
+  if (s->close_only && resolved)
+    if (auto closing = store::committed_closes().find(store::to_string(s->run))) {
+      s->from_event_id = closing->next_event_id - 1;
+      return s->respond(history_answer(s->from_event_id, s->created,
+                                       {s->run, closing->event_json, 1, closing->next_event_id, true}));
+    }
   on_db(
       unless_answered_later(s->respond),
       [this, s, key, seen, resolved]() -> http::Response {
         check_namespace(s->run.ns);
-        // A run this instance closed lately: its closing event is known as committed, no read.
-        std::optional<store::CommittedClose> closing;
-        if (s->close_only && resolved) closing = store::committed_closes().find(store::to_string(s->run));
-        auto page = closing ? store::HistoryPage{s->run, closing->event_json, 1, closing->next_event_id, true}
-                    : s->close_only ? store::read_close(db_.connection(), s->run)
-                                    : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
+        auto page = s->close_only ? store::read_close(db_.connection(), s->run)
+                                  : store::read_history(db_.connection(), s->run, s->from_event_id, s->page_size);
         if (s->close_only && page.closed) s->from_event_id = page.next_event_id - 1;
         bool nothing_new = s->close_only ? !page.closed : page.count == 0 && !page.closed;
         if (s->wait && nothing_new && Clock::now() < s->deadline && !draining_) {
@@ -214,12 +234,7 @@ void Api::wait_history(std::shared_ptr<HistoryWait> s) {
           }
           return {200, ""};  // answered later
         }
-        auto next = s->from_event_id + page.count;
-        const auto created = s->created ? fmt::format(R"("created":{},)", *s->created) : std::string();
-        return {s->created.value_or(false) ? 201 : 200,
-                fmt::format(R"({{"run_id":"{}",{}"events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
-                            page.run.run_id, created, page.events_json, next,
-                            next < page.next_event_id ? "true" : "false", page.closed ? "true" : "false")};
+        return history_answer(s->from_event_id, s->created, page);
       });
 }
 
