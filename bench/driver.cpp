@@ -410,7 +410,7 @@ int main(int argc, char** argv) {
   bool pg_statements = false;
   int b2_workflows = 0;
   int b2_one_in_flight = 0;
-  app.add_flag("--quick", quick, "Small sizes: a ~2 minute smoke run");
+  app.add_flag("--quick", quick, "Small sizes: a ~1 minute smoke run");
   app.add_option("--json-out", json_out, "Where to write the results as JSON")->capture_default_str();
   app.add_option("--server", server_bin, "reprise-server executable")->capture_default_str();
   app.add_option("--worker", worker_bin, "reprise-bench-worker executable")->capture_default_str();
