@@ -27,6 +27,8 @@ class Observer {
   explicit Observer(const std::string& url) : conn_(url) {
     conn_.exec_script("SET application_name = 'reprise-test-observer'");
     conn_.exec_script("LISTEN reprise_changes");
+    // An instance's listener is also known by its last statement being that LISTEN.
+    conn_.exec_script("SELECT 1");
   }
   /// Counts as one more instance from now on.
   void look_like_an_instance() { conn_.exec_script("SET application_name = 'reprise-listener'"); }

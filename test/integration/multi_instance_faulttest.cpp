@@ -224,7 +224,8 @@ TEST_CASE("a result wait on a newly started instance wakes when an instance that
   ServerProcess b({.database_url = db});
   // B's listener is up, so B's own start-up wake-up of its waiters is past.
   wait_until([&] {
-    return query(db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'reprise-listener'")[0][0] == "2";
+    return query(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND application_name = 'reprise-listener'")[0][0] == "2";
   }, 10s, "both instances listen");
   std::atomic<bool> returned{false};
   std::string outcome;

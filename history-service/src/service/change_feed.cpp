@@ -98,44 +98,65 @@ void ChangeFeed::queue_lines(std::vector<std::string> lines) {
 }
 
 void ChangeFeed::peer_seen() {
-  if (!others_listen_.exchange(true)) queue_lines({kLookAgain});
+  bool flipped;
+  {
+    std::lock_guard lock(peers_mutex_);
+    ++peer_news_;
+    flipped = !others_listen_.exchange(true);
+  }
+  if (flipped) queue_lines({kLookAgain});
 }
 
 void ChangeFeed::count_peers(pg::Connection& conn) {
+  std::uint64_t news_before;
+  {
+    std::lock_guard lock(peers_mutex_);
+    news_before = peer_news_;
+  }
   try {
+    // An instance of a version that did not name its listener is known by its last statement.
     auto rows = conn.exec("count_listeners", R"(
       SELECT count(*) FROM pg_stat_activity
-      WHERE datname = current_database() AND application_name = $1 AND pid <> $2::int)",
+      WHERE datname = current_database() AND pid <> $2::int
+        AND (application_name = $1 OR query = 'LISTEN reprise_changes'))",
                           {std::string(kListenerName), std::to_string(listener_pid_.load())});
-    if (rows.i64(0, 0) > 0) peer_seen();
-    else others_listen_ = false;
-  } catch (...) {
-    peer_seen();  // cannot tell: notify, as if someone listened
-    throw;
+    if (rows.i64(0, 0) > 0) return peer_seen();
+    // Nobody else, unless a peer made itself known while the count ran (its snapshot may
+    // predate that peer): then it stands until the next count.
+    std::lock_guard lock(peers_mutex_);
+    if (peer_news_ == news_before) others_listen_ = false;
+  } catch (const std::exception& e) {
+    // Cannot tell: notify, as if someone listened. The count is tried again in a second.
+    spdlog::warn("msg=\"cannot count the other instances; notifying them anyway\" error=\"{}\"", e.what());
+    peer_seen();
   }
 }
 
 void ChangeFeed::send_loop() {
   std::unique_ptr<pg::Connection> conn;
   auto next_count = std::chrono::steady_clock::now();
-  while (!stopping_) {
+  for (bool last = false; !last;) {
     std::vector<std::string> lines;
     bool count_now = false;
     {
       std::unique_lock lock(mutex_);
       wake_.wait_until(lock, next_count, [&] { return stopping_ || !outbox_.empty(); });
-      count_now = std::chrono::steady_clock::now() >= next_count;
+      last = stopping_;  // one more pass sends what was published before stop()
+      count_now = !last && std::chrono::steady_clock::now() >= next_count;
       if (!outbox_.empty()) {
         // Under load, a millisecond gathers the wake-ups of many commits into one NOTIFY.
         // Only other instances wait on these: this instance woke its own waiters already.
-        lock.unlock();
-        std::this_thread::sleep_for(kGatherWindow);
-        lock.lock();
+        if (!last) {
+          lock.unlock();
+          std::this_thread::sleep_for(kGatherWindow);
+          lock.lock();
+        }
         lines.swap(outbox_);
       }
     }
-    if (stopping_) break;
     try {
+      if (count_now) next_count = std::chrono::steady_clock::now() + kPeerCountEvery;
+      if (!count_now && lines.empty()) continue;
       if (!conn || conn->broken()) {
         conn = std::make_unique<pg::Connection>(conninfo_);
         sender_pid_ = conn->backend_pid();
@@ -143,10 +164,7 @@ void ChangeFeed::send_loop() {
         // at its deadline. So these commits do not wait for the WAL flush.
         conn->exec_script("SET synchronous_commit = off");
       }
-      if (count_now) {
-        next_count = std::chrono::steady_clock::now() + kPeerCountEvery;
-        count_peers(*conn);
-      }
+      if (count_now) count_peers(*conn);
       if (lines.empty()) continue;
       std::string payload;
       conn->begin();  // every chunk in one transaction: one commit however large the batch
@@ -166,10 +184,16 @@ void ChangeFeed::send_loop() {
       // Other instances miss these wake-ups; their polls still re-read the database when
       // their own listener reconnects or their deadline passes. Nothing durable is lost.
       spdlog::warn("msg=\"cannot notify other instances\" error=\"{}\"", e.what());
-      next_count = std::chrono::steady_clock::now();  // the peers are unknown until counted again
+      // What was lost may include a look-again: count as alone until the next count or
+      // notification finds the peers again, which sends a new one.
+      {
+        std::lock_guard lock(peers_mutex_);
+        others_listen_ = false;
+      }
+      next_count = std::chrono::steady_clock::now();
       if (conn) conn->rollback();
       conn.reset();
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      if (!last) std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   }
 }

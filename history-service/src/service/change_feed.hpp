@@ -11,6 +11,7 @@
 /// whatever was published while nobody was told.
 
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -70,8 +71,11 @@ class ChangeFeed {
   std::atomic<bool> stopping_{false};
   std::atomic<int> sender_pid_{0};   // our sending backend, whose notifications we skip
   std::atomic<int> listener_pid_{0};  // our listening backend, not counted as a peer
-  // Until a count says otherwise, someone may be listening.
+  // Until a count says otherwise, someone may be listening. Turned on by peer_seen(), off by
+  // a count that found nobody (unless peer_seen() ran meanwhile: peer_news_ counts its calls).
   std::atomic<bool> others_listen_{true};
+  std::mutex peers_mutex_;
+  std::uint64_t peer_news_ = 0;
   std::thread sender_, listener_;
 };
 

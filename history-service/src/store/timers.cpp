@@ -23,20 +23,25 @@ struct DueTimer {
   TimerSpec spec;
 };
 
-/// Takes (deletes) up to `limit` of the most overdue timers, at most one per run, so that the
-/// timers of one batch can fire in one transaction without two of them changing the same run.
-/// (A run's other due timers stay locked until COMMIT, and go in a later batch.) Their effects
-/// commit in the same transaction, so a crash before COMMIT leaves them in place to fire again.
+/// Takes (deletes) the most overdue timer of each of up to `limit` runs, so that the timers of
+/// one batch can fire in one transaction without two of them changing the same run. Only the
+/// rows taken are locked: a run whose first due timer another thread holds is left to that
+/// thread, and its later timers wait for the next batch, so a run's timers fire in order.
+/// Their effects commit in the same transaction: a crash before COMMIT leaves them to fire again.
 std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int limit) {
   auto r = conn.exec("timers_take", R"(
     WITH due AS (
       SELECT namespace, workflow_id, run_id, timer_key, fire_at FROM timers
-      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int FOR UPDATE SKIP LOCKED),
+      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int),
     first_of_run AS (
       SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, timer_key FROM due
-      ORDER BY namespace, workflow_id, run_id, fire_at)
-    DELETE FROM timers t USING first_of_run f
-    WHERE (t.namespace, t.workflow_id, t.run_id, t.timer_key) = (f.namespace, f.workflow_id, f.run_id, f.timer_key)
+      ORDER BY namespace, workflow_id, run_id, fire_at),
+    taken AS (
+      SELECT t.namespace, t.workflow_id, t.run_id, t.timer_key FROM timers t
+      JOIN first_of_run f USING (namespace, workflow_id, run_id, timer_key)
+      FOR UPDATE OF t SKIP LOCKED)
+    DELETE FROM timers t USING taken k
+    WHERE (t.namespace, t.workflow_id, t.run_id, t.timer_key) = (k.namespace, k.workflow_id, k.run_id, k.timer_key)
     RETURNING t.namespace, t.workflow_id, t.run_id::text, t.kind, t.ref_id, t.attempt, )" REPRISE_EPOCH_MS("t.fire_at") R"(,
       t.user_timer_id)",
                      {protocol::format_timestamp(at), std::to_string(limit)});
@@ -49,20 +54,24 @@ std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int li
   return due;
 }
 
-/// Takes up to `limit` of the most overdue start-to-close deadlines of started attempts, at
-/// most one per run (clearing each, so it fires once), as timers of that kind.
+/// Takes the most overdue start-to-close deadline of a started attempt of each of up to
+/// `limit` runs (clearing each, so it fires once), as timers of that kind; locked as above.
 std::vector<DueTimer> take_due_activity_deadlines(pg::Connection& conn, Timestamp at, int limit) {
   auto r = conn.exec("activity_deadlines_take", R"(
     WITH due AS (
       SELECT namespace, workflow_id, run_id, scheduled_event_id, start_to_close_at FROM activities
-      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int
-      FOR UPDATE SKIP LOCKED),
+      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int),
     first_of_run AS (
       SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, scheduled_event_id
-      FROM due ORDER BY namespace, workflow_id, run_id, start_to_close_at)
-    UPDATE activities a SET start_to_close_at = NULL FROM first_of_run f
+      FROM due ORDER BY namespace, workflow_id, run_id, start_to_close_at),
+    taken AS (
+      SELECT a.namespace, a.workflow_id, a.run_id, a.scheduled_event_id FROM activities a
+      JOIN first_of_run f USING (namespace, workflow_id, run_id, scheduled_event_id)
+      WHERE a.start_to_close_at <= $1::timestamptz
+      FOR UPDATE OF a SKIP LOCKED)
+    UPDATE activities a SET start_to_close_at = NULL FROM taken k
     WHERE (a.namespace, a.workflow_id, a.run_id, a.scheduled_event_id) =
-          (f.namespace, f.workflow_id, f.run_id, f.scheduled_event_id)
+          (k.namespace, k.workflow_id, k.run_id, k.scheduled_event_id)
     RETURNING a.namespace, a.workflow_id, a.run_id::text, a.scheduled_event_id, a.attempt)",
                      {protocol::format_timestamp(at), std::to_string(limit)});
   std::vector<DueTimer> due;
@@ -190,17 +199,19 @@ void fire(pg::Connection& conn, const DueTimer& t, Effects& effects) {
 int fire_one(pg::Connection& conn, Effects& effects) {
   std::optional<DueTimer> firing;  // set while a timer's effect is being applied
   bool from_timers = true;         // where `firing` came from
+  Effects local;  // published only once committed
   try {
-    return pg::in_transaction(conn, [&](pg::Connection& c) {
-      Effects local;
+    int fired = pg::in_transaction(conn, [&](pg::Connection& c) {
+      local = {};
+      firing.reset();
       auto due = take_due(c, now(), 1, from_timers);
       if (due.empty()) return 0;
-      firing = due.front();
+      firing = due.front();  // still set if the COMMIT fails: a deferred write may be what fails
       fire(c, *firing, local);
-      effects.merge(std::move(local));
-      firing.reset();
       return 1;
     });
+    effects.merge(std::move(local));
+    return fired;
   } catch (const std::exception& e) {
     auto* pg_error = dynamic_cast<const pg::PgError*>(&e);
     if (!firing || (pg_error && (pg_error->connection_lost() || pg_error->in_doubt()))) throw;
@@ -225,14 +236,16 @@ int fire_one(pg::Connection& conn, Effects& effects) {
 int fire_due_timers(pg::Connection& conn, Effects& effects, int limit) {
   if (limit <= 1) return fire_one(conn, effects);
   try {
-    return pg::in_transaction(conn, [&](pg::Connection& c) {
-      Effects local;
+    Effects local;  // published only once committed
+    int fired = pg::in_transaction(conn, [&](pg::Connection& c) {
+      local = {};
       bool from_timers = true;
       auto due = take_due(c, now(), limit, from_timers);
       for (const auto& t : due) fire(c, t, local);
-      effects.merge(std::move(local));
       return static_cast<int>(due.size());
     });
+    effects.merge(std::move(local));
+    return fired;
   } catch (const pg::PgError& e) {
     if (e.connection_lost() || e.in_doubt()) throw;
     // One of the batch failed, and took the others down with it: fire them one at a time, so
