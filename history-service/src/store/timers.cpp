@@ -23,23 +23,22 @@ struct DueTimer {
   TimerSpec spec;
 };
 
-/// Takes (deletes) the most overdue timer of each of up to `limit` runs, so that the timers of
-/// one batch can fire in one transaction without two of them changing the same run. Only the
-/// rows taken are locked: a run whose first due timer another thread holds is left to that
-/// thread, and its later timers wait for the next batch, so a run's timers fire in order.
+/// Takes (deletes) the most overdue timer of each run among the `limit` most overdue rows this
+/// thread could lock, so that the timers of one batch can fire in one transaction without two
+/// of them changing the same run. A run with an earlier due timer that another thread holds is
+/// left to it (its later timers stay locked, untouched, until this COMMIT), so a run's timers
+/// fire in order. Rows locked but not taken go in a later batch.
 /// Their effects commit in the same transaction: a crash before COMMIT leaves them to fire again.
 std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int limit) {
   auto r = conn.exec("timers_take", R"(
     WITH due AS (
       SELECT namespace, workflow_id, run_id, timer_key, fire_at FROM timers
-      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int),
-    first_of_run AS (
-      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, timer_key FROM due
-      ORDER BY namespace, workflow_id, run_id, fire_at),
+      WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int FOR UPDATE SKIP LOCKED),
     taken AS (
-      SELECT t.namespace, t.workflow_id, t.run_id, t.timer_key FROM timers t
-      JOIN first_of_run f USING (namespace, workflow_id, run_id, timer_key)
-      FOR UPDATE OF t SKIP LOCKED)
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, timer_key FROM due d
+      WHERE NOT EXISTS (SELECT 1 FROM timers e WHERE (e.namespace, e.workflow_id, e.run_id) =
+                          (d.namespace, d.workflow_id, d.run_id) AND e.fire_at < d.fire_at)
+      ORDER BY namespace, workflow_id, run_id, fire_at)
     DELETE FROM timers t USING taken k
     WHERE (t.namespace, t.workflow_id, t.run_id, t.timer_key) = (k.namespace, k.workflow_id, k.run_id, k.timer_key)
     RETURNING t.namespace, t.workflow_id, t.run_id::text, t.kind, t.ref_id, t.attempt, )" REPRISE_EPOCH_MS("t.fire_at") R"(,
@@ -54,21 +53,20 @@ std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int li
   return due;
 }
 
-/// Takes the most overdue start-to-close deadline of a started attempt of each of up to
-/// `limit` runs (clearing each, so it fires once), as timers of that kind; locked as above.
+/// The same for started attempts' start-to-close deadlines (clearing each, so it fires once),
+/// as timers of that kind.
 std::vector<DueTimer> take_due_activity_deadlines(pg::Connection& conn, Timestamp at, int limit) {
   auto r = conn.exec("activity_deadlines_take", R"(
     WITH due AS (
       SELECT namespace, workflow_id, run_id, scheduled_event_id, start_to_close_at FROM activities
-      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int),
-    first_of_run AS (
-      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, scheduled_event_id
-      FROM due ORDER BY namespace, workflow_id, run_id, start_to_close_at),
+      WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int
+      FOR UPDATE SKIP LOCKED),
     taken AS (
-      SELECT a.namespace, a.workflow_id, a.run_id, a.scheduled_event_id FROM activities a
-      JOIN first_of_run f USING (namespace, workflow_id, run_id, scheduled_event_id)
-      WHERE a.start_to_close_at <= $1::timestamptz
-      FOR UPDATE OF a SKIP LOCKED)
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) namespace, workflow_id, run_id, scheduled_event_id
+      FROM due d
+      WHERE NOT EXISTS (SELECT 1 FROM activities e WHERE (e.namespace, e.workflow_id, e.run_id) =
+                          (d.namespace, d.workflow_id, d.run_id) AND e.start_to_close_at < d.start_to_close_at)
+      ORDER BY namespace, workflow_id, run_id, start_to_close_at)
     UPDATE activities a SET start_to_close_at = NULL FROM taken k
     WHERE (a.namespace, a.workflow_id, a.run_id, a.scheduled_event_id) =
           (k.namespace, k.workflow_id, k.run_id, k.scheduled_event_id)
