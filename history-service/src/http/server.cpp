@@ -185,14 +185,11 @@ struct Server::Impl {
       stream.expires_after(300s);  // idle keep-alive connections are closed after this
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bhttp::error::body_limit) {
-        bhttp::response<bhttp::string_body> res{bhttp::status::payload_too_large, 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.body() = error_body("PayloadTooLarge",
-                                fmt::format("the request body is over the {} byte limit",
-                                            options.max_body_bytes));
-        res.keep_alive(false);
-        res.prepare_payload();
-        co_await bhttp::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
+        const auto too_large = serialize(
+            {413, error_body("PayloadTooLarge",
+                             fmt::format("the request body is over the {} byte limit", options.max_body_bytes))},
+            11, /*keep_alive=*/false);
+        co_await asio::async_write(stream, asio::buffer(too_large), asio::redirect_error(asio::use_awaitable, ec));
         break;
       }
       if (ec) break;  // closed by the peer, timed out, or not HTTP

@@ -182,9 +182,12 @@ void fire_run_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
   effects.merge(runs.save_all());
 }
 
-}  // namespace
-
-namespace {
+/// A failure that says nothing about the timers: the connection, or the outcome of a COMMIT.
+/// The caller's loop reconnects and tries again; postponing a timer for it would be wrong.
+bool connection_failed(const std::exception& e) {
+  auto* pg_error = dynamic_cast<const pg::PgError*>(&e);
+  return pg_error && (pg_error->connection_lost() || pg_error->in_doubt());
+}
 
 void fire(pg::Connection& conn, const DueTimer& t, Effects& effects) {
   if (t.spec.kind.starts_with("activity_")) fire_activity_timer(conn, t, effects);
@@ -211,8 +214,7 @@ int fire_one(pg::Connection& conn, Effects& effects) {
     effects.merge(std::move(local));
     return fired;
   } catch (const std::exception& e) {
-    auto* pg_error = dynamic_cast<const pg::PgError*>(&e);
-    if (!firing || (pg_error && (pg_error->connection_lost() || pg_error->in_doubt()))) throw;
+    if (!firing || connection_failed(e)) throw;
     spdlog::error("msg=\"timer failed; postponed a minute\" run={} timer={} error=\"{}\"",
                   to_string(firing->run), firing->spec.key(), e.what());
     if (from_timers)
@@ -244,12 +246,10 @@ int fire_due_timers(pg::Connection& conn, Effects& effects, int limit) {
     });
     effects.merge(std::move(local));
     return fired;
-  } catch (const pg::PgError& e) {
-    if (e.connection_lost() || e.in_doubt()) throw;
+  } catch (const std::exception& e) {
+    if (connection_failed(e)) throw;
     // One of the batch failed, and took the others down with it: fire them one at a time, so
     // that the failing one is postponed alone.
-    spdlog::warn("msg=\"a batch of timers failed; firing them one at a time\" error=\"{}\"", e.what());
-  } catch (const std::exception& e) {
     spdlog::warn("msg=\"a batch of timers failed; firing them one at a time\" error=\"{}\"", e.what());
   }
   int fired = 0;
