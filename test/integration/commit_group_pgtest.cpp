@@ -63,8 +63,11 @@ struct GroupFixture {
   pg::Database db;
 
   /// `queue_wait`: how long a transaction waits behind a stuck group; long by default, so that
-  /// a test can hold a group in flight for as long as it needs.
-  explicit GroupFixture(std::chrono::milliseconds queue_wait = std::chrono::minutes(1)) : db(url, 4, queue_wait) {
+  /// a test can hold a group in flight for as long as it needs. `next_group_size`: how many
+  /// must queue for a second group to take off beside the first; by default more than the
+  /// pool's four threads can ever queue, so that every queued transaction waits for the first.
+  explicit GroupFixture(std::chrono::milliseconds queue_wait = std::chrono::minutes(1), std::size_t next_group_size = 8)
+      : db(url, 4, {.longest_queue_wait = queue_wait, .most_in_flight = 2, .next_group_size = next_group_size}) {
     store::apply_migrations(admin);
     admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text); INSERT INTO items VALUES (0, 'held'), (5, 'old')");
   }
@@ -74,9 +77,9 @@ struct GroupFixture {
   }
   /// Starts a transaction whose COMMIT waits on `blocker`'s lock of row 0, so the transactions
   /// that reach COMMIT after it queue behind it.
-  std::future<Outcome> hold_a_group_in_flight() {
+  std::future<Outcome> hold_a_group_in_flight(std::string key = {}) {
     blocker.exec_script("BEGIN; SELECT * FROM items WHERE id = 0 FOR UPDATE");
-    auto leader = post_write(db, "UPDATE items SET v = 'leader' WHERE id = 0");
+    auto leader = post_write(db, "UPDATE items SET v = 'leader' WHERE id = 0", std::move(key));
     wait_until([&] { return count_lock_waits() == 1; }, 10s, "the leader's update waits on the row lock");
     return leader;
   }
@@ -218,7 +221,7 @@ TEST_CASE("a pool connection closed while it sat idle is replaced before a trans
   pg::Connection admin(url);
   admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text)");
   // One thread, checked whenever it was idle at all (30 s in production).
-  pg::Database db(url, 1, 50ms, 0ms);
+  pg::Database db(url, 1, {}, 0ms);
   auto first = post_write(db, "INSERT INTO items VALUES (1, 'a')");
   REQUIRE(get(first).error.empty());
   // Closed behind its back, as idle_session_timeout or a proxy would.
@@ -244,6 +247,46 @@ TEST_CASE("two transactions of one run are never in one group", "[pg][group-comm
   const auto counts = f.db.commit_group().counts();
   CHECK(counts.groups == 1);  // run-1's first with run-2; run-1's second after them, alone
   CHECK(counts.grouped == 2);
+}
+
+TEST_CASE("a second group takes off beside the one in flight once enough transactions queue", "[pg][group-commit]") {
+  GroupFixture f(std::chrono::minutes(1), /*next_group_size=*/3);
+  auto leader = f.hold_a_group_in_flight();
+  auto a = post_write(f.db, "INSERT INTO items VALUES (41, 'a')");
+  auto b = post_write(f.db, "INSERT INTO items VALUES (42, 'b')");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "two queue: too few for a group of their own");
+  CHECK(f.count("id IN (41, 42)") == 0);
+  // The third makes enough: it leads the three while the first group still waits on its lock.
+  auto c = post_write(f.db, "INSERT INTO items VALUES (43, 'c')");
+  for (auto* fut : {&a, &b, &c}) CHECK(get(*fut).error.empty());
+  CHECK(f.count("id IN (41, 42, 43)") == 3);
+  CHECK(leader.wait_for(0s) == std::future_status::timeout);
+  const auto counts = f.db.commit_group().counts();
+  CHECK(counts.groups == 1);
+  CHECK(counts.grouped == 3);
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+}
+
+TEST_CASE("a run with a transaction in a group in flight is kept out of the group beside it", "[pg][group-commit]") {
+  GroupFixture f(std::chrono::minutes(1), /*next_group_size=*/3);
+  auto leader = f.hold_a_group_in_flight("run-1");
+  auto same_run = post_write(f.db, "INSERT INTO items VALUES (51, 'run-1 again')", "run-1");
+  auto a = post_write(f.db, "INSERT INTO items VALUES (52, 'run-2')", "run-2");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "two queue");
+  auto b = post_write(f.db, "INSERT INTO items VALUES (53, 'run-3')", "run-3");
+  // Three queued make a second group, without run-1's: it would fail the first group's fence.
+  CHECK(get(a).error.empty());
+  CHECK(get(b).error.empty());
+  CHECK(f.count("id IN (52, 53)") == 2);
+  CHECK(f.count("id = 51") == 0);
+  CHECK(same_run.wait_for(0s) == std::future_status::timeout);
+  CHECK(f.db.commit_group().waiting() == 1);
+  // It goes once run-1's group has committed.
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  CHECK(get(same_run).error.empty());
+  CHECK(f.count("id = 51") == 1);
 }
 
 TEST_CASE("a transaction queued behind a stuck group commits alone after a while", "[pg][group-commit]") {

@@ -30,37 +30,42 @@ void CommitGroup::commit(Connection& own) {
   own.begin_pending_ = false;
   std::unique_lock lock(mutex_);
   std::vector<std::shared_ptr<Member>> group;
-  if (!leading_) {
-    leading_ = true;  // nothing in flight: lead a group of one at once
+  if (in_flight_ == 0) {
+    ++in_flight_;  // nothing in flight: lead a group of one at once
+    if (!me->key.empty()) keys_in_flight_.push_back(me->key);
     group.push_back(me);
   } else {
     waiting_.push_back(me);
-    auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
-    // Still queued after a while: the group in flight is stuck (a row lock, say), commit alone.
-    // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
-    if (!me->woken.wait_for(lock, longest_queue_wait_, called) && std::erase(waiting_, me) > 0) {
-      me->outcome = Member::Outcome::kAlone;
+    if (room_for_group() && !key_in_flight(me->key)) {
+      ++in_flight_;  // enough queued for a second group: lead it now
+      if (!me->key.empty()) keys_in_flight_.push_back(me->key);
+      group = take_group(me);
     } else {
-      me->woken.wait(lock, called);
-      if (me->leads) group = take_group();
+      auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
+      // Still queued after a while: the group in flight is stuck (a row lock, say), commit alone.
+      // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
+      if (!me->woken.wait_for(lock, options_.longest_queue_wait, called) && std::erase(waiting_, me) > 0) {
+        me->outcome = Member::Outcome::kAlone;
+      } else {
+        me->woken.wait(lock, called);
+        if (me->leads) group = take_group(me);
+      }
     }
   }
   if (!group.empty()) {
     lock.unlock();
     lead(own, group);
     lock.lock();
-    for (const auto& m : group) m->outcome = m->settled;
+    for (const auto& m : group) {
+      m->outcome = m->settled;
+      if (!m->key.empty()) std::erase(keys_in_flight_, m->key);
+    }
     if (group.size() > 1 && me->outcome == Member::Outcome::kCommitted) {
       counts_.grouped += static_cast<std::int64_t>(group.size());
       ++counts_.groups;
     }
-    std::shared_ptr<Member> next;  // the first who queued meanwhile leads the next group
-    if (waiting_.empty()) {
-      leading_ = false;
-    } else {
-      next = waiting_.front();
-      next->leads = true;
-    }
+    --in_flight_;
+    auto next = call_leader();
     lock.unlock();
     for (const auto& m : group)
       if (m != me) m->woken.notify_one();
@@ -78,21 +83,43 @@ void CommitGroup::commit(Connection& own) {
   }
 }
 
-std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group() {
-  // Everyone who queued behind the last group, except a second transaction with a key already
-  // taken: it touches the same run, would fail the first one's version fence and take the
-  // whole group down with it. It waits for the next group instead, still first in line.
-  std::vector<std::shared_ptr<Member>> group, later;
-  std::vector<const std::string*> keys;
+bool CommitGroup::room_for_group() const {
+  if (in_flight_ == 0) return true;
+  if (in_flight_ >= options_.most_in_flight) return false;
+  std::size_t queued = 0;
+  for (const auto& m : waiting_) queued += m->leads ? 0 : 1;
+  return queued >= options_.next_group_size;
+}
+
+bool CommitGroup::key_in_flight(const std::string& key) const {
+  return !key.empty() && std::find(keys_in_flight_.begin(), keys_in_flight_.end(), key) != keys_in_flight_.end();
+}
+
+std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader() {
+  if (!room_for_group()) return nullptr;
   for (auto& m : waiting_) {
-    const bool clash = !m->key.empty() && std::any_of(keys.begin(), keys.end(), [&](const std::string* k) {
-      return *k == m->key;
-    });
-    if (clash) {
+    if (m->leads || key_in_flight(m->key)) continue;
+    m->leads = true;  // its key is taken now, so that no other group takes its run meanwhile
+    ++in_flight_;
+    if (!m->key.empty()) keys_in_flight_.push_back(m->key);
+    return m;
+  }
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const std::shared_ptr<Member>& leader) {
+  // The leader, then everyone queued who is not leading a group of their own, except a second
+  // transaction with a key already taken (by this group or another in flight): it touches the
+  // same run, would fail the first one's version fence and take the whole group down with it.
+  // It waits for a later group instead, still first in line.
+  std::vector<std::shared_ptr<Member>> group{leader}, later;
+  for (auto& m : waiting_) {
+    if (m == leader) continue;
+    if (m->leads || key_in_flight(m->key)) {
       later.push_back(std::move(m));
       continue;
     }
-    if (!m->key.empty()) keys.push_back(&m->key);
+    if (!m->key.empty()) keys_in_flight_.push_back(m->key);
     group.push_back(std::move(m));
   }
   waiting_ = std::move(later);

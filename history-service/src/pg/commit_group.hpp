@@ -3,13 +3,15 @@
 /// and reads whose rows are needed only afterwards; a workflow-task completion or an activity
 /// result started from committed state, a start that hands its first task to a waiting poll)
 /// does not need a connection of its own at COMMIT. Connections of one Database that
-/// reach COMMIT while another group is in flight queue here; when it ends, one of them leads:
+/// reach COMMIT while a group is in flight queue here; when it ends, one of them leads:
 /// it sends every queued transaction's statements as one transaction on its own connection
 /// (each read's rows go to its member), and
 /// each member's commit() returns only after that commit. One transaction, one WAL flush and
 /// one round trip serve the whole group. A transaction that finds no group in flight
 /// leads a group of one at once, so a quiet service waits for nothing; under load the groups
-/// grow by themselves while the one in flight waits for its WAL flush.
+/// grow by themselves while the one in flight waits for its WAL flush. A second group takes
+/// off beside the first once `next_group_size` transactions are queued, so that one group's
+/// statements run while the other's WAL flush is under way, without groups shrinking.
 ///
 /// When the group's transaction fails (one member's fence, a unique index, a deadlock), every
 /// member runs its own transaction again on its own connection and gets the answer it would
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 namespace reprise::pg {
@@ -28,12 +31,19 @@ class Connection;
 
 class CommitGroup {
  public:
-  /// A transaction queued behind a group for longer than `longest_queue_wait` leaves the
-  /// queue and commits alone. A group's flight takes a round trip and a WAL flush (about a
-  /// millisecond); one that waits on a row lock must not hold every queued transaction, and
-  /// the pool's threads, with it.
-  explicit CommitGroup(std::chrono::milliseconds longest_queue_wait = std::chrono::milliseconds(50))
-      : longest_queue_wait_(longest_queue_wait) {}
+  struct Options {
+    /// A transaction queued behind a group for longer than this leaves the queue and commits
+    /// alone. A group's flight takes a round trip and a WAL flush (about a millisecond); one
+    /// that waits on a row lock must not hold every queued transaction, and the pool's
+    /// threads, with it.
+    std::chrono::milliseconds longest_queue_wait{50};
+    /// Groups in flight at once.
+    int most_in_flight = 2;
+    /// Transactions that must be queued before a group takes off beside one in flight. Small,
+    /// and the groups shrink: more transactions, more of PostgreSQL's CPU for the same work.
+    std::size_t next_group_size = 8;
+  };
+  explicit CommitGroup(Options options) : options_(options) {}
 
   /// Commits `own`'s pending transaction (sent whole), with others' when they are waiting.
   /// Throws as Connection::commit() does.
@@ -44,20 +54,26 @@ class CommitGroup {
     std::int64_t grouped = 0, groups = 0;
   };
   Counts counts() const;
-  /// Transactions queued behind the group in flight.
+  /// Transactions queued behind the groups in flight.
   std::size_t waiting() const;
 
  private:
   struct Member;
-  /// Takes the next group off the queue (the caller holds the mutex).
-  std::vector<std::shared_ptr<Member>> take_group();
+  /// Takes the next group, led by `leader`, off the queue (the caller holds the mutex).
+  std::vector<std::shared_ptr<Member>> take_group(const std::shared_ptr<Member>& leader);
+  /// Whether another group may take off now.
+  bool room_for_group() const;
+  /// Calls the first queued member that may lead a group now, or nobody (caller holds the mutex).
+  std::shared_ptr<Member> call_leader();
+  bool key_in_flight(const std::string& key) const;
   /// Runs `group` on `leader` and settles each member's outcome.
   void lead(Connection& leader, const std::vector<std::shared_ptr<Member>>& group) noexcept;
 
-  const std::chrono::milliseconds longest_queue_wait_;
+  const Options options_;
   mutable std::mutex mutex_;
-  std::vector<std::shared_ptr<Member>> waiting_;  // queued behind the group in flight, in arrival order
-  bool leading_ = false;          // a group is in flight (or being handed to the next leader)
+  std::vector<std::shared_ptr<Member>> waiting_;  // queued behind the groups in flight, in arrival order
+  int in_flight_ = 0;                        // groups in flight, counting leaders called but not yet off
+  std::vector<std::string> keys_in_flight_;  // the keys of their members
   Counts counts_;
 };
 

@@ -8,9 +8,9 @@ thread_local std::unique_ptr<Connection> t_connection;
 thread_local std::chrono::steady_clock::time_point t_last_used;
 }
 
-Database::Database(std::string conninfo, int threads, std::chrono::milliseconds longest_commit_queue_wait,
+Database::Database(std::string conninfo, int threads, CommitGroup::Options commits,
                    std::chrono::milliseconds check_after_idle)
-    : conninfo_(std::move(conninfo)), commits_(longest_commit_queue_wait), check_after_idle_(check_after_idle) {
+    : conninfo_(std::move(conninfo)), commits_(commits), check_after_idle_(check_after_idle) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 

@@ -17,13 +17,12 @@ namespace reprise::pg {
 
 class Database {
  public:
-  /// `longest_commit_queue_wait`: see CommitGroup. `check_after_idle`: a connection unused for
+  /// `commits`: see CommitGroup. `check_after_idle`: a connection unused for
   /// this long is checked with a round trip before it is used. The pool hands work to the
   /// thread that idled last, so under light load most connections sit unused for long, and a
   /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
   /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
-  Database(std::string conninfo, int threads,
-           std::chrono::milliseconds longest_commit_queue_wait = std::chrono::milliseconds(50),
+  Database(std::string conninfo, int threads, CommitGroup::Options commits = {},
            std::chrono::milliseconds check_after_idle = std::chrono::seconds(30));
   ~Database();
 

@@ -1,5 +1,6 @@
 #include "service/server_app.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -42,7 +43,11 @@ int run_server(const ServerAppOptions& options) {
 
   // One thread: it never hands events to a second one. (The database threads still post here.)
   boost::asio::io_context io(options.io_threads);
-  pg::Database db(options.database_url, options.database_threads);
+  // A second commit group takes off once half the pool is queued: about the size a group
+  // reaches under load with one in flight, so the groups do not shrink (docs/architecture.md).
+  pg::CommitGroup::Options commits;
+  commits.next_group_size = static_cast<std::size_t>(std::max(2, options.database_threads / 2));
+  pg::Database db(options.database_url, options.database_threads, commits);
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);
   TimerLoop timers(options.database_url, [&feed](const store::Effects& e) { feed.publish(e); });
