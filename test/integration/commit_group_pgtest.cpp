@@ -289,6 +289,27 @@ TEST_CASE("a run with a transaction in a group in flight is kept out of the grou
   CHECK(f.count("id = 51") == 1);
 }
 
+TEST_CASE("the group beside the one in flight is led by the first in line, so a run's transactions keep their order",
+          "[pg][group-commit]") {
+  GroupFixture f(std::chrono::minutes(1), /*next_group_size=*/3);
+  auto leader = f.hold_a_group_in_flight();
+  auto earlier = post_write(f.db, "INSERT INTO items VALUES (61, 'run-1 earlier')", "run-1");
+  auto other = post_write(f.db, "INSERT INTO items VALUES (62, 'run-2')", "run-2");
+  wait_until([&] { return f.db.commit_group().waiting() == 2; }, 10s, "two queue");
+  // The third, of run-1 too, makes enough for a group: it must not lead it and leave the
+  // earlier run-1 transaction behind.
+  auto later = post_write(f.db, "INSERT INTO items VALUES (63, 'run-1 later')", "run-1");
+  CHECK(get(earlier).error.empty());
+  CHECK(get(other).error.empty());
+  CHECK(f.count("id IN (61, 62)") == 2);
+  CHECK(f.count("id = 63") == 0);
+  CHECK(later.wait_for(0s) == std::future_status::timeout);
+  f.blocker.exec_script("ROLLBACK");
+  CHECK(get(leader).error.empty());
+  CHECK(get(later).error.empty());
+  CHECK(f.count("id = 63") == 1);
+}
+
 TEST_CASE("a transaction queued behind a stuck group commits alone after a while", "[pg][group-commit]") {
   GroupFixture f(100ms);
   auto leader = f.hold_a_group_in_flight();

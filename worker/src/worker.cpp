@@ -296,7 +296,7 @@ void Worker::Impl::handle_workflow_task(const json& task) {
   try {
     switch (answer.kind) {
       case TaskAnswer::Kind::kComplete: {
-        json body = answer.body;
+        json body = std::move(answer.body);
         body["task_token"] = token;
         body["identity"] = options.identity;
         if (cache.capacity() > 0) body["sticky_task_queue"] = sticky_queue;
@@ -316,7 +316,7 @@ void Worker::Impl::handle_workflow_task(const json& task) {
                                               {"failure", answer.body["failure"]}});
         break;
       case TaskAnswer::Kind::kQuery: {
-        json body = answer.body;
+        json body = std::move(answer.body);
         body["task_token"] = token;
         service.post("/workflow-tasks/respond-query", body);
         break;
@@ -339,8 +339,9 @@ void Worker::Impl::poll(const std::string& kind, const std::string& queue, void 
     try {
       auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
                                  options.poll_timeout + std::chrono::seconds(10));
-      if (answer.value("task", json()).is_null()) continue;
-      (this->*handle)(answer["task"]);
+      auto task = answer.find("task");  // not value(): that copies the task, history and all
+      if (task == answer.end() || task->is_null()) continue;
+      (this->*handle)(*task);
     } catch (const std::exception& e) {
       spdlog::warn("msg=\"{} task poll failed; retrying\" queue={} error=\"{}\"", kind, queue, e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -31,25 +31,22 @@ void CommitGroup::commit(Connection& own) {
   std::unique_lock lock(mutex_);
   std::vector<std::shared_ptr<Member>> group;
   if (in_flight_ == 0) {
-    ++in_flight_;  // nothing in flight: lead a group of one at once
-    if (!me->key.empty()) keys_in_flight_.push_back(me->key);
+    fly_key(me->key);  // nothing in flight: lead a group of one at once
+    ++in_flight_;
     group.push_back(me);
   } else {
     waiting_.push_back(me);
-    if (room_for_group() && !key_in_flight(me->key)) {
-      ++in_flight_;  // enough queued for a second group: lead it now
-      if (!me->key.empty()) keys_in_flight_.push_back(me->key);
-      group = take_group(me);
+    // Enough queued for a group beside the one in flight: this thread leads it, as it is
+    // running already; unless an earlier transaction of its run is queued or in flight.
+    if (auto leader = call_leader(me); leader && leader != me) leader->woken.notify_one();
+    auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
+    // Still queued after a while: the groups in flight are stuck (a row lock, say), commit alone.
+    // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
+    if (!me->woken.wait_for(lock, options_.longest_queue_wait, called) && std::erase(waiting_, me) > 0) {
+      me->outcome = Member::Outcome::kAlone;
     } else {
-      auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
-      // Still queued after a while: the group in flight is stuck (a row lock, say), commit alone.
-      // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
-      if (!me->woken.wait_for(lock, options_.longest_queue_wait, called) && std::erase(waiting_, me) > 0) {
-        me->outcome = Member::Outcome::kAlone;
-      } else {
-        me->woken.wait(lock, called);
-        if (me->leads) group = take_group(me);
-      }
+      me->woken.wait(lock, called);
+      if (me->leads) group = take_group(me);
     }
   }
   if (!group.empty()) {
@@ -58,7 +55,7 @@ void CommitGroup::commit(Connection& own) {
     lock.lock();
     for (const auto& m : group) {
       m->outcome = m->settled;
-      if (!m->key.empty()) std::erase(keys_in_flight_, m->key);
+      std::erase(keys_in_flight_, &m->key);
     }
     if (group.size() > 1 && me->outcome == Member::Outcome::kCommitted) {
       counts_.grouped += static_cast<std::int64_t>(group.size());
@@ -83,44 +80,50 @@ void CommitGroup::commit(Connection& own) {
   }
 }
 
-bool CommitGroup::room_for_group() const {
-  if (in_flight_ == 0) return true;
-  if (in_flight_ >= options_.most_in_flight) return false;
-  std::size_t queued = 0;
-  for (const auto& m : waiting_) queued += m->leads ? 0 : 1;
-  return queued >= options_.next_group_size;
-}
-
 bool CommitGroup::key_in_flight(const std::string& key) const {
-  return !key.empty() && std::find(keys_in_flight_.begin(), keys_in_flight_.end(), key) != keys_in_flight_.end();
+  return !key.empty() && std::any_of(keys_in_flight_.begin(), keys_in_flight_.end(),
+                                     [&](const std::string* k) { return *k == key; });
 }
 
-std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader() {
-  if (!room_for_group()) return nullptr;
-  for (auto& m : waiting_) {
-    if (m->leads || key_in_flight(m->key)) continue;
-    m->leads = true;  // its key is taken now, so that no other group takes its run meanwhile
-    ++in_flight_;
-    if (!m->key.empty()) keys_in_flight_.push_back(m->key);
-    return m;
-  }
-  return nullptr;
+void CommitGroup::fly_key(const std::string& key) {
+  if (!key.empty()) keys_in_flight_.push_back(&key);
+}
+
+std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader(const std::shared_ptr<Member>& newcomer) {
+  if (leader_called_ || in_flight_ >= options_.most_in_flight) return nullptr;
+  if (in_flight_ > 0 && waiting_.size() < options_.next_group_size) return nullptr;
+  std::shared_ptr<Member> leader;
+  if (newcomer && !key_in_flight(newcomer->key) &&
+      std::none_of(waiting_.begin(), waiting_.end(), [&](const auto& m) {
+        return m != newcomer && !m->key.empty() && m->key == newcomer->key;
+      }))
+    leader = newcomer;
+  for (auto it = waiting_.begin(); !leader && it != waiting_.end(); ++it)
+    if (!key_in_flight((*it)->key)) leader = *it;
+  if (!leader) return nullptr;
+  fly_key(leader->key);  // now, so that no other group takes its run meanwhile
+  ++in_flight_;
+  leader->leads = leader_called_ = true;
+  return leader;
 }
 
 std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const std::shared_ptr<Member>& leader) {
-  // The leader, then everyone queued who is not leading a group of their own, except a second
-  // transaction with a key already taken (by this group or another in flight): it touches the
-  // same run, would fail the first one's version fence and take the whole group down with it.
-  // It waits for a later group instead, still first in line.
+  // The leader, then everyone queued except a transaction whose run is taken (by an earlier
+  // member of this group, or by the group in flight): it would fail the first one's version
+  // fence and take the whole group down with it. It waits for a later group instead, still
+  // first in line.
+  leader_called_ = false;
   std::vector<std::shared_ptr<Member>> group{leader}, later;
+  group.reserve(waiting_.size());
+  later.reserve(waiting_.size());
   for (auto& m : waiting_) {
     if (m == leader) continue;
-    if (m->leads || key_in_flight(m->key)) {
-      later.push_back(std::move(m));
+    if (key_in_flight(m->key)) {
+      later.push_back(m);
       continue;
     }
-    if (!m->key.empty()) keys_in_flight_.push_back(m->key);
-    group.push_back(std::move(m));
+    fly_key(m->key);
+    group.push_back(m);
   }
   waiting_ = std::move(later);
   return group;

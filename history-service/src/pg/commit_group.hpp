@@ -43,7 +43,7 @@ class CommitGroup {
     /// and the groups shrink: more transactions, more of PostgreSQL's CPU for the same work.
     std::size_t next_group_size = 8;
   };
-  explicit CommitGroup(Options options) : options_(options) {}
+  explicit CommitGroup(Options options) : options_(options) { keys_in_flight_.reserve(1024); }
 
   /// Commits `own`'s pending transaction (sent whole), with others' when they are waiting.
   /// Throws as Connection::commit() does.
@@ -61,19 +61,25 @@ class CommitGroup {
   struct Member;
   /// Takes the next group, led by `leader`, off the queue (the caller holds the mutex).
   std::vector<std::shared_ptr<Member>> take_group(const std::shared_ptr<Member>& leader);
-  /// Whether another group may take off now.
-  bool room_for_group() const;
-  /// Calls the first queued member that may lead a group now, or nobody (caller holds the mutex).
-  std::shared_ptr<Member> call_leader();
+  /// Calls a queued member to lead a group now: `newcomer` (just queued, and running) if no
+  /// transaction of its run is in flight or queued ahead of it, else the first in line whose
+  /// run is not in flight. Nobody while a group is in flight and fewer than next_group_size
+  /// are queued, or while a leader called before has not taken its group yet (it takes
+  /// everyone queued). The caller holds the mutex.
+  std::shared_ptr<Member> call_leader(const std::shared_ptr<Member>& newcomer = nullptr);
   bool key_in_flight(const std::string& key) const;
+  void fly_key(const std::string& key);
   /// Runs `group` on `leader` and settles each member's outcome.
   void lead(Connection& leader, const std::vector<std::shared_ptr<Member>>& group) noexcept;
 
   const Options options_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Member>> waiting_;  // queued behind the groups in flight, in arrival order
-  int in_flight_ = 0;                        // groups in flight, counting leaders called but not yet off
-  std::vector<std::string> keys_in_flight_;  // the keys of their members
+  int in_flight_ = 0;      // groups in flight, counting a leader called but not yet off
+  bool leader_called_ = false;  // that leader
+  // The keys of their members: pointers into Member::key, which lives while it flies. Reserved,
+  // so that recording one under the mutex does not allocate (and cannot throw) in practice.
+  std::vector<const std::string*> keys_in_flight_;
   Counts counts_;
 };
 
