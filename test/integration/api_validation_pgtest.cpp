@@ -283,6 +283,24 @@ TEST_CASE("payloads and request bodies over the limits are refused with 413", "[
   CHECK(mentions(r, "result"));
   CHECK(api.describe("big-2").body["execution"]["status"] == "Running");
 
+  // A query's args over the limit (its body is read on a database thread, and answered there).
+  r = api.http().post_json(api.path("/workflows/big-2/query"), {{"query_type", "q"}, {"args", std::string(1500, 'a')}});
+  INFO(r.raw);
+  CHECK(r.status == 413);
+  CHECK(mentions(r, "args"));
+  r = api.http().post_json(api.path("/workflows/big-2/query"), {{"args", 1}});
+  INFO(r.raw);
+  CHECK(r.status == 400);
+  CHECK(mentions(r, "query_type"));
+
+  // A poll's body is parsed on the io thread: more than a poll's few fields is refused unread.
+  r = api.http().post_json(api.path("/task-queues/q/workflow-tasks/poll"),
+                           {{"identity", std::string(65 * 1024, 'i')}, {"timeout", "1s"}});
+  INFO(r.raw);
+  CHECK(r.status == 413);
+  CHECK(error_code(r) == "PayloadTooLarge");
+  CHECK(mentions(r, "poll"));
+
   // A whole body over the server's body limit (2 x payload limit + 64 KiB).
   HttpClient fresh("127.0.0.1", server.port());
   std::string huge = R"({"workflow_id":"big-3","workflow_type":"T","task_queue":"q","memo":")" +

@@ -60,6 +60,10 @@ Api::Api(pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
 
 namespace {
 
+/// A poll's body ({"identity": ..., "timeout": ...}) is parsed on the io thread; anything
+/// bigger than this is not a poll, and parsing it there would hold up every connection.
+constexpr std::size_t kMostPollBodyBytes = 64 * 1024;
+
 /// Splits /a/b%2Fc into {"a", "b/c"}: segments are decoded after splitting.
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> out;
@@ -386,20 +390,22 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     }
     expect_method(r, "POST");
     if (action == "query") {
-      RequestFields f(body, limits.max_payload_bytes);
       auto wait = std::make_shared<QueryWait>();
-      store::QueryRequest q{{ns, workflow_id, f.text("run_id", key.run_id)}, store::new_uuid(),
-                            f.name("query_type"), f.payload("args")};
-      auto timeout = f.duration("timeout").value_or(std::chrono::milliseconds{30'000});
-      f.done();
-      wait->query_id = q.query_id;
-      wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(timeout, options_.max_poll_wait);
+      wait->query_id = store::new_uuid();
       wait->respond = std::move(respond);
       // Read the wait sequence before submitting: an answer may come back before we wait.
-      auto seen = hub_.sequence(service::query_wait_key(q.query_id));
+      auto seen = hub_.sequence(service::query_wait_key(wait->query_id));
+      // The body (its args, up to the payload limit) is read on the database thread: parsed
+      // here, a large one would hold up every connection the io thread serves.
       on_db(
           unless_answered_later(wait->respond),
-          [this, wait, q, seen]() -> http::Response {
+          [this, wait, body, limits, ns, workflow_id, run_id = key.run_id, seen]() -> http::Response {
+            RequestFields f(body, limits.max_payload_bytes);
+            store::QueryRequest q{{ns, workflow_id, f.text("run_id", run_id)}, wait->query_id,
+                                  f.name("query_type"), f.payload("args")};
+            auto timeout = f.duration("timeout").value_or(std::chrono::milliseconds{30'000});
+            f.done();
+            wait->deadline = Clock::now() + std::min<std::chrono::milliseconds>(timeout, options_.max_poll_wait);
             check_namespace(q.run.ns);
             store::Effects effects;
             wait->run = store::submit_query(db_.connection(), q, effects);
@@ -487,6 +493,12 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       (p[2] == "workflow-tasks" || p[2] == "activity-tasks")) {
     expect_method(r, "POST");
     check_name("task_queue", p[1]);
+    // Parsed here, on the io thread every connection shares, so only a poll's few fields may come.
+    if (body.size() > kMostPollBodyBytes)
+      throw ApiError(ErrorCode::kPayloadTooLarge,
+                     fmt::format("a poll's body is {} bytes; it holds only \"identity\" and \"timeout\", in at "
+                                 "most {} bytes",
+                                 body.size(), kMostPollBodyBytes));
     RequestFields f(body, limits.max_payload_bytes);
     auto state = std::make_shared<PollState>();
     state->client = r.client;
