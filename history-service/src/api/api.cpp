@@ -303,7 +303,7 @@ void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
 void Api::route_namespace(http::Request& r, const std::string& ns, const Segments& p,
                           http::Respond& respond) {
   const auto limits = options_.limits;
-  auto body = std::move(r.body);
+  auto body = std::move(r.body);  // moved into the one handler that runs: every branch returns
   // Every handler below runs on a database thread, where the namespace check runs first.
   auto run = [&](auto work) {
     on_db(std::move(respond), [this, ns, work = std::move(work)]() mutable {
@@ -338,7 +338,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     expect_method(r, "POST");
     // Answered at once, or (with wait_for_close) by the wait for the run's close.
     on_db(unless_answered_later(respond),
-          [this, ns, body, limits, respond]() -> http::Response {
+          [this, ns, body = std::move(body), limits, respond]() -> http::Response {
             check_namespace(ns);
             RequestFields f(body, limits.max_payload_bytes);
             auto start = read_start(f, ns, "");
@@ -399,7 +399,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       // here, a large one would hold up every connection the io thread serves.
       on_db(
           unless_answered_later(wait->respond),
-          [this, wait, body, limits, ns, workflow_id, run_id = key.run_id, seen]() -> http::Response {
+          [this, wait, body = std::move(body), limits, ns, workflow_id, run_id = key.run_id, seen]() -> http::Response {
             RequestFields f(body, limits.max_payload_bytes);
             store::QueryRequest q{{ns, workflow_id, f.text("run_id", run_id)}, wait->query_id,
                                   f.name("query_type"), f.payload("args")};
@@ -417,7 +417,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     if (p.size() == 3 && action == "signal") {
-      run([this, key, body, limits] {
+      run([this, key, body = std::move(body), limits] {
         RequestFields f(body, limits.max_payload_bytes);
         store::SignalRequest s{key.ns, key.workflow_id, f.text("run_id", key.run_id),
                                f.name("signal_name"), f.payload("input"), f.text("identity"),
@@ -431,7 +431,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     if (p.size() == 3 && action == "signal-with-start") {
-      run([this, key, body, limits] {
+      run([this, key, body = std::move(body), limits] {
         RequestFields f(body, limits.max_payload_bytes);
         auto start = read_start(f, key.ns, key.workflow_id);
         store::SignalRequest s{key.ns, key.workflow_id, "", f.name("signal_name"),
@@ -446,7 +446,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     if (action == "reset-sticky") {
-      run([this, key, body, limits] {
+      run([this, key, body = std::move(body), limits] {
         RequestFields f(body, limits.max_payload_bytes);
         store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
         f.done();
@@ -458,7 +458,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     if (p.size() == 3 && (action == "cancel" || action == "terminate")) {
-      run([this, key, body, limits, action] {
+      run([this, key, body = std::move(body), limits, action] {
         RequestFields f(body, limits.max_payload_bytes);
         store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
         auto reason = f.text("reason");
@@ -517,7 +517,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     expect_method(r, "POST");
     const std::string action = p[1];
     if (action == "respond-query") {
-      run([this, body, limits, token_of] {
+      run([this, body = std::move(body), limits, token_of] {
         RequestFields f(body, limits.max_payload_bytes);
         auto token = token_of(f, store::TaskToken::Kind::kQuery);
         auto result = f.payload("result");
@@ -535,7 +535,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       return;
     }
     if (action != "complete" && action != "fail") throw not_found(r);
-    run([this, body, limits, action, token_of] {
+    run([this, body = std::move(body), limits, action, token_of] {
       RequestFields f(body, limits.max_payload_bytes);
       auto token = token_of(f, store::TaskToken::Kind::kWorkflow);
       auto identity = f.text("identity");
@@ -577,7 +577,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     const std::string action = p[1];
     if (action != "complete" && action != "fail" && action != "heartbeat" && action != "cancel")
       throw not_found(r);
-    run([this, body, limits, action, token_of] {
+    run([this, body = std::move(body), limits, action, token_of] {
       RequestFields f(body, limits.max_payload_bytes);
       auto token = token_of(f, store::TaskToken::Kind::kActivity);
       store::Effects effects;

@@ -90,8 +90,9 @@ void CommitGroup::fly_key(const std::string& key) {
 }
 
 std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader(const std::shared_ptr<Member>& newcomer) {
-  if (leader_called_ || in_flight_ >= options_.most_in_flight) return nullptr;
+  if (in_flight_ >= options_.most_in_flight) return nullptr;
   if (in_flight_ > 0 && waiting_.size() < options_.next_group_size) return nullptr;
+  if (std::any_of(waiting_.begin(), waiting_.end(), [](const auto& m) { return m->leads; })) return nullptr;
   std::shared_ptr<Member> leader;
   if (newcomer && !key_in_flight(newcomer->key) &&
       std::none_of(waiting_.begin(), waiting_.end(), [&](const auto& m) {
@@ -103,7 +104,7 @@ std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader(const std::shared_
   if (!leader) return nullptr;
   fly_key(leader->key);  // now, so that no other group takes its run meanwhile
   ++in_flight_;
-  leader->leads = leader_called_ = true;
+  leader->leads = true;
   return leader;
 }
 
@@ -112,7 +113,6 @@ std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const 
   // member of this group, or by the group in flight): it would fail the first one's version
   // fence and take the whole group down with it. It waits for a later group instead, still
   // first in line.
-  leader_called_ = false;
   std::vector<std::shared_ptr<Member>> group{leader}, later;
   group.reserve(waiting_.size());
   later.reserve(waiting_.size());

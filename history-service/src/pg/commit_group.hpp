@@ -75,8 +75,7 @@ class CommitGroup {
   const Options options_;
   mutable std::mutex mutex_;
   std::vector<std::shared_ptr<Member>> waiting_;  // queued behind the groups in flight, in arrival order
-  int in_flight_ = 0;      // groups in flight, counting a leader called but not yet off
-  bool leader_called_ = false;  // that leader
+  int in_flight_ = 0;  // groups in flight, counting a called leader (`leads`, still queued) not yet off
   // The keys of their members: pointers into Member::key, which lives while it flies. Reserved,
   // so that recording one under the mutex does not allocate (and cannot throw) in practice.
   std::vector<const std::string*> keys_in_flight_;

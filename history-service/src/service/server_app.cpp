@@ -41,7 +41,8 @@ int run_server(const ServerAppOptions& options) {
     secret = store::token_secret(conn);
   }
 
-  // One thread: it never hands events to a second one. (The database threads still post here.)
+  // The hint is the io thread count: with one (the default), asio never hands an event to a
+  // second thread to run. The database threads still post here.
   boost::asio::io_context io(options.io_threads);
   // A second commit group takes off once half the pool is queued: about the size a group
   // reaches under load with one in flight, so the groups do not shrink (docs/architecture.md).
