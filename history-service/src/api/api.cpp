@@ -1,5 +1,7 @@
 #include "api/api_internal.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 #include <spdlog/spdlog.h>
@@ -54,9 +56,21 @@ http::Response error_response(std::exception_ptr error) {
   }
 }
 
-Api::Api(pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
+Api::Api(boost::asio::io_context& io, pg::Database& db, service::WaitHub& hub, service::ChangeFeed& feed,
          store::TaskTokenSigner signer, ApiOptions options)
-    : db_(db), hub_(hub), feed_(feed), signer_(std::move(signer)), options_(options) {}
+    : io_(io), db_(db), hub_(hub), feed_(feed), signer_(std::move(signer)), options_(options) {}
+
+void Api::run_here_if_alone(std::function<void()> job) {
+  // Posted, not decided now: the post runs after the handlers of every request read in the
+  // same wake-up. Requests that arrive together so go to the database threads, where they can
+  // share a commit, instead of waiting one after another for this thread.
+  ++waiting_to_run_here_;
+  boost::asio::post(io_, [this, job = std::move(job)]() mutable {
+    const bool alone = --waiting_to_run_here_ == 0;
+    if (alone && db_.run_here_if_idle(job)) return;
+    db_.post(std::move(job));
+  });
+}
 
 namespace {
 
@@ -304,12 +318,18 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
                           http::Respond& respond) {
   const auto limits = options_.limits;
   auto body = std::move(r.body);  // moved into the one handler that runs: every branch returns
-  // Every handler below runs on a database thread, where the namespace check runs first.
+  // A write this short is done in a few milliseconds at most, so it may run on the io thread
+  // when it comes alone; anything that may read or write much runs on a database thread.
+  const auto where = r.method == "POST" && body.size() <= kMostBodyBytesRunHere ? Where::kHereIfAlone : Where::kPool;
+  // Every handler below runs where `where` says, the namespace check first.
   auto run = [&](auto work) {
-    on_db(std::move(respond), [this, ns, work = std::move(work)]() mutable {
-      check_namespace(ns);
-      return work();
-    });
+    on_db(
+        std::move(respond),
+        [this, ns, work = std::move(work)]() mutable {
+          check_namespace(ns);
+          return work();
+        },
+        where);
   };
   auto token_of = [this, ns](RequestFields& f, store::TaskToken::Kind kind) {
     auto token = signer_.verify(f.text("task_token"), kind);

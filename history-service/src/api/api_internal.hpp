@@ -51,9 +51,12 @@ inline http::Respond unless_answered_later(http::Respond respond) {
   };
 }
 
+/// The largest request body whose work may run on the io thread (Api::run_here_if_alone).
+inline constexpr std::size_t kMostBodyBytesRunHere = 16 * 1024;
+
 template <class Work>
-void Api::on_db(http::Respond respond, Work work) {
-  db_.post([respond = std::move(respond), work = std::move(work)]() mutable {
+void Api::on_db(http::Respond respond, Work work, Where where) {
+  std::function<void()> job = [respond = std::move(respond), work = std::move(work)]() mutable {
     http::Response response;
     try {
       response = work();
@@ -61,7 +64,9 @@ void Api::on_db(http::Respond respond, Work work) {
       response = error_response(std::current_exception());
     }
     respond(std::move(response));
-  });
+  };
+  if (where == Where::kHereIfAlone) run_here_if_alone(std::move(job));
+  else db_.post(std::move(job));
 }
 
 }  // namespace reprise::api

@@ -1,12 +1,10 @@
 #include "pg/database.hpp"
 
+#include <stdexcept>
 #include <utility>
 
 namespace reprise::pg {
-namespace {
-thread_local std::unique_ptr<Connection> t_connection;
-thread_local std::chrono::steady_clock::time_point t_last_used;
-}
+thread_local Database::Held* Database::current_ = nullptr;
 
 Database::Database(std::string conninfo, int threads, CommitGroup::Options commits,
                    std::chrono::milliseconds check_after_idle)
@@ -28,22 +26,59 @@ void Database::post(std::function<void()> job) {
   thread->wake.notify_one();
 }
 
-Connection& Database::connection() {
-  const auto now = std::chrono::steady_clock::now();
-  if (t_connection && !t_connection->broken() && now - t_last_used >= check_after_idle_) {
-    try {
-      t_connection->exec("reprise_ping", "SELECT 1");
-    } catch (const PgError&) {
-      t_connection.reset();  // closed meanwhile: connect again below
+bool Database::run_here_if_idle(const std::function<void()>& job) {
+  if (current_) return false;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || here_busy_ || threads_.empty() || !jobs_.empty() || idle_.size() != threads_.size())
+      return false;
+    here_busy_ = true;
+    if (!here_.connection || here_.connection->broken()) {
+      IdleThread* thread = idle_.back();
+      idle_.pop_back();
+      thread->job = [this] {
+        ReleaseHere release{*this};
+        try {
+          run_with(here_, [this] { connection(); });
+        } catch (...) {
+          // Not open: the next lone request asks again; its own job reports why.
+        }
+      };
+      thread->wake.notify_one();
+      return false;
     }
   }
-  t_last_used = now;
-  if (!t_connection || t_connection->broken()) {
-    t_connection.reset();
-    t_connection = std::make_unique<Connection>(conninfo_);
-    t_connection->commit_with(&commits_);
+  ReleaseHere release{*this};
+  run_with(here_, job);
+  return true;
+}
+
+void Database::run_with(Held& held, const std::function<void()>& job) {
+  struct Restore {
+    Held* previous;
+    ~Restore() { current_ = previous; }
+  } restore{std::exchange(current_, &held)};
+  job();
+}
+
+Connection& Database::connection() {
+  if (!current_) throw std::logic_error("pg::Database::connection() called outside a job of the pool");
+  Held& held = *current_;
+  const auto now = std::chrono::steady_clock::now();
+  if (held.connection && !held.connection->broken() && now - held.last_used >= check_after_idle_) {
+    try {
+      held.connection->exec("reprise_ping", "SELECT 1");
+    } catch (const PgError&) {
+      held.connection.reset();  // closed meanwhile: connect again below
+    }
   }
-  return *t_connection;
+  held.last_used = now;
+  if (!held.connection || held.connection->broken()) {
+    held.connection.reset();
+    held.connection = std::make_unique<Connection>(conninfo_);
+    held.connection->commit_with(&commits_);
+  }
+  return *held.connection;
 }
 
 std::size_t Database::idle_threads() {
@@ -66,6 +101,7 @@ void Database::stop() {
 
 void Database::run() {
   IdleThread self;
+  Held mine;
   for (;;) {
     std::function<void()> job;
     {
@@ -85,9 +121,8 @@ void Database::run() {
         job = std::exchange(self.job, nullptr);
       }
     }
-    job();
+    run_with(mine, job);
   }
-  t_connection.reset();
 }
 
 }  // namespace reprise::pg

@@ -1,10 +1,12 @@
 #pragma once
 /// The service's PostgreSQL access: a fixed set of threads, each owning one connection, that
-/// run blocking store work. HTTP threads never block on the database; they post here.
+/// run blocking store work. HTTP threads post here; the one exception is `run_here_if_idle`.
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -28,7 +30,16 @@ class Database {
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
   void post(std::function<void()> job);
-  /// The calling database thread's connection, (re)connected on demand. Throws PgError.
+  /// Runs `job` on the calling thread, with a connection kept for that, when every database
+  /// thread is idle, nothing is queued and no other job runs this way; returns false, leaving
+  /// `job` to the caller, otherwise. For a lone request on the io thread: handing it to a
+  /// database thread would cost a thread wake-up (docs/architecture.md, "The io thread").
+  /// A database thread, or a job already running here, is always refused. So is a caller
+  /// while that connection is not open: a database thread opens it, so a slow or failing
+  /// connect never blocks the caller.
+  bool run_here_if_idle(const std::function<void()>& job);
+  /// The connection of the job running on the calling thread, (re)connected on demand.
+  /// Throws PgError; std::logic_error outside a job of this pool.
   Connection& connection();
   /// A new connection owned by the caller (listeners, the timer loop, migrations).
   std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_); }
@@ -44,8 +55,24 @@ class Database {
     std::condition_variable wake;
     std::function<void()> job;
   };
+  /// A connection, and when a job last used it.
+  struct Held {
+    std::unique_ptr<Connection> connection;
+    std::chrono::steady_clock::time_point last_used;
+  };
+
+  /// Clears here_busy_ when the job that set it is over.
+  struct ReleaseHere {
+    Database& db;
+    ~ReleaseHere() {
+      std::lock_guard lock(db.mutex_);
+      db.here_busy_ = false;
+    }
+  };
 
   void run();
+  /// Runs `job` with `held` as the calling thread's connection.
+  void run_with(Held& held, const std::function<void()>& job);
 
   std::string conninfo_;
   CommitGroup commits_;  // shared by the pool's connections
@@ -57,6 +84,9 @@ class Database {
   // of every request waking the thread (and backend) that has slept longest.
   std::vector<IdleThread*> idle_;
   bool stopping_ = false;
+  static thread_local Held* current_;  // the connection of the job running on this thread
+  Held here_;               // run_here_if_idle's connection
+  bool here_busy_ = false;  // a job runs with here_, or a database thread is opening it
   std::vector<std::thread> threads_;
 };
 

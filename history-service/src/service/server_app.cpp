@@ -54,7 +54,7 @@ int run_server(const ServerAppOptions& options) {
   TimerLoop timers(options.database_url, [&feed](const store::Effects& e) { feed.publish(e); });
   feed.on_timer([&timers](protocol::Timestamp at) { timers.timer_set(at); });
   store::set_history_limit(options.api.limits.history_max_events);
-  api::Api api(db, hub, feed, store::TaskTokenSigner(secret), options.api);
+  api::Api api(io, db, hub, feed, store::TaskTokenSigner(secret), options.api);
   http::Server server(io, options.http, [&api](http::Request&& r, http::Respond respond) {
     api.handle(std::move(r), std::move(respond));
   });
