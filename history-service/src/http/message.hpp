@@ -14,9 +14,9 @@ namespace reprise::http {
 class ClientLink {
  public:
   explicit ClientLink(int socket_fd = -1) : fd_(socket_fd) {}
-  /// True once the client hung up: seen by the server's watch, or on the socket now. The
-  /// socket is asked directly too, because the watch runs on an io thread that may not have
-  /// seen a hang-up yet when a task is about to be handed out.
+  /// True once the client hung up, asked of the socket itself (a peek that never blocks) when
+  /// it matters: before a task is handed out. Nobody watches the socket meanwhile: that cost
+  /// every request a wait to arm and cancel, for an answer the peek gives anyway.
   bool gone();
 
  private:

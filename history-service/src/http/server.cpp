@@ -152,23 +152,10 @@ struct Server::Impl {
         continue;
       }
       socket.set_option(tcp::no_delay(true), ec);
-      // Each session on a strand of its own: its coroutine and its hang-up watch never run at
-      // once, while different sessions still run in parallel.
+      // Each session on a strand of its own: with several io threads, its coroutine and its
+      // stream's timer never run at once, while different sessions still run in parallel.
       asio::co_spawn(asio::make_strand(io), session(std::move(socket)), asio::detached);
     }
-  }
-
-  /// While a request is being handled, a readable socket that reads as end-of-stream means the
-  /// client hung up. (Readable with data means a pipelined request: left for the next read.)
-  /// The handler runs on the session's strand, like the session, and touches the socket only
-  /// while `watching` says the session is still waiting for its answer.
-  static void watch_for_hangup(tcp::socket& socket, std::shared_ptr<ClientLink> client,
-                               std::shared_ptr<bool> watching, asio::any_io_executor session_executor) {
-    socket.async_wait(tcp::socket::wait_read,
-                      asio::bind_executor(session_executor, [client, watching](const beast::error_code& ec) {
-                        if (ec || !*watching) return;  // the answer was sent meanwhile
-                        client->gone();                // reads the socket's state (never blocks)
-                      }));
   }
 
   awaitable<void> session(tcp::socket socket) {
@@ -199,11 +186,7 @@ struct Server::Impl {
       stream.expires_never();  // a long poll may take a minute; the handler owns the deadline
       auto request = to_request(std::move(req), remote);
       request.client = std::make_shared<ClientLink>(stream.socket().native_handle());
-      auto watching = std::make_shared<bool>(true);
-      watch_for_hangup(stream.socket(), request.client, watching, co_await asio::this_coro::executor);
       Answer answer = co_await call(handler, std::move(request), stream.socket().native_handle(), version, keep_alive);
-      *watching = false;
-      stream.socket().cancel(ec);  // ends the hang-up watch
       if (answer.sent < answer.bytes.size()) {
         stream.expires_after(60s);
         co_await asio::async_write(stream, asio::buffer(answer.bytes.data() + answer.sent, answer.bytes.size() - answer.sent),
