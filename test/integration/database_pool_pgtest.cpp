@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -26,22 +27,36 @@ std::int64_t backend_pid(pg::Database& db) {
 }
 
 /// Runs a job here once the pool is idle and the connection kept for it is open (a database
-/// thread opens it after the first refusal); returns the thread and backend it ran on.
+/// thread opens it after a refusal); returns the thread and backend it ran on. A job whose
+/// connection turns out lost fails, and a later one runs on the connection opened anew.
 std::pair<std::thread::id, std::int64_t> run_here(pg::Database& db) {
   std::pair<std::thread::id, std::int64_t> ran{};
   wait_until([&] {
-    return db.idle_threads() == kThreads &&
-           db.run_here_if_idle([&] { ran = {std::this_thread::get_id(), backend_pid(db)}; });
+    bool done = false;
+    return db.idle_threads() == kThreads && db.run_here_if_idle([&] {
+             try {
+               ran = {std::this_thread::get_id(), backend_pid(db)};
+               done = true;
+             } catch (const pg::PgError& e) {
+               REQUIRE(e.connection_lost());
+             }
+           }) && done;
   }, 20s, "a job to run on the calling thread");
   return ran;
+}
+
+/// Offers `job` until it runs here (the pool idle, the connection open and recently used).
+void offer_until_run(pg::Database& db, const std::function<void()>& job) {
+  wait_until([&] { return db.idle_threads() == kThreads && db.run_here_if_idle(job); }, 20s,
+             "a job to run on the calling thread");
 }
 
 }  // namespace
 
 TEST_CASE("a job runs on the calling thread, with a connection of its own, only while the pool is idle") {
   const std::string url = fresh_database("database_pool");
-  // check_after_idle 0: every job checks its connection first, so one closed meanwhile is replaced.
-  pg::Database db(url, kThreads, {}, 0ms);
+  // check_after_idle long enough that no connection here is checked in the meantime.
+  pg::Database db(url, kThreads, {}, 10min);
   wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
 
   SECTION("the first lone job is refused while a database thread opens the connection") {
@@ -80,22 +95,58 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
     db.post([&] { on_pool.set_value(db.run_here_if_idle([] {})); });
     CHECK_FALSE(on_pool.get_future().get());
     bool nested = true;
-    wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool to be idle");
-    REQUIRE(db.run_here_if_idle([&] { nested = db.run_here_if_idle([] {}); }));
+    offer_until_run(db, [&] { nested = db.run_here_if_idle([] {}); });
     CHECK_FALSE(nested);
   }
 
-  SECTION("a connection closed meanwhile is opened again") {
+  SECTION("a connection closed meanwhile fails its job, and is opened again by a database thread") {
     const auto first_pid = run_here(db).second;
     pg::Connection admin(url);
     admin.exec("terminate", "SELECT pg_terminate_backend($1::int)", {std::to_string(first_pid)});
-    // The next job here finds its connection closed and replaces it; or, when the pool
-    // noticed first, a database thread opens a new one and a later job runs here.
-    const auto second_pid = run_here(db).second;
+    wait_until([&] {
+      return admin.exec("backend_gone", "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int",
+                        {std::to_string(first_pid)}).i64(0, 0) == 0;
+    }, 20s, "the backend to exit");
+    bool lost = false, reconnected_here = true;
+    offer_until_run(db, [&] {
+      try {
+        backend_pid(db);
+      } catch (const pg::PgError& e) {
+        lost = e.connection_lost();
+      }
+      try {
+        db.connection();
+      } catch (const pg::PgError& e) {
+        reconnected_here = !e.connection_lost();
+      }
+    });
+    CHECK(lost);
+    CHECK_FALSE(reconnected_here);  // the caller serves every connection: it never connects
+    const auto [thread, second_pid] = run_here(db);
+    CHECK(thread == std::this_thread::get_id());
     CHECK(second_pid != first_pid);
+  }
+
+  SECTION("a job that throws leaves the caller as it was") {
+    run_here(db);
+    CHECK_THROWS_AS(offer_until_run(db, [] { throw std::runtime_error("from the job"); }), std::runtime_error);
+    CHECK_THROWS_AS(db.connection(), std::logic_error);  // not left as the caller's connection
+    CHECK(run_here(db).first == std::this_thread::get_id());  // and not left marked busy
   }
 
   SECTION("outside a job there is no connection") {
     CHECK_THROWS_AS(db.connection(), std::logic_error);
   }
+}
+
+TEST_CASE("a connection kept for the caller and unused for check_after_idle is checked by a database thread") {
+  const std::string url = fresh_database("database_pool_idle");
+  pg::Database db(url, kThreads, {}, 500ms);
+  wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
+  const auto first_pid = run_here(db).second;
+  // A job that does not use the connection leaves it unused; once that has lasted
+  // check_after_idle, the caller is refused while a database thread checks it.
+  wait_until([&] { return db.idle_threads() == kThreads && !db.run_here_if_idle([] {}); }, 20s,
+             "a call refused for a connection idle too long");
+  CHECK(run_here(db).second == first_pid);  // the check found it open and kept it
 }

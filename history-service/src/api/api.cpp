@@ -63,7 +63,10 @@ Api::Api(boost::asio::io_context& io, pg::Database& db, service::WaitHub& hub, s
 void Api::run_here_if_alone(std::function<void()> job) {
   // Posted, not decided now: the post runs after the handlers of every request read in the
   // same wake-up. Requests that arrive together so go to the database threads, where they can
-  // share a commit, instead of waiting one after another for this thread.
+  // share a commit, instead of waiting one after another for this thread. A decision still
+  // posted when the io_context stops (past the drain deadline) goes with it: that request is
+  // neither done nor answered, and its client sees the connection close, as for any request
+  // a stop cuts off.
   ++waiting_to_run_here_;
   boost::asio::post(io_, [this, job = std::move(job)]() mutable {
     const bool alone = --waiting_to_run_here_ == 0;
@@ -318,11 +321,14 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
                           http::Respond& respond) {
   const auto limits = options_.limits;
   auto body = std::move(r.body);  // moved into the one handler that runs: every branch returns
-  // A write this short is done in a few milliseconds at most, so it may run on the io thread
-  // when it comes alone; anything that may read or write much runs on a database thread.
-  const auto where = r.method == "POST" && body.size() <= kMostBodyBytesRunHere ? Where::kHereIfAlone : Where::kPool;
-  // Every handler below runs where `where` says, the namespace check first.
-  auto run = [&](auto work) {
+  // The hot writes (a start, a signal, a task's completion) may run on the io thread when they
+  // come alone, if their body is short: then they are done in a few milliseconds. Everything
+  // else (reads of any length, a cancel or terminate that reaches children) runs on a
+  // database thread.
+  const auto hot_write = body.size() <= kMostBodyBytesRunHere ? Where::kHereIfAlone : Where::kPool;
+  // Every handler below runs on a database thread (or, if `where` allows, on this one), the
+  // namespace check first.
+  auto run = [&](auto work, Where where = Where::kPool) {
     on_db(
         std::move(respond),
         [this, ns, work = std::move(work)]() mutable {
@@ -371,7 +377,8 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
             auto result = start_workflow(start);
             return json_response({{"run_id", result.run_id}, {"created", result.created}},
                                  result.created ? 201 : 200);
-          });
+          },
+          hot_write);
     return;
   }
 
@@ -447,7 +454,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
         store::signal_workflow(db_.connection(), s, effects);
         feed_.publish(effects);
         return json_response(json::object());
-      });
+      }, hot_write);
       return;
     }
     if (p.size() == 3 && action == "signal-with-start") {
@@ -588,7 +595,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       }
       feed_.publish(effects);
       return json_response(json::object());
-    });
+    }, hot_write);
     return;
   }
 
@@ -646,7 +653,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       }
       feed_.publish(effects);
       return json_response(answer);
-    });
+    }, hot_write);
     return;
   }
   throw not_found(r);

@@ -51,7 +51,7 @@ inline http::Respond unless_answered_later(http::Respond respond) {
   };
 }
 
-/// The largest request body whose work may run on the io thread (Api::run_here_if_alone).
+/// The largest body of a hot write whose work may run on the io thread (Api::run_here_if_alone).
 inline constexpr std::size_t kMostBodyBytesRunHere = 16 * 1024;
 
 template <class Work>

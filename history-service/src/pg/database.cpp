@@ -27,19 +27,23 @@ void Database::post(std::function<void()> job) {
 }
 
 bool Database::run_here_if_idle(const std::function<void()>& job) {
-  if (current_) return false;
   {
     std::lock_guard lock(mutex_);
+    // A database thread calling is busy, so the pool is not idle; a job already running here
+    // holds here_busy_.
     if (stopping_ || here_busy_ || threads_.empty() || !jobs_.empty() || idle_.size() != threads_.size())
       return false;
     here_busy_ = true;
-    if (!here_.connection || here_.connection->broken()) {
+    if (!here_.connection || here_.connection->broken() ||
+        std::chrono::steady_clock::now() - here_.last_used >= check_after_idle_) {
+      // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
+      // server that went away may take seconds, and the caller serves every connection.
       IdleThread* thread = idle_.back();
       idle_.pop_back();
       thread->job = [this] {
         ReleaseHere release{*this};
         try {
-          run_with(here_, [this] { connection(); });
+          open_or_check(here_);
         } catch (...) {
           // Not open: the next lone request asks again; its own job reports why.
         }
@@ -61,9 +65,7 @@ void Database::run_with(Held& held, const std::function<void()>& job) {
   job();
 }
 
-Connection& Database::connection() {
-  if (!current_) throw std::logic_error("pg::Database::connection() called outside a job of the pool");
-  Held& held = *current_;
+void Database::open_or_check(Held& held) {
   const auto now = std::chrono::steady_clock::now();
   if (held.connection && !held.connection->broken() && now - held.last_used >= check_after_idle_) {
     try {
@@ -78,7 +80,20 @@ Connection& Database::connection() {
     held.connection = std::make_unique<Connection>(conninfo_);
     held.connection->commit_with(&commits_);
   }
-  return *held.connection;
+}
+
+Connection& Database::connection() {
+  if (!current_) throw std::logic_error("pg::Database::connection() called outside a job of the pool");
+  if (current_ != &here_) {
+    open_or_check(*current_);
+  } else if (!here_.connection || here_.connection->broken()) {
+    // Lost during this job: reconnecting would block the io thread. A database thread
+    // reopens it before the next lone request runs here (run_here_if_idle).
+    throw PgError("the connection was lost during the request", "08006", /*connection_lost=*/true);
+  } else {
+    here_.last_used = std::chrono::steady_clock::now();
+  }
+  return *current_->connection;
 }
 
 std::size_t Database::idle_threads() {

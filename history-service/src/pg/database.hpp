@@ -33,10 +33,11 @@ class Database {
   /// Runs `job` on the calling thread, with a connection kept for that, when every database
   /// thread is idle, nothing is queued and no other job runs this way; returns false, leaving
   /// `job` to the caller, otherwise. For a lone request on the io thread: handing it to a
-  /// database thread would cost a thread wake-up (docs/architecture.md, "The io thread").
-  /// A database thread, or a job already running here, is always refused. So is a caller
-  /// while that connection is not open: a database thread opens it, so a slow or failing
-  /// connect never blocks the caller.
+  /// database thread would cost a thread wake-up (docs/architecture.md, "A lone short
+  /// write"). A database thread, or a job already running here, is always refused. So is a
+  /// caller while that connection is not open, or unused for `check_after_idle`: a database
+  /// thread opens or checks it, so a slow connect or a ping to a vanished server never blocks
+  /// the caller; a job here whose connection is lost fails rather than reconnect.
   bool run_here_if_idle(const std::function<void()>& job);
   /// The connection of the job running on the calling thread, (re)connected on demand.
   /// Throws PgError; std::logic_error outside a job of this pool.
@@ -73,6 +74,9 @@ class Database {
   void run();
   /// Runs `job` with `held` as the calling thread's connection.
   void run_with(Held& held, const std::function<void()>& job);
+  /// Opens `held`'s connection, or, unused for check_after_idle_, checks it with a round trip
+  /// and reopens it if it was closed meanwhile. Throws PgError.
+  void open_or_check(Held& held);
 
   std::string conninfo_;
   CommitGroup commits_;  // shared by the pool's connections
