@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -69,31 +70,32 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
   SECTION("its connection is not a database thread's") {
     const auto [thread, here_pid] = run_here(db);
     CHECK(thread == std::this_thread::get_id());
-    std::promise<std::int64_t> pool_pid;
-    db.post([&] { pool_pid.set_value(backend_pid(db)); });
-    CHECK(pool_pid.get_future().get() != here_pid);
+    auto pool_pid = std::make_shared<std::promise<std::int64_t>>();
+    db.post([&db, pool_pid] { pool_pid->set_value(backend_pid(db)); });
+    CHECK(pool_pid->get_future().get() != here_pid);
   }
 
   SECTION("refused while a database thread is busy") {
     run_here(db);
-    std::promise<void> release;
-    std::promise<void> started;
-    db.post([&] {
-      started.set_value();
-      release.get_future().wait();
+    // The job shares what it touches: this section may end before the job has returned.
+    auto release = std::make_shared<std::promise<void>>();
+    auto started = std::make_shared<std::promise<void>>();
+    db.post([started, released = release->get_future().share()] {
+      started->set_value();
+      released.wait();
     });
-    started.get_future().wait();
+    started->get_future().wait();
     bool ran = false;
     CHECK_FALSE(db.run_here_if_idle([&] { ran = true; }));
-    release.set_value();
+    release->set_value();
     CHECK_FALSE(ran);
   }
 
   SECTION("refused on a database thread, and inside a job already running here") {
     run_here(db);
-    std::promise<bool> on_pool;
-    db.post([&] { on_pool.set_value(db.run_here_if_idle([] {})); });
-    CHECK_FALSE(on_pool.get_future().get());
+    auto on_pool = std::make_shared<std::promise<bool>>();
+    db.post([&db, on_pool] { on_pool->set_value(db.run_here_if_idle([] {})); });
+    CHECK_FALSE(on_pool->get_future().get());
     bool nested = true;
     offer_until_run(db, [&] { nested = db.run_here_if_idle([] {}); });
     CHECK_FALSE(nested);
