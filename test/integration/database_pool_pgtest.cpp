@@ -27,29 +27,29 @@ std::int64_t backend_pid(pg::Database& db) {
   return db.connection().exec("backend_pid", "SELECT pg_backend_pid()").i64(0, 0);
 }
 
-/// Runs a job here once the pool is idle and the connection kept for it is open (a database
-/// thread opens it after a refusal); returns the thread and backend it ran on. A job whose
-/// connection turns out lost fails, and a later one runs on the connection opened anew.
-std::pair<std::thread::id, std::int64_t> run_here(pg::Database& db) {
-  std::pair<std::thread::id, std::int64_t> ran{};
+/// Offers `job` to run here until it runs and returns true. It runs once the pool is idle and
+/// the connection kept for the caller is open (a database thread opens it after a refusal).
+void offer_until_done(pg::Database& db, const std::function<bool()>& job) {
   wait_until([&] {
     bool done = false;
-    return db.idle_threads() == kThreads && db.run_here_if_idle([&] {
-             try {
-               ran = {std::this_thread::get_id(), backend_pid(db)};
-               done = true;
-             } catch (const pg::PgError& e) {
-               REQUIRE(e.connection_lost());
-             }
-           }) && done;
+    return db.idle_threads() == kThreads && db.run_here_if_idle([&] { done = job(); }) && done;
   }, 20s, "a job to run on the calling thread");
-  return ran;
 }
 
-/// Offers `job` until it runs here (the pool idle, the connection open and recently used).
-void offer_until_run(pg::Database& db, const std::function<void()>& job) {
-  wait_until([&] { return db.idle_threads() == kThreads && db.run_here_if_idle(job); }, 20s,
-             "a job to run on the calling thread");
+/// Runs a job here; returns the thread and backend it ran on. A job whose connection turns
+/// out lost fails, and a later one runs on the connection opened anew.
+std::pair<std::thread::id, std::int64_t> run_here(pg::Database& db) {
+  std::pair<std::thread::id, std::int64_t> ran{};
+  offer_until_done(db, [&] {
+    try {
+      ran = {std::this_thread::get_id(), backend_pid(db)};
+      return true;
+    } catch (const pg::PgError& e) {
+      REQUIRE(e.connection_lost());
+      return false;
+    }
+  });
+  return ran;
 }
 
 }  // namespace
@@ -97,7 +97,10 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
     db.post([&db, on_pool] { on_pool->set_value(db.run_here_if_idle([] {})); });
     CHECK_FALSE(on_pool->get_future().get());
     bool nested = true;
-    offer_until_run(db, [&] { nested = db.run_here_if_idle([] {}); });
+    offer_until_done(db, [&] {
+      nested = db.run_here_if_idle([] {});
+      return true;
+    });
     CHECK_FALSE(nested);
   }
 
@@ -110,7 +113,7 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
                         {std::to_string(first_pid)}).i64(0, 0) == 0;
     }, 20s, "the backend to exit");
     bool lost = false, reconnected_here = true;
-    offer_until_run(db, [&] {
+    offer_until_done(db, [&] {
       try {
         backend_pid(db);
       } catch (const pg::PgError& e) {
@@ -121,6 +124,7 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
       } catch (const pg::PgError& e) {
         reconnected_here = !e.connection_lost();
       }
+      return true;
     });
     CHECK(lost);
     CHECK_FALSE(reconnected_here);  // the caller serves every connection: it never connects
@@ -131,7 +135,8 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
 
   SECTION("a job that throws leaves the caller as it was") {
     run_here(db);
-    CHECK_THROWS_AS(offer_until_run(db, [] { throw std::runtime_error("from the job"); }), std::runtime_error);
+    CHECK_THROWS_AS(offer_until_done(db, []() -> bool { throw std::runtime_error("from the job"); }),
+                    std::runtime_error);
     CHECK_THROWS_AS(db.connection(), std::logic_error);  // not left as the caller's connection
     CHECK(run_here(db).first == std::this_thread::get_id());  // and not left marked busy
   }

@@ -80,6 +80,9 @@ namespace {
 /// A poll's body ({"identity": ..., "timeout": ...}) is parsed on the io thread; anything
 /// bigger than this is not a poll, and parsing it there would hold up every connection.
 constexpr std::size_t kMostPollBodyBytes = 64 * 1024;
+/// The largest body of a hot write whose work may run on the io thread (run_here_if_alone):
+/// work of a few milliseconds at most.
+constexpr std::size_t kMostBodyBytesRunHere = 16 * 1024;
 
 /// Splits /a/b%2Fc into {"a", "b/c"}: segments are decoded after splitting.
 std::vector<std::string> split_path(const std::string& path) {

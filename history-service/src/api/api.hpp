@@ -58,7 +58,7 @@ class Api {
   /// Where a request's database work runs: on a database thread, or, for a short write when
   /// nothing else is going on, on the io thread that read it (see run_here_if_alone).
   enum class Where { kPool, kHereIfAlone };
-  /// Runs `work` on a database thread and responds with its result or its error.
+  /// Runs `work` where `where` says and responds with its result or its error.
   template <class Work>
   void on_db(http::Respond respond, Work work, Where where = Where::kPool);
   /// Runs `job` on this (io) thread if, once the requests read together with it have been

@@ -51,9 +51,6 @@ inline http::Respond unless_answered_later(http::Respond respond) {
   };
 }
 
-/// The largest body of a hot write whose work may run on the io thread (Api::run_here_if_alone).
-inline constexpr std::size_t kMostBodyBytesRunHere = 16 * 1024;
-
 template <class Work>
 void Api::on_db(http::Respond respond, Work work, Where where) {
   std::function<void()> job = [respond = std::move(respond), work = std::move(work)]() mutable {

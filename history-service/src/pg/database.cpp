@@ -16,10 +16,11 @@ Database::~Database() { stop(); }
 
 void Database::post(std::function<void()> job) {
   std::lock_guard lock(mutex_);
-  if (idle_.empty()) {
-    jobs_.push_back(std::move(job));
-    return;
-  }
+  if (idle_.empty()) jobs_.push_back(std::move(job));
+  else hand_to_idle_thread(std::move(job));
+}
+
+void Database::hand_to_idle_thread(std::function<void()> job) {
   IdleThread* thread = idle_.back();
   idle_.pop_back();
   thread->job = std::move(job);
@@ -38,17 +39,14 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
         std::chrono::steady_clock::now() - here_.last_used >= check_after_idle_) {
       // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
       // server that went away may take seconds, and the caller serves every connection.
-      IdleThread* thread = idle_.back();
-      idle_.pop_back();
-      thread->job = [this] {
+      hand_to_idle_thread([this] {
         ReleaseHere release{*this};
         try {
           open_or_check(here_);
         } catch (...) {
           // Not open: the next lone request asks again; its own job reports why.
         }
-      };
-      thread->wake.notify_one();
+      });
       return false;
     }
   }

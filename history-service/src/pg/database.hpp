@@ -72,6 +72,8 @@ class Database {
   };
 
   void run();
+  /// Gives `job` to the thread that idled last; the caller holds mutex_ and saw one idle.
+  void hand_to_idle_thread(std::function<void()> job);
   /// Runs `job` with `held` as the calling thread's connection.
   void run_with(Held& held, const std::function<void()>& job);
   /// Opens `held`'s connection, or, unused for check_after_idle_, checks it with a round trip
