@@ -42,6 +42,12 @@ TEST_CASE("two hundred timers due at once each fire exactly once, into a new wor
 
 namespace {
 
+/// Every stored event, one row each, with the transaction that wrote it (`tx`): the history
+/// is stored as one row of events per transaction (history_batches.hpp).
+const std::string kEvents =
+    "(SELECT workflow_id, xmin::text AS tx, e->>'event_type' AS event_type FROM history_batches, "
+    "jsonb_array_elements(('[' || events || ']')::jsonb) e) stored_events";
+
 /// The first column of the first row of `sql`, as text.
 std::string scalar(reprise::pg::Connection& conn, const std::string& sql) {
   // Statements are prepared by name: one name for each text.
@@ -82,18 +88,18 @@ TEST_CASE("timers overdue together fire in batches, one timer of a run per batch
 
   ServerProcess second({.database_url = url});
   wait_until([&] {
-    return scalar(db, "SELECT count(*) FROM history_events WHERE event_type = 'TimerFired'") == std::to_string(kRuns * 3 / 2);
+    return scalar(db, "SELECT count(*) FROM " + kEvents + " WHERE event_type = 'TimerFired'") == std::to_string(kRuns * 3 / 2);
   }, 30s, "every timer fires");
   // Each transaction that fired timers wrote its TimerFired rows with its own xmin: one a
   // timer, before batching.
   const int transactions = std::stoi(
-      scalar(db, "SELECT count(DISTINCT xmin::text) FROM history_events WHERE event_type = 'TimerFired'"));
+      scalar(db, "SELECT count(DISTINCT tx) FROM " + kEvents + " WHERE event_type = 'TimerFired'"));
   INFO(due << " timers were due at once; " << transactions << " transactions fired them");
   CHECK(transactions <= due / 4);
   // Never two timers of one run in one transaction: they would fail each other's fence.
-  CHECK(scalar(db, R"(
-    SELECT count(*) FROM (SELECT workflow_id FROM history_events WHERE event_type = 'TimerFired'
-                          GROUP BY workflow_id HAVING count(DISTINCT xmin::text) <> count(*)) two_in_one)") == "0");
+  CHECK(scalar(db, "SELECT count(*) FROM (SELECT workflow_id FROM " + kEvents +
+                       " WHERE event_type = 'TimerFired' GROUP BY workflow_id HAVING count(DISTINCT tx) <> "
+                       "count(*)) two_in_one") == "0");
   RepriseApi api(second.port());
   for (int i = 0; i < kRuns; ++i) {
     auto types = api.event_types(fmt::format("batch-{}", i));
@@ -125,7 +131,7 @@ TEST_CASE("a timer that fails every time is postponed a minute, and the timers o
 
   ServerProcess second({.database_url = url});
   wait_until([&] {
-    return scalar(db, "SELECT count(*) FROM history_events WHERE event_type = 'TimerFired'") == "10";
+    return scalar(db, "SELECT count(*) FROM " + kEvents + " WHERE event_type = 'TimerFired'") == "10";
   }, 30s, "the healthy timers fire");
   wait_until([&] {
     return scalar(db, "SELECT count(*) FROM timers WHERE workflow_id = 'poison' AND fire_at > now() + interval '30 seconds'") == "1";

@@ -5,6 +5,7 @@
 
 #include "store/committed_state.hpp"
 #include "store/create_run.hpp"
+#include "store/history_batches.hpp"
 #include "store/tables.hpp"
 #include "store/uuid.hpp"
 
@@ -309,11 +310,8 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
 
 /// The request that started this run, rebuilt from its history (for a retry).
 StartRequest original_start(RunState& run) {
-  auto r = run.connection().exec(
-      "started_event", "SELECT attributes FROM history_events WHERE namespace = $1 AND workflow_id = "
-                       "$2 AND run_id = $3::uuid AND event_id = 1",
-      {run.key().ns, run.key().workflow_id, run.key().run_id});
-  auto started = json::parse(r.text(0, 0));
+  auto r = run.connection().exec(first_batch_statement(run.key()));
+  auto started = json::parse(first_event(r.text(0, 2))).at("attributes");
   StartRequest s;
   s.ns = run.key().ns;
   s.workflow_id = run.key().workflow_id;

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <reprise/protocol/duration.hpp>
 
-#include "store/history_rows.hpp"
+#include "store/history_batches.hpp"
 #include "store/operations.hpp"
 #include "store/timer_spec.hpp"
 
@@ -57,7 +57,10 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
   return task;
 }
 
-std::string StartedWorkflowTask::json() const { return head + ",\"history\":" + events_json(*history) + "}"; }
+std::string StartedWorkflowTask::json() const {
+  int count = 0;
+  return head + ",\"history\":" + events_json(*history, history_from, std::numeric_limits<int>::max(), count) + "}";
+}
 
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type, protocol::Timestamp started,
                                const TaskTokenSigner& signer) {

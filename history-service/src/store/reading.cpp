@@ -3,7 +3,7 @@
 #include <reprise/protocol/api_error.hpp>
 
 #include "store/operations.hpp"
-#include "store/history_rows.hpp"
+#include "store/history_batches.hpp"
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 
@@ -96,12 +96,11 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
 
   json result = nullptr;
   if (!run.is_open()) {
-    auto last = conn.exec("describe_last_event",
-                          "SELECT event_type, attributes FROM history_events WHERE namespace = $1 AND "
-                          "workflow_id = $2 AND run_id = $3::uuid AND event_id = $4::bigint",
-                          {k.ns, k.workflow_id, k.run_id, std::to_string(row.next_event_id - 1)});
-    if (last.rows() == 1)
-      result = {{"event_type", last.str(0, 0)}, {"attributes", json::parse(last.text(0, 1))}};
+    auto last = conn.exec(last_batch_statement(k, false));
+    if (last.rows() == 1) {
+      auto event = json::parse(last_event(last.text(0, 2)));
+      result = {{"event_type", std::move(event["event_type"])}, {"attributes", std::move(event["attributes"])}};
+    }
   }
   out["close_event"] = std::move(result);
   return out;
@@ -157,20 +156,13 @@ HistoryPage read_close(pg::Connection& conn, const RunKey& key) {
     auto run = RunState::find_or_throw(conn, key);
     return read_history(conn, run, run.is_open() ? run.row().next_event_id : run.row().next_event_id - 1, 1);
   }
-  // A named run: its row and, once it has closed, its last event, in one round trip.
-  auto rows = conn.exec_all(
-      {RunState::load_statement(key),
-       {"history_closing_event",
-        "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes FROM history_events "
-        "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND event_id = ("
-        "SELECT next_event_id - 1 FROM executions WHERE namespace = $1 AND workflow_id = $2 AND "
-        "run_id = $3::uuid AND status <> 'Running')",
-        {key.ns, key.workflow_id, key.run_id}}});
+  // A named run: its row and, once it has closed, its last batch, in one round trip.
+  auto rows = conn.exec_all({RunState::load_statement(key), last_batch_statement(key, true)});
   auto run = RunState::from_rows(conn, rows[0]);
   if (!run) throw RunState::not_found(key);
   const bool closed = !run->is_open() && rows[1].rows() == 1;
-  return HistoryPage{run->key(), closed ? events_json(rows[1]) : "[]", closed ? 1 : 0, run->row().next_event_id,
-                     closed};
+  return HistoryPage{run->key(), closed ? "[" + std::string(last_event(rows[1].text(0, 2))) + "]" : "[]",
+                     closed ? 1 : 0, run->row().next_event_id, closed};
 }
 
 HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t from_event_id,
@@ -180,37 +172,15 @@ HistoryPage read_history(pg::Connection& conn, const RunKey& key, std::int64_t f
   auto rows = conn.exec_all({RunState::load_statement(key), history_page_statement(key, from_event_id, page_size)});
   auto run = RunState::from_rows(conn, rows[0]);
   if (!run) throw RunState::not_found(key);
-  HistoryPage page{run->key(), events_json(rows[1]), rows[1].rows(), run->row().next_event_id, !run->is_open()};
+  HistoryPage page{run->key(), "", 0, run->row().next_event_id, !run->is_open()};
+  page.events_json = events_json(rows[1], from_event_id, page_size, page.count);
   return page;
-}
-
-pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size) {
-  return {"history_page",
-          "SELECT event_id, event_type, " REPRISE_EPOCH_MS("event_time") ", attributes "
-          "FROM history_events WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
-          "$3::uuid AND event_id >= $4::bigint ORDER BY event_id LIMIT $5::int",
-          {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(page_size)}};
-}
-
-void append_event_json(std::string& out, bool first, std::string_view event_id, std::string_view event_type,
-                       std::string_view event_time, std::string_view attributes) {
-  fmt::format_to(std::back_inserter(out), R"({}{{"event_id":{},"event_type":"{}","event_time":"{}","attributes":{}}})",
-                 first ? "" : ",", event_id, event_type, event_time, attributes);
-}
-
-std::string events_json(const pg::Result& r) {
-  std::string out = "[";
-  for (int i = 0; i < r.rows(); ++i)
-    append_event_json(out, i == 0, r.text(i, 0), r.text(i, 1), format_timestamp(*opt_timestamp(r, i, 2)), r.text(i, 3));
-  return out + "]";
 }
 
 HistoryPage read_history(pg::Connection& conn, const RunState& run, std::int64_t from_event_id, int page_size) {
   HistoryPage page{run.key(), "", 0, run.row().next_event_id, !run.is_open()};
   auto s = history_page_statement(page.run, from_event_id, page_size);
-  auto r = conn.exec(s);
-  page.events_json = events_json(r);
-  page.count = r.rows();
+  page.events_json = events_json(conn.exec(s), from_event_id, page_size, page.count);
   return page;
 }
 

@@ -11,7 +11,7 @@
 
 #include "pg/database.hpp"
 #include "store/committed_state.hpp"
-#include "store/history_rows.hpp"
+#include "store/history_batches.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
 
@@ -121,17 +121,23 @@ RunState RunState::create(pg::Connection& conn, ExecutionRow row) {
 std::int64_t RunState::append(EventType type, json attributes) { return append(type, std::move(attributes), now()); }
 
 std::int64_t RunState::append(EventType type, json attributes, Timestamp time) {
-  std::int64_t id = row_.next_event_id++;
-  events_.push_back({id, type, time, attributes.dump()});
-  return id;
+  return record({0, type, time, attributes.dump(), {}});
+}
+
+std::int64_t RunState::record(NewEvent e) {
+  e.id = row_.next_event_id++;
+  e.rendered = render_event(e.id, e.type, e.time, e.attributes);
+  events_.push_back(std::move(e));
+  return events_.back().id;
 }
 
 std::string RunState::new_events_json(std::int64_t from_event_id) const {
   std::string out = "[";
   for (const auto& e : events_)
-    if (e.id >= from_event_id)
-      append_event_json(out, out.size() == 1, std::to_string(e.id), protocol::to_string(e.type),
-                        protocol::format_timestamp(e.time), e.attributes);
+    if (e.id >= from_event_id) {
+      if (out.size() > 1) out += ',';
+      out += e.rendered;
+    }
   return out + "]";
 }
 
@@ -142,7 +148,7 @@ void RunState::add_external(EventType type, json attributes) {
 void RunState::add_external(std::vector<std::pair<EventType, json>> events) {
   for (auto& [type, attributes] : events) {
     if (workflow_task_in_flight())
-      buffered_.push_back({0, type, now(), attributes.dump()});
+      buffered_.push_back({0, type, now(), attributes.dump(), {}});
     else
       append(type, std::move(attributes));
   }
@@ -162,16 +168,11 @@ int RunState::flush_buffered() {
   std::vector<std::pair<std::int64_t, NewEvent>> stored;
   for (int i = 0; i < r.rows(); ++i)
     stored.push_back({r.i64(i, 0), NewEvent{0, *protocol::event_type_from_string(r.text(i, 1)),
-                                            *opt_timestamp(r, i, 2), r.str(i, 3)}});
+                                            *opt_timestamp(r, i, 2), r.str(i, 3), {}}});
   std::sort(stored.begin(), stored.end(), [](auto& a, auto& b) { return a.first < b.first; });
-  int count = 0;
-  auto take = [&](NewEvent e) {
-    e.id = row_.next_event_id++;
-    events_.push_back(std::move(e));
-    ++count;
-  };
-  for (auto& [seq, e] : stored) take(std::move(e));
-  for (auto& e : buffered_) take(std::move(e));
+  for (auto& [seq, e] : stored) record(std::move(e));
+  for (auto& e : buffered_) record(std::move(e));
+  const auto count = static_cast<int>(stored.size() + buffered_.size());
   buffered_.clear();
   return count;
 }
@@ -256,32 +257,43 @@ void RunState::close(const std::string& status, EventType type, json attributes)
   // flush_buffered() above took every buffered event.
 }
 
-void RunState::insert_events(const std::vector<NewEvent>& events, bool buffered) {
-  // One multi-row INSERT per chunk: one round trip however many events a task produced.
+void RunState::insert_history() {
+  // One row for the transaction's events: a step's six events cost one heap tuple and one
+  // index entry, not six of each. A transaction that appends megabytes (a wide fan-out) writes
+  // a row per few of them, so no row nears PostgreSQL's limits.
+  constexpr std::size_t kMostBatchBytes = 4 << 20;
+  for (std::size_t i = 0; i < events_.size();) {
+    const auto first = events_[i].id;
+    std::string batch = events_[i++].rendered;
+    while (i < events_.size() && batch.size() < kMostBatchBytes) {
+      batch += kBatchSeparator;
+      batch += events_[i++].rendered;
+    }
+    conn_->defer("history_append",
+                 "INSERT INTO history_batches (namespace, workflow_id, run_id, first_event_id, last_event_id, "
+                 "events) VALUES ($1, $2, $3::uuid, $4::bigint, $5::bigint, $6)",
+                 {key().ns, key().workflow_id, key().run_id, std::to_string(first), std::to_string(events_[i - 1].id),
+                  std::move(batch)});
+  }
+}
+
+void RunState::insert_buffered() {
+  // One multi-row INSERT per chunk: one round trip however many events arrived.
   constexpr std::size_t kChunk = 32;
-  for (std::size_t start = 0; start < events.size(); start += kChunk) {
-    std::size_t n = std::min(kChunk, events.size() - start);
-    std::string sql = buffered ? "INSERT INTO buffered_events (namespace, workflow_id, run_id, "
-                                 "event_type, event_time, attributes) VALUES "
-                               : "INSERT INTO history_events (namespace, workflow_id, run_id, "
-                                 "event_id, event_type, event_time, attributes) VALUES ";
+  for (std::size_t start = 0; start < buffered_.size(); start += kChunk) {
+    std::size_t n = std::min(kChunk, buffered_.size() - start);
+    std::string sql = "INSERT INTO buffered_events (namespace, workflow_id, run_id, event_type, event_time, "
+                      "attributes) VALUES ";
     std::vector<pg::Param> params{key().ns, key().workflow_id, key().run_id};
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& e = events[start + i];
+      const auto& e = buffered_[start + i];
       std::size_t p = params.size();
-      if (buffered) {
-        sql += fmt::format("{}($1, $2, $3::uuid, ${}, ${}::timestamptz, ${})", i ? ", " : "", p + 1,
-                           p + 2, p + 3);
-      } else {
-        sql += fmt::format("{}($1, $2, $3::uuid, ${}::bigint, ${}, ${}::timestamptz, ${})",
-                           i ? ", " : "", p + 1, p + 2, p + 3, p + 4);
-        params.push_back(std::to_string(e.id));
-      }
+      sql += fmt::format("{}($1, $2, $3::uuid, ${}, ${}::timestamptz, ${})", i ? ", " : "", p + 1, p + 2, p + 3);
       params.push_back(std::string(protocol::to_string(e.type)));
       params.push_back(protocol::format_timestamp(e.time));
       params.push_back(e.attributes);
     }
-    conn_->defer(fmt::format("{}_{}", buffered ? "buffer_events" : "append_events", n), sql, std::move(params));
+    conn_->defer(fmt::format("buffer_events_{}", n), sql, std::move(params));
   }
 }
 
@@ -341,8 +353,8 @@ Effects RunState::save() {
   }
   row_.version += 1;
 
-  insert_events(events_, false);
-  insert_events(buffered_, true);
+  insert_history();
+  insert_buffered();
   for (const auto& t : tasks_)
     insert_task(*conn_, key(), t.kind, t.task_queue, t.scheduled_event_id, t.attempt);
   for (const auto& k : dropped_timers_) store::delete_timer(*conn_, key(), k);

@@ -163,6 +163,7 @@ class RunState {
     EventType type;
     Timestamp time;
     std::string attributes;
+    std::string rendered;  // the API's JSON object, once it has an id (history_batches.hpp)
   };
   struct NewTask {
     std::string kind, task_queue;
@@ -172,7 +173,10 @@ class RunState {
 
   RunState(pg::Connection& conn, ExecutionRow row, bool is_new)
       : conn_(&conn), row_(std::move(row)), is_new_(is_new) {}
-  void insert_events(const std::vector<NewEvent>& events, bool buffered);
+  /// Gives an event the next id and appends it to this transaction's events.
+  std::int64_t record(NewEvent event);
+  void insert_history();
+  void insert_buffered();
 
   pg::Connection* conn_;
   ExecutionRow row_;                     // the run as it will be after save()

@@ -1,0 +1,107 @@
+#include "store/history_batches.hpp"
+
+#include <iterator>
+#include <limits>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace reprise::store {
+
+std::string render_event(std::int64_t event_id, protocol::EventType type, protocol::Timestamp time,
+                         std::string_view attributes) {
+  std::string out;
+  out.reserve(attributes.size() + 112);
+  fmt::format_to(std::back_inserter(out), R"({{"event_id":{},"event_type":"{}","event_time":"{}","attributes":)",
+                 event_id, protocol::to_string(type), protocol::format_timestamp(time));
+  out += attributes;
+  out += '}';
+  // A batch is cut at its newlines: an event must not have one of its own.
+  if (attributes.find('\n') != std::string_view::npos)
+    throw std::logic_error("an event's attributes were not compact JSON (they hold a newline)");
+  return out;
+}
+
+namespace {
+
+// Where a run's batches are: every statement here names the run the same way.
+#define REPRISE_RUN_BATCHES "history_batches WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid"
+
+/// Calls `each(event_id, object)` for every event of a batch that starts at `first_event_id`.
+template <class F>
+void for_each_event(std::int64_t first_event_id, std::string_view batch, F&& each) {
+  for (std::int64_t id = first_event_id;; ++id) {
+    auto end = batch.find(kBatchSeparator);
+    if (end == std::string_view::npos) return each(id, batch);
+    each(id, batch.substr(0, end));
+    batch.remove_prefix(end + kBatchSeparator.size());
+  }
+}
+
+}  // namespace
+
+pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size) {
+  const auto end = from_event_id > std::numeric_limits<std::int64_t>::max() - page_size
+                       ? std::numeric_limits<std::int64_t>::max()
+                       : from_event_id + page_size;
+  // The batch holding the first event is found by an index-only step back from it, so a late
+  // page of a long history does not scan the batches before it.
+  return {"history_page",
+          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
+          " AND first_event_id >= (SELECT coalesce(max(first_event_id), 1) FROM " REPRISE_RUN_BATCHES
+          " AND first_event_id <= $4::bigint) AND first_event_id < $5::bigint AND last_event_id >= $4::bigint "
+          "ORDER BY first_event_id",
+          {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(end)}};
+}
+
+std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count) {
+  const auto end = from_event_id + page_size;  // page_size is at most what history_page_statement allowed
+  std::string out = "[";
+  count = 0;
+  for (int i = 0; i < rows.rows(); ++i) {
+    const auto first = rows.i64(i, 0), last = rows.i64(i, 1);
+    const auto batch = rows.text(i, 2);
+    if (first >= from_event_id && last < end) {  // the whole batch: spliced as it is
+      if (count) out += ',';
+      out += batch;
+      count += static_cast<int>(last - first + 1);
+      continue;
+    }
+    for_each_event(first, batch, [&](std::int64_t id, std::string_view event) {
+      if (id < from_event_id || id >= end) return;
+      if (count++) out += ',';
+      out += event;
+    });
+  }
+  return out + "]";
+}
+
+pg::Connection::Statement last_batch_statement(const RunKey& run, bool closed_only) {
+  if (closed_only)
+    return {"history_closing_batch",
+            "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
+            " AND EXISTS (SELECT 1 FROM executions WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
+            "$3::uuid AND status <> 'Running') ORDER BY first_event_id DESC LIMIT 1",
+            {run.ns, run.workflow_id, run.run_id}};
+  return {"history_last_batch",
+          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
+          " ORDER BY first_event_id DESC LIMIT 1",
+          {run.ns, run.workflow_id, run.run_id}};
+}
+
+pg::Connection::Statement first_batch_statement(const RunKey& run) {
+  return {"history_first_batch",
+          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES " AND first_event_id = 1",
+          {run.ns, run.workflow_id, run.run_id}};
+}
+
+std::string_view first_event(std::string_view batch) { return batch.substr(0, batch.find(kBatchSeparator)); }
+
+std::string_view last_event(std::string_view batch) {
+  auto at = batch.rfind(kBatchSeparator);
+  return at == std::string_view::npos ? batch : batch.substr(at + kBatchSeparator.size());
+}
+
+#undef REPRISE_RUN_BATCHES
+
+}  // namespace reprise::store

@@ -1,0 +1,40 @@
+#pragma once
+/// A run's history as stored: one `history_batches` row for the events one transaction
+/// appended (migration 0012). The row holds them as the API's JSON objects, in order, separated
+/// by ",\n": a whole batch splices into a JSON array as it is, and part of one is cut at its
+/// newlines without parsing (compact JSON has no raw newline). A run's batches are contiguous,
+/// so the one holding event N is the one with the greatest first_event_id <= N.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <reprise/protocol/event_type.hpp>
+#include <reprise/protocol/timestamp.hpp>
+
+#include "pg/connection.hpp"
+#include "store/run_key.hpp"
+
+namespace reprise::store {
+
+/// One event as the API's JSON object (`attributes`: its JSON text, compact).
+std::string render_event(std::int64_t event_id, protocol::EventType type, protocol::Timestamp time,
+                         std::string_view attributes);
+/// Between two events of a batch.
+inline constexpr std::string_view kBatchSeparator = ",\n";
+
+/// Reads the batches holding events [from_event_id, from_event_id + page_size).
+pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size);
+/// The events of a history page's rows that are in its range, as the API's JSON array;
+/// `count` gets how many it holds.
+std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count);
+
+/// Reads a run's last batch; with `closed_only`, only once the run has closed.
+pg::Connection::Statement last_batch_statement(const RunKey& run, bool closed_only);
+/// Reads a run's first batch (the one its start wrote).
+pg::Connection::Statement first_batch_statement(const RunKey& run);
+/// The first and last events of a batch, as JSON objects.
+std::string_view first_event(std::string_view batch);
+std::string_view last_event(std::string_view batch);
+
+}  // namespace reprise::store
