@@ -144,6 +144,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
   auto scheduled_id = run.append(EventType::kActivityTaskScheduled, attrs);
 
   auto at = now();
+  auto input_text = input.dump();
   // Eager dispatch: the completing worker runs it; the attempt starts in this transaction.
   const bool eager = ctx.eager_activity_slots > 0 && task_queue == run.row().task_queue;
   conn.defer("activity_insert", R"(
@@ -154,7 +155,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
     VALUES ($1, $2, $3::uuid, $4::bigint, $5, $6, $7, $8, $9::bigint, $10::bigint, $11::bigint,
       $12::bigint, $13, $14::timestamptz, $14::timestamptz, $15::timestamptz, $16, $17::timestamptz))",
             {run.key().ns, run.key().workflow_id, run.key().run_id, std::to_string(scheduled_id),
-             activity_id, activity_type, task_queue, input.dump(),
+             activity_id, activity_type, task_queue, input_text,
              std::to_string(schedule_to_close.count()), std::to_string(schedule_to_start.count()),
              std::to_string(start_to_close.count()), std::to_string(heartbeat.count()),
              json(policy).dump(), protocol::format_timestamp(at),
@@ -175,7 +176,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
                       .activity_id = activity_id,
                       .activity_type = activity_type,
                       .task_queue = task_queue,
-                      .input = input.dump(),
+                      .input = std::move(input_text),
                       .schedule_to_close_ms = schedule_to_close.count(),
                       .schedule_to_start_ms = schedule_to_start.count(),
                       .start_to_close_ms = start_to_close.count(),

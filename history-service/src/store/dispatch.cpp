@@ -3,10 +3,12 @@
 #include <iterator>
 #include <limits>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <reprise/protocol/duration.hpp>
 
 #include "store/history_batches.hpp"
+#include "store/json_text.hpp"
 #include "store/operations.hpp"
 #include "store/timer_spec.hpp"
 
@@ -39,12 +41,14 @@ StartedWorkflowTask record_workflow_task_started(RunState& run, const std::strin
                {"scheduled_event_id", row.wft_scheduled_event_id},
                {"started_event_id", row.wft_started_event_id},
                {"history_from_event_id", from}};
-  StartedWorkflowTask task{head.dump(), nullptr, from};
+  StartedWorkflowTask task{head.dump(), nullptr, {}, from};
   task.head.pop_back();  // the history is spliced in as text, without re-parsing it
+  if (run.appended_all_from(from)) task.appended_history = run.new_events_json(from);
   return task;
 }
 
 void read_task_history(RunState& run, StartedWorkflowTask& task) {
+  if (!task.appended_history.empty()) return;
   auto page = history_page_statement(run.key(), task.history_from, std::numeric_limits<int>::max());
   task.history = run.connection().defer_read(page.name, page.sql, std::move(page.params));
 }
@@ -58,6 +62,7 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
 }
 
 std::string StartedWorkflowTask::json() const {
+  if (!appended_history.empty()) return head + ",\"history\":" + appended_history + "}";
   int count = 0;
   return head + ",\"history\":" + events_json(*history, history_from, std::numeric_limits<int>::max(), count) + "}";
 }
@@ -67,31 +72,38 @@ std::string activity_task_json(const ActivityRow& a, const std::string& workflow
   TaskToken token{TaskToken::Kind::kActivity, a.run, a.scheduled_event_id, 0, a.attempt};
   auto deadline = started + milliseconds(a.start_to_close_ms);
   if (a.schedule_to_close_ms) deadline = std::min(deadline, a.scheduled_time + milliseconds(a.schedule_to_close_ms));
-  json out = {{"task_token", signer.sign(token)},
-              {"namespace", a.run.ns},
-              {"workflow_id", a.run.workflow_id},
-              {"run_id", a.run.run_id},
-              {"workflow_type", workflow_type},
-              {"activity_id", a.activity_id},
-              {"activity_type", a.activity_type},
-              {"task_queue", a.task_queue},
-              {"scheduled_event_id", a.scheduled_event_id},
-              {"attempt", a.attempt},
-              {"scheduled_time", format_timestamp(a.scheduled_time)},
-              {"current_attempt_scheduled_time", format_timestamp(a.attempt_scheduled_time)},
-              {"started_time", format_timestamp(started)},
-              {"deadline", format_timestamp(deadline)},
-              {"start_to_close_timeout", format_duration(milliseconds(a.start_to_close_ms))},
-              {"heartbeat_timeout", a.heartbeat_ms ? json(format_duration(milliseconds(a.heartbeat_ms))) : json()},
-              // Stable across attempts: the key an activity uses to make its effect idempotent.
-              {"idempotency_key",
-               fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id, a.run.run_id, a.scheduled_event_id)}};
-  // The payloads are stored as JSON text: spliced in as they are, without parsing them again.
-  auto text = out.dump();
-  text.pop_back();
-  fmt::format_to(std::back_inserter(text), R"(,"input":{},"heartbeat_details":{},"last_failure":{}}})", a.input,
+  // Written as text, as every eager answer carries one: its fields in the order they always
+  // had (by name, then the payloads). The payloads are stored as JSON text, spliced in as they are.
+  std::string out;
+  out.reserve(640 + a.input.size());
+  auto field = [&](std::string_view name, std::string_view text) {
+    out += name;
+    append_json_string(out, text);
+  };
+  field(R"({"activity_id":)", a.activity_id);
+  field(R"(,"activity_type":)", a.activity_type);
+  fmt::format_to(std::back_inserter(out),
+                 FMT_COMPILE(R"(,"attempt":{},"current_attempt_scheduled_time":"{}","deadline":"{}")"), a.attempt,
+                 format_timestamp(a.attempt_scheduled_time), format_timestamp(deadline));
+  out += R"(,"heartbeat_timeout":)";
+  out += a.heartbeat_ms ? "\"" + format_duration(milliseconds(a.heartbeat_ms)) + "\"" : std::string("null");
+  // Stable across attempts: the key an activity uses to make its effect idempotent.
+  field(R"(,"idempotency_key":)",
+        fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id, a.run.run_id, a.scheduled_event_id));
+  field(R"(,"namespace":)", a.run.ns);
+  field(R"(,"run_id":)", a.run.run_id);
+  fmt::format_to(std::back_inserter(out),
+                 FMT_COMPILE(R"(,"scheduled_event_id":{},"scheduled_time":"{}","start_to_close_timeout":"{}")"
+                             R"(,"started_time":"{}")"),
+                 a.scheduled_event_id, format_timestamp(a.scheduled_time),
+                 format_duration(milliseconds(a.start_to_close_ms)), format_timestamp(started));
+  field(R"(,"task_queue":)", a.task_queue);
+  field(R"(,"task_token":)", signer.sign(token));
+  field(R"(,"workflow_id":)", a.run.workflow_id);
+  field(R"(,"workflow_type":)", workflow_type);
+  fmt::format_to(std::back_inserter(out), R"(,"input":{},"heartbeat_details":{},"last_failure":{}}})", a.input,
                  a.heartbeat_details.value_or("null"), a.last_failure.value_or("null"));
-  return text;
+  return out;
 }
 
 }  // namespace reprise::store

@@ -15,11 +15,14 @@
 
 namespace reprise::store {
 
-/// A workflow task started in a transaction; its history is read with the COMMIT (one round
-/// trip for both), so `json()` may be called only once the transaction has committed.
+/// A workflow task started in a transaction. Its history is the events the transaction
+/// appended when they are all the worker needs (a new run's first task), else it is read with
+/// the COMMIT (one round trip for both), so `json()` may be called only once the transaction
+/// has committed.
 struct StartedWorkflowTask {
   std::string head;                           // the task object's JSON without its closing brace
-  std::shared_ptr<const pg::Result> history;  // the events the worker gets
+  std::shared_ptr<const pg::Result> history;  // the events the worker gets, when read back
+  std::string appended_history;               // or: the events, as the JSON array, when all are new
   std::int64_t history_from = 1;              // the first of them
   /// The poll answer's task object.
   std::string json() const;

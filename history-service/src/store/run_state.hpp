@@ -117,6 +117,11 @@ class RunState {
   /// The events this transaction appended from `from_event_id` on, as the API's JSON array
   /// (before save(), which writes and forgets them).
   std::string new_events_json(std::int64_t from_event_id) const;
+  /// Whether every event from `from_event_id` on was appended by this transaction (so
+  /// new_events_json has all of them, and nothing needs reading back).
+  bool appended_all_from(std::int64_t from_event_id) const {
+    return from_event_id >= (events_.empty() ? row_.next_event_id : events_.front().id);
+  }
   /// An event from outside the workflow's own commands (signal, activity outcome, timer):
   /// buffered while a workflow task is in flight, else appended with a workflow task scheduled.
   void add_external(EventType type, json attributes);
