@@ -11,6 +11,17 @@ TEST_CASE("timestamps are RFC 3339 UTC with milliseconds and read back exactly",
   CHECK(parse_timestamp("2026-11-29T23:09:47Z") == t - std::chrono::milliseconds{123});
 }
 
+TEST_CASE("every field of a timestamp is written zero-padded, before 1970 and past 9999 too", "[unit][timestamp]") {
+  using std::chrono::milliseconds;
+  CHECK(format_timestamp(Timestamp{milliseconds{0}}) == "1970-01-01T00:00:00.000Z");
+  CHECK(format_timestamp(Timestamp{milliseconds{-1}}) == "1969-12-31T23:59:59.999Z");
+  const auto t = parse_timestamp("2026-01-02T03:04:05.006Z");
+  CHECK(format_timestamp(t) == "2026-01-02T03:04:05.006Z");
+  CHECK(format_timestamp(t + milliseconds{(10'000LL - 2026) * 366 * 86'400'000}).find('-') == 5);  // year 10016
+  for (long long ms : {1LL, 999LL, 86'399'999LL, 951'782'400'000LL /* 2000-02-29 */, 4'102'444'799'999LL})
+    CHECK(parse_timestamp(format_timestamp(Timestamp{milliseconds{ms}})) == Timestamp{milliseconds{ms}});
+}
+
 TEST_CASE("timestamps not in UTC or not dates are rejected", "[unit][timestamp]") {
   CHECK_THROWS_WITH(parse_timestamp("2026-11-29T23:09:47+01:00"), Catch::Contains("must end in Z"));
   CHECK_THROWS_WITH(parse_timestamp("yesterday"), Catch::Contains("RFC 3339"));

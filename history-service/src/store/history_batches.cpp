@@ -27,6 +27,13 @@ namespace {
 // Where a run's batches are: every statement here names the run the same way.
 #define REPRISE_RUN_BATCHES "history_batches WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid"
 
+/// The first event id past a page, saturating (a client may ask from any id).
+std::int64_t page_end(std::int64_t from_event_id, int page_size) {
+  return from_event_id > std::numeric_limits<std::int64_t>::max() - page_size
+             ? std::numeric_limits<std::int64_t>::max()
+             : from_event_id + page_size;
+}
+
 /// Calls `each(event_id, object)` for every event of a batch that starts at `first_event_id`.
 template <class F>
 void for_each_event(std::int64_t first_event_id, std::string_view batch, F&& each) {
@@ -41,9 +48,7 @@ void for_each_event(std::int64_t first_event_id, std::string_view batch, F&& eac
 }  // namespace
 
 pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size) {
-  const auto end = from_event_id > std::numeric_limits<std::int64_t>::max() - page_size
-                       ? std::numeric_limits<std::int64_t>::max()
-                       : from_event_id + page_size;
+  const auto end = page_end(from_event_id, page_size);
   // The batch holding the first event is found by an index-only step back from it, so a late
   // page of a long history does not scan the batches before it.
   return {"history_page",
@@ -55,7 +60,7 @@ pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t
 }
 
 std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count) {
-  const auto end = from_event_id + page_size;  // page_size is at most what history_page_statement allowed
+  const auto end = page_end(from_event_id, page_size);
   std::string out = "[";
   count = 0;
   for (int i = 0; i < rows.rows(); ++i) {
