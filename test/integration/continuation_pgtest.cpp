@@ -141,6 +141,11 @@ TEST_CASE("a continuation that missed an event is not applied: the result is rec
     auto task = r.body.at("workflow_task");
     CHECK(task["history"].back()["event_type"] == "WorkflowTaskStarted");
     CHECK(count_of(api.event_types("c-3"), "WorkflowExecutionCompleted") == 0);
+    // What the sticky worker lacks was all appended by this result: it comes from memory, as stored.
+    auto stored = history_events(api, "c-3");
+    const auto from = task.at("history_from_event_id").get<std::ptrdiff_t>();
+    REQUIRE(from > 1);
+    CHECK(task["history"] == json(std::vector<json>(stored.begin() + from - 1, stored.end())));
   }
   SECTION("a bad command: the task that follows reports it") {
     auto a1 = start_with_eager_activity(api, "c-4");

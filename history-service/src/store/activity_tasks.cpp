@@ -182,7 +182,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
   }
   ActivityCompletionReply reply;
   reply.continued = std::move(eager.continued);
-  if (eager.task) reply.workflow_task = eager.task->json();  // its history came with the COMMIT
+  if (eager.task) reply.workflow_task = eager.task->json();  // its history: appended here, or read with the COMMIT
   return reply;
 }
 

@@ -16,9 +16,9 @@
 namespace reprise::store {
 
 /// A workflow task started in a transaction. Its history is the events the transaction
-/// appended when they are all the worker needs (a new run's first task), else it is read with
-/// the COMMIT (one round trip for both), so `json()` may be called only once the transaction
-/// has committed.
+/// appended when they are all the worker needs (a new run's first task; a sticky worker's next
+/// one, usually), else it is read with the COMMIT (one round trip for both), so `json()` may be
+/// called only once the transaction has committed.
 struct StartedWorkflowTask {
   std::string head;                           // the task object's JSON without its closing brace
   std::shared_ptr<const pg::Result> history;  // the events the worker gets, when read back

@@ -62,7 +62,7 @@ std::optional<std::string> claim_workflow_task(pg::Connection& conn, const Queue
       started = start_workflow_task(*run, queue.task_queue, identity, signer, effects);
       return Outcome::kClaimed;
     });
-    if (started) answer = started->json();  // its history came with the COMMIT
+    if (started) answer = started->json();  // its history: appended here, or read with the COMMIT
     if (outcome == Outcome::kEmpty) return std::nullopt;
     if (outcome == Outcome::kClaimed) return answer;
   }

@@ -205,7 +205,7 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
     if (handed) read_task_history(*run, *handed);
     return result;
   });
-  if (handed) poller->task = handed->json();  // its history came with the COMMIT
+  if (handed) poller->task = handed->json();  // its history: the events this start appended
   return result;
 }
 
