@@ -69,7 +69,7 @@ struct Worker::Impl {
   json continue_run(const json& activity_task, const json& result, ContinuedRun& out);
   /// Puts a run whose answer the service accepted back in the cache, first applying the events
   /// that completion appended (its next task starts after them). A run they do not fit is dropped.
-  void keep_warm(std::unique_ptr<detail::WorkflowRun> run, const json& appended_events);
+  void keep_warm(std::unique_ptr<detail::WorkflowRun> run, json appended_events);
   /// How many of the commands schedule an activity on this worker's own queue.
   int own_queue_activities(const json& commands) const;
   /// Asks, in a completion `body` with `commands`, for what keeps the run's chain on this
@@ -193,7 +193,7 @@ void Worker::Impl::run_activity(const json& task) {
     // Not applied: the run ran ahead of its history and is dropped (its fibers unwind here).
     if (applied) {
       ++continued_tasks;
-      keep_warm(std::move(continued.run), answer["events"]);
+      keep_warm(std::move(continued.run), std::move(answer["events"]));
     }
     continued.run.reset();
     accept_eager_activities(applied ? std::move(answer["activity_tasks"]) : json(), continued.eager_slots);
@@ -232,10 +232,10 @@ json Worker::Impl::continue_run(const json& task, const json& result, ContinuedR
   return answer;
 }
 
-void Worker::Impl::keep_warm(std::unique_ptr<detail::WorkflowRun> run, const json& appended_events) {
+void Worker::Impl::keep_warm(std::unique_ptr<detail::WorkflowRun> run, json appended_events) {
   if (run && appended_events.is_array()) {
     try {
-      run->apply(detail::parse_events(appended_events));
+      run->apply(detail::parse_events(std::move(appended_events)));
     } catch (const std::exception& e) {
       spdlog::info("msg=\"warm run dropped: the events its completion appended do not fit it\" run_id={} error=\"{}\"",
                    run->info().run_id, e.what());
@@ -328,7 +328,7 @@ void Worker::Impl::handle_workflow_task(const json& task) {
     spdlog::info("msg=\"workflow task answer refused\" workflow_id={} code={} error=\"{}\"", workflow_id,
                  e.code(), e.what());
   }
-  if (accepted) keep_warm(handler.release_run(), appended_events);
+  if (accepted) keep_warm(handler.release_run(), std::move(appended_events));
   else handler.finished(handler.release_run(), false);
 }
 
