@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <iostream>
 #include <mutex>
 #include <optional>
@@ -88,6 +89,37 @@ double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   const auto i = static_cast<std::size_t>(std::min<double>(v.size() - 1, std::floor(p / 100.0 * (v.size() - 1) + 0.5)));
   return v[i];
+}
+
+/// An earlier run's results (--compare), checked to be what --json-out writes.
+json read_earlier_run(const std::string& path) {
+  std::ifstream in(path);
+  auto j = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("rows") || !j["rows"].is_array())
+    throw std::runtime_error("--compare " + path + ": not a reprise-bench result (JSON with \"rows\", as --json-out writes)");
+  return j;
+}
+
+/// Each figure of this run beside the same figure (id and metric) of `earlier`, with the
+/// change, and the same for its ratio to the baseline: machines drift, ratios less.
+void print_comparison(const json& earlier, const std::string& path) {
+  std::map<std::pair<std::string, std::string>, const json*> before;
+  for (const auto& r : earlier["rows"]) before[{r.value("id", ""), r.value("metric", "")}] = &r;
+  auto change = [](double was, double now) {
+    return std::isnan(was) || std::isnan(now) || was == 0 ? std::string("-") : fmt::format("{:+.1f}%", (now / was - 1) * 100);
+  };
+  auto number = [](const json& v) { return v.is_number() ? v.get<double>() : NAN; };
+  std::printf("\nCompared with %s%s:\n\n", path.c_str(), earlier.value("quick", false) ? " (a --quick run)" : "");
+  std::printf("| id | metric | before | now | change | ratio before | ratio now | ratio change |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
+  for (const auto& r : rows) {
+    auto it = before.find({r.id, r.metric});
+    if (it == before.end()) continue;
+    const double was = number(it->second->value("value", json())), ratio_was = number(it->second->value("ratio", json()));
+    std::printf("| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.id.c_str(), r.metric.c_str(), num(was).c_str(),
+                num(r.value).c_str(), change(was, r.value).c_str(), num(ratio_was).c_str(), num(ratio(r)).c_str(),
+                change(ratio_was, ratio(r)).c_str());
+  }
 }
 
 // ---- child processes ----------------------------------------------------------------------
@@ -421,6 +453,10 @@ int main(int argc, char** argv) {
                "workflow ran (calls and ms per workflow)");
   app.add_option("--b2-workflows", b2_workflows,
                  "Profile: how many 3-step workflows B2 runs with 64 in flight (a longer window for perf)");
+  std::string compare_with;
+  app.add_option("--compare", compare_with,
+                 "An earlier run's JSON (--json-out): print, after the table, each figure beside its value there")
+      ->check(CLI::ExistingFile);
   app.add_option("--b2-one-in-flight", b2_one_in_flight,
                  "Profile: how many workflows B2 runs one at a time, for each step count (a longer window for "
                  "tracing the chain)");
@@ -429,6 +465,14 @@ int main(int argc, char** argv) {
 
   Sizes sizes = quick ? Sizes{3, 30, 200, 256, 128, 30, 1, 128, {1000, 10000, 50000}, 2000, 1000}
                             : Sizes{5, 100, 1000, 1000, 1000, 100, 3, 10000, {1000, 10000, 50000}, 10000, 10000};
+  // Read now: it may be the file this run is about to write.
+  json earlier;
+  if (!compare_with.empty()) try {
+      earlier = read_earlier_run(compare_with);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "reprise-bench: %s\n", e.what());
+      return 2;
+    }
   if (b2_workflows > 0) sizes.b2_throughput_n3 = b2_workflows;
   if (b2_one_in_flight > 0) sizes.b2_latency_n = b2_one_in_flight;
   const auto wall_start = Clock::now();
@@ -812,6 +856,7 @@ int main(int argc, char** argv) {
   std::ofstream(json_out) << json{{"quick", quick}, {"cores", std::thread::hardware_concurrency()}, {"rows", out}}.dump(2)
                           << "\n";
   std::printf("\nJSON: %s\n", json_out.c_str());
+  if (!earlier.is_null()) print_comparison(earlier, compare_with);
   if (!keep) {
     std::error_code ignored;
     fs::remove_all(dir, ignored);
