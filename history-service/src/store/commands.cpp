@@ -312,7 +312,7 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
 /// The request that started this run, rebuilt from its history (for a retry).
 StartRequest original_start(RunState& run) {
   auto r = run.connection().exec(first_batch_statement(run.key()));
-  auto started = json::parse(first_event(r.text(0, 2))).at("attributes");
+  auto started = json::parse(first_event(r.text(0, 0))).at("attributes");
   StartRequest s;
   s.ns = run.key().ns;
   s.workflow_id = run.key().workflow_id;

@@ -43,6 +43,8 @@ StartedWorkflowTask record_workflow_task_started(RunState& run, const std::strin
                {"history_from_event_id", from}};
   StartedWorkflowTask task{head.dump(), nullptr, {}, from};
   task.head.pop_back();  // the history is spliced in as text, without re-parsing it
+  // Taken now, before the save: nothing more reaches this run's history in the transaction,
+  // since events that arrive while its task is in flight are buffered.
   if (run.appended_all_from(from)) task.appended_history = run.new_events_json(from);
   return task;
 }

@@ -10,19 +10,22 @@ namespace reprise::store {
 
 std::string render_event(std::int64_t event_id, protocol::EventType type, protocol::Timestamp time,
                          std::string_view attributes) {
+  // A batch is cut at its newlines: an event must not have one of its own.
+  if (attributes.find('\n') != std::string_view::npos)
+    throw std::logic_error("an event's attributes were not compact JSON (they hold a newline)");
   std::string out;
   out.reserve(attributes.size() + 112);
   fmt::format_to(std::back_inserter(out), R"({{"event_id":{},"event_type":"{}","event_time":"{}","attributes":)",
                  event_id, protocol::to_string(type), protocol::format_timestamp(time));
   out += attributes;
   out += '}';
-  // A batch is cut at its newlines: an event must not have one of its own.
-  if (attributes.find('\n') != std::string_view::npos)
-    throw std::logic_error("an event's attributes were not compact JSON (they hold a newline)");
   return out;
 }
 
 namespace {
+
+/// Between two events of a batch.
+constexpr std::string_view kBatchSeparator = ",\n";
 
 // Where a run's batches are: every statement here names the run the same way.
 #define REPRISE_RUN_BATCHES "history_batches WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid"
@@ -46,6 +49,26 @@ void for_each_event(std::int64_t first_event_id, std::string_view batch, F&& eac
 }
 
 }  // namespace
+
+std::vector<pg::Connection::Statement> append_statements(const RunKey& run, std::int64_t first_event_id,
+                                                         const std::vector<std::string_view>& events) {
+  constexpr std::size_t kMostBatchBytes = 4 << 20;
+  std::vector<pg::Connection::Statement> out;
+  for (std::size_t i = 0; i < events.size();) {
+    const auto first = first_event_id + static_cast<std::int64_t>(i);
+    std::string batch(events[i++]);
+    while (i < events.size() && batch.size() < kMostBatchBytes) {
+      batch += kBatchSeparator;
+      batch += events[i++];
+    }
+    out.push_back({"history_append",
+                   "INSERT INTO history_batches (namespace, workflow_id, run_id, first_event_id, last_event_id, "
+                   "events) VALUES ($1, $2, $3::uuid, $4::bigint, $5::bigint, $6)",
+                   {run.ns, run.workflow_id, run.run_id, std::to_string(first),
+                    std::to_string(first_event_id + static_cast<std::int64_t>(i) - 1), std::move(batch)}});
+  }
+  return out;
+}
 
 pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size) {
   const auto end = page_end(from_event_id, page_size);
@@ -84,19 +107,18 @@ std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int 
 pg::Connection::Statement last_batch_statement(const RunKey& run, bool closed_only) {
   if (closed_only)
     return {"history_closing_batch",
-            "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
+            "SELECT events FROM " REPRISE_RUN_BATCHES
             " AND EXISTS (SELECT 1 FROM executions WHERE namespace = $1 AND workflow_id = $2 AND run_id = "
             "$3::uuid AND status <> 'Running') ORDER BY first_event_id DESC LIMIT 1",
             {run.ns, run.workflow_id, run.run_id}};
   return {"history_last_batch",
-          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
-          " ORDER BY first_event_id DESC LIMIT 1",
+          "SELECT events FROM " REPRISE_RUN_BATCHES " ORDER BY first_event_id DESC LIMIT 1",
           {run.ns, run.workflow_id, run.run_id}};
 }
 
 pg::Connection::Statement first_batch_statement(const RunKey& run) {
   return {"history_first_batch",
-          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES " AND first_event_id = 1",
+          "SELECT events FROM " REPRISE_RUN_BATCHES " AND first_event_id = 1",
           {run.ns, run.workflow_id, run.run_id}};
 }
 

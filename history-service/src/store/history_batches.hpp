@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <reprise/protocol/event_type.hpp>
 #include <reprise/protocol/timestamp.hpp>
@@ -20,8 +21,10 @@ namespace reprise::store {
 /// One event as the API's JSON object (`attributes`: its JSON text, compact).
 std::string render_event(std::int64_t event_id, protocol::EventType type, protocol::Timestamp time,
                          std::string_view attributes);
-/// Between two events of a batch.
-inline constexpr std::string_view kBatchSeparator = ",\n";
+/// Writes a transaction's events (rendered, in id order from `first_event_id`): one row, or,
+/// for megabytes of them, one row per 4 MiB, so no row nears PostgreSQL's limits.
+std::vector<pg::Connection::Statement> append_statements(const RunKey& run, std::int64_t first_event_id,
+                                                         const std::vector<std::string_view>& events);
 
 /// Reads the batches holding events [from_event_id, from_event_id + page_size).
 pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size);
@@ -29,11 +32,11 @@ pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t
 /// `count` gets how many it holds.
 std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count);
 
-/// Reads a run's last batch; with `closed_only`, only once the run has closed.
+/// Reads the text of a run's last batch; with `closed_only`, only once the run has closed.
 pg::Connection::Statement last_batch_statement(const RunKey& run, bool closed_only);
-/// Reads a run's first batch (the one its start wrote).
+/// Reads the text of a run's first batch (the one its start wrote).
 pg::Connection::Statement first_batch_statement(const RunKey& run);
-/// The first and last events of a batch, as JSON objects.
+/// The first and last events of a batch's text, as JSON objects.
 std::string_view first_event(std::string_view batch);
 std::string_view last_event(std::string_view batch);
 

@@ -98,7 +98,7 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
   if (!run.is_open()) {
     auto last = conn.exec(last_batch_statement(k, false));
     if (last.rows() == 1) {
-      auto event = json::parse(last_event(last.text(0, 2)));
+      auto event = json::parse(last_event(last.text(0, 0)));
       result = {{"event_type", std::move(event["event_type"])}, {"attributes", std::move(event["attributes"])}};
     }
   }
@@ -161,7 +161,7 @@ HistoryPage read_close(pg::Connection& conn, const RunKey& key) {
   auto run = RunState::from_rows(conn, rows[0]);
   if (!run) throw RunState::not_found(key);
   const bool closed = !run->is_open() && rows[1].rows() == 1;
-  return HistoryPage{run->key(), closed ? "[" + std::string(last_event(rows[1].text(0, 2))) + "]" : "[]",
+  return HistoryPage{run->key(), closed ? "[" + std::string(last_event(rows[1].text(0, 0))) + "]" : "[]",
                      closed ? 1 : 0, run->row().next_event_id, closed};
 }
 

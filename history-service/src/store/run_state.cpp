@@ -259,22 +259,12 @@ void RunState::close(const std::string& status, EventType type, json attributes)
 
 void RunState::insert_history() {
   // One row for the transaction's events: a step's six events cost one heap tuple and one
-  // index entry, not six of each. A transaction that appends megabytes (a wide fan-out) writes
-  // a row per few of them, so no row nears PostgreSQL's limits.
-  constexpr std::size_t kMostBatchBytes = 4 << 20;
-  for (std::size_t i = 0; i < events_.size();) {
-    const auto first = events_[i].id;
-    std::string batch = events_[i++].rendered;
-    while (i < events_.size() && batch.size() < kMostBatchBytes) {
-      batch += kBatchSeparator;
-      batch += events_[i++].rendered;
-    }
-    conn_->defer("history_append",
-                 "INSERT INTO history_batches (namespace, workflow_id, run_id, first_event_id, last_event_id, "
-                 "events) VALUES ($1, $2, $3::uuid, $4::bigint, $5::bigint, $6)",
-                 {key().ns, key().workflow_id, key().run_id, std::to_string(first), std::to_string(events_[i - 1].id),
-                  std::move(batch)});
-  }
+  // index entry, not six of each (history_batches.hpp).
+  if (events_.empty()) return;
+  std::vector<std::string_view> rendered;
+  rendered.reserve(events_.size());
+  for (const auto& e : events_) rendered.push_back(e.rendered);
+  for (auto& s : append_statements(key(), events_.front().id, rendered)) conn_->defer(s.name, s.sql, std::move(s.params));
 }
 
 void RunState::insert_buffered() {
