@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   std::string data_dir = ".reprise";
   reprise::service::ServerAppOptions options;
   std::string max_poll_wait = "60s";
+  std::string first_task_hold = "10ms";
   std::string log_level = "info";
   app.add_flag("--dev", dev,
                "Run with a private PostgreSQL cluster under --data-dir, created on first use");
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 64));
   app.add_option("--max-poll-wait", max_poll_wait, "The longest a task poll or history wait is held open")
       ->capture_default_str();
+  app.add_option("--first-task-hold", first_task_hold,
+                 "How long a start whose first workflow task went to a waiting worker waits for that task's "
+                 "completion, to commit both as one transaction (0s: never)")
+      ->capture_default_str();
   app.add_option("--max-payload-bytes", options.api.limits.max_payload_bytes, "Largest payload accepted")
       ->capture_default_str();
   app.add_option("--history-max-events", options.api.limits.history_max_events,
@@ -59,6 +64,7 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e level=%l %v");
   try {
     options.api.max_poll_wait = reprise::protocol::parse_duration(max_poll_wait);
+    options.api.first_task_hold = reprise::protocol::parse_duration(first_task_hold);
     options.http.max_body_bytes = options.api.limits.max_payload_bytes * 2 + 64 * 1024;
     std::unique_ptr<reprise::dev::LocalCluster> cluster;
     if (dev) {

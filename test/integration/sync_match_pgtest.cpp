@@ -15,27 +15,6 @@
 using namespace reprise::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-/// Polls `queue` from a thread of its own (a poll blocks), as worker `identity`.
-std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity,
-                                                    const std::string& timeout = "20s") {
-  return std::async(std::launch::async, [port, queue, identity, timeout] {
-    RepriseApi worker(port);
-    return worker.poll_workflow_task(queue, timeout, identity);
-  });
-}
-
-/// Waits until `count` workflow polls wait on `queue` with nothing to claim.
-void wait_for_waiting_polls(RepriseApi& api, const std::string& queue, std::size_t count) {
-  wait_until([&] {
-    auto r = api.http().get_json(api.path("/task-queues/" + queue));
-    return r.status == 200 && r.body["waiting_polls"].size() == count;
-  }, 10s, "the poll waits at the server");
-}
-
-}  // namespace
-
 TEST_CASE("a start hands its first workflow task to a poll waiting on the queue", "[pg][sync-match]") {
   auto url = fresh_database("sync_match_start");
   ServerProcess server({.database_url = url});
@@ -68,7 +47,9 @@ TEST_CASE("a start hands its first workflow task to a poll waiting on the queue"
 }
 
 TEST_CASE("a start that fails leaves the waiting poll waiting for the next task", "[pg][sync-match]") {
-  ServerProcess server({.database_url = fresh_database("sync_match_release")});
+  // Not held: a held start hands its task out before it knows it will be refused
+  // (held_start_pgtest.cpp).
+  ServerProcess server({.database_url = fresh_database("sync_match_release"), .extra_args = {"--first-task-hold", "0s"}});
   RepriseApi api(server.port());
   api.start_ok("sm-dup", "Matched", "matched");  // no poll waits: its task is queued
   CHECK(api.expect_workflow_task("matched")["workflow_id"] == "sm-dup");

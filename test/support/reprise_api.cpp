@@ -1,9 +1,10 @@
 #include "support/reprise_api.hpp"
 
 #include <algorithm>
-
 #include <chrono>
 #include <stdexcept>
+
+#include "support/wait.hpp"
 
 namespace reprise::test {
 
@@ -129,6 +130,21 @@ json RepriseApi::start_timer(const std::string& timer_id, const std::string& dur
 }
 json RepriseApi::complete_workflow(const json& result) {
   return command("CompleteWorkflowExecution", {{"result", result}});
+}
+
+std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity,
+                                                    const std::string& timeout) {
+  return std::async(std::launch::async, [port, queue, identity, timeout] {
+    RepriseApi worker(port);
+    return worker.poll_workflow_task(queue, timeout, identity);
+  });
+}
+
+void wait_for_waiting_polls(RepriseApi& api, const std::string& queue, std::size_t count) {
+  wait_until([&] {
+    auto r = api.http().get_json(api.path("/task-queues/" + queue));
+    return r.status == 200 && r.body["waiting_polls"].size() == count;
+  }, std::chrono::seconds(10), "the poll waits at the server");
 }
 
 json history_events(RepriseApi& api, const std::string& workflow_id, const std::string& run_id) {

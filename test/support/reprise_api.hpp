@@ -3,6 +3,7 @@
 /// tests. Thin on purpose: each call is one request, and the raw answer is returned so a test
 /// can assert on status codes and error codes as well as on results.
 
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,13 @@ class RepriseApi {
   HttpClient http_;
   std::string ns_;
 };
+
+/// Polls `queue` for a workflow task from a thread of its own (a poll blocks), as worker
+/// `identity`, on a connection of its own.
+std::future<std::optional<json>> poll_in_background(int port, const std::string& queue, const std::string& identity,
+                                                    const std::string& timeout = "20s");
+/// Waits until `count` workflow polls wait on `queue` at the server with nothing to claim.
+void wait_for_waiting_polls(RepriseApi& api, const std::string& queue, std::size_t count);
 
 /// The events of a run's whole history (the open or latest run when run_id is empty).
 json history_events(RepriseApi& api, const std::string& workflow_id, const std::string& run_id = "");

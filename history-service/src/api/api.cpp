@@ -170,9 +170,9 @@ store::WorkflowTaskCompletion read_completion(RequestFields& f, std::string iden
   return c;
 }
 
-/// The answer to a completion: `first` (a member, when given), the eager activities' tasks and
-/// the events returned, spliced as text.
-std::string completion_json(const store::CompletionReply& reply, std::string_view first = {}) {
+}  // namespace
+
+std::string completion_json(const store::CompletionReply& reply, std::string_view first) {
   std::string out = "{";
   out += first;
   auto member = [&](std::string_view name) {
@@ -192,6 +192,8 @@ std::string completion_json(const store::CompletionReply& reply, std::string_vie
   }
   return out + "}";
 }
+
+namespace {
 
 /// An activity failure: {"message": text, "type"?: text, "non_retryable"?: bool, "details"?: any}.
 void check_failure(const json& failure) {
@@ -255,10 +257,18 @@ void Api::check_namespace(const std::string& ns) {
   known_namespaces_.insert(ns);
 }
 
-store::StartResult Api::start_workflow(const store::StartRequest& start) {
-  store::Effects effects;
+http::Response Api::start_run(store::StartRequest start, StartAnswer answer, const http::Respond& respond) {
   // A worker polling the run's queue here right now gets its first task with the start.
   auto poll = reserve_idle_poll({start.ns, start.task_queue, "workflow"});
+  if (poll && options_.first_task_hold.count() > 0 && !draining_ && store::may_hold_start(start)) {
+    hold_start(std::move(start), std::move(poll), std::move(answer), respond);
+    return {200, ""};  // answered once the start commits
+  }
+  return answer(start_workflow(start, std::move(poll)));
+}
+
+store::StartResult Api::start_workflow(const store::StartRequest& start, std::shared_ptr<PollState> poll) {
+  store::Effects effects;
   store::WaitingPoller waiting{poll ? poll->identity : "", &signer_, {}};
   store::StartResult result;
   try {
@@ -283,12 +293,36 @@ http::Response Api::start_and_wait(store::StartRequest start, std::chrono::milli
   // commits: a run that closes at once still wakes the wait.
   start.run_id = store::new_uuid();
   auto seen = hub_.sequence(service::close_wait_key({start.ns, start.workflow_id, start.run_id}));
-  auto result = start_workflow(start);
-  wait->run = {start.ns, start.workflow_id, result.run_id};
-  wait->created = result.created;
-  if (result.created) wait_for_new_run_close(wait, seen);
-  else wait_history(wait);  // an earlier start's run, which may have closed: read it first
-  return {200, ""};  // answered by the wait
+  const auto ns = start.ns, workflow_id = start.workflow_id;
+  auto answer = [this, wait, seen, ns, workflow_id](const store::StartResult& result) {
+    wait->run = {ns, workflow_id, result.run_id};
+    wait->created = result.created;
+    if (result.created) wait_for_new_run_close(wait, seen);
+    else wait_history(wait);  // an earlier start's run, which may have closed: read it first
+    return http::Response{200, ""};  // answered by the wait
+  };
+  return start_run(std::move(start), std::move(answer), wait->respond);
+}
+
+http::Response Api::complete_workflow_task(const store::TaskToken& token, const store::WorkflowTaskCompletion& completion) {
+  store::Effects effects;
+  try {
+    auto reply = store::complete_workflow_task(db_.connection(), token, completion, options_.limits, signer_, effects);
+    feed_.publish(effects);
+    return http::Response{200, completion_json(reply)};
+  } catch (const ApiError& e) {
+    // A command the service cannot carry out fails the task, visibly in the history,
+    // so the worker's next attempt starts from a known state.
+    if (e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnknownCommand ||
+        e.code() == ErrorCode::kPayloadTooLarge || e.code() == ErrorCode::kUnimplemented) {
+      store::Effects failed;
+      store::fail_workflow_task(db_.connection(), token, "BadCommand", {{"message", e.what()}},
+                                completion.identity, failed);
+      feed_.publish(failed);
+    }
+    feed_.publish(effects);
+    throw;
+  }
 }
 
 void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
@@ -377,9 +411,9 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
               throw ApiError(ErrorCode::kInvalidArgument,
                              "field \"wait_for_close\" must be positive; leave it out to answer at once");
             if (wait_for_close) return start_and_wait(std::move(start), *wait_for_close, respond);
-            auto result = start_workflow(start);
-            return json_response({{"run_id", result.run_id}, {"created", result.created}},
-                                 result.created ? 201 : 200);
+            return start_run(std::move(start), [](const store::StartResult& result) {
+              return json_response({{"run_id", result.run_id}, {"created", result.created}}, result.created ? 201 : 200);
+            }, respond);
           },
           hot_write);
     return;
@@ -573,27 +607,14 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
       if (action == "complete") {
         auto completion = read_completion(f, identity, f.opt_name("sticky_task_queue"));
         f.done();
-        try {
-          auto reply = store::complete_workflow_task(db_.connection(), token, completion, options_.limits, signer_, effects);
-          feed_.publish(effects);
-          return http::Response{200, completion_json(reply)};
-        } catch (const ApiError& e) {
-          // A command the service cannot carry out fails the task, visibly in the history,
-          // so the worker's next attempt starts from a known state.
-          if (e.code() == ErrorCode::kInvalidArgument || e.code() == ErrorCode::kUnknownCommand ||
-              e.code() == ErrorCode::kPayloadTooLarge || e.code() == ErrorCode::kUnimplemented) {
-            store::Effects failed;
-            store::fail_workflow_task(db_.connection(), token, "BadCommand",
-                                      {{"message", e.what()}}, identity, failed);
-            feed_.publish(failed);
-          }
-          feed_.publish(effects);
-          throw;
-        }
+        // A run's first task, handed out by a start held here: the start commits with its answer.
+        if (auto held = take_held_start(token.run)) return complete_held_start(held, token, completion);
+        return complete_workflow_task(token, completion);
       } else {
         auto cause = f.text("cause", "WorkflowWorkerError");
         auto failure = f.payload("failure");
         f.done();
+        if (auto held = take_held_start(token.run)) commit_held_start_alone(held);
         store::fail_workflow_task(db_.connection(), token, cause, failure, identity, effects);
       }
       feed_.publish(effects);

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,9 @@ namespace reprise::api {
 struct ApiOptions {
   store::Limits limits;
   std::chrono::milliseconds max_poll_wait{60'000};  // the longest a poll is held open
+  /// How long a start that handed its first task to a waiting poll waits for that task's
+  /// completion, to commit both as one transaction (see held_starts.cpp); 0: never.
+  std::chrono::milliseconds first_task_hold{10};
 };
 
 class Api {
@@ -45,7 +49,7 @@ class Api {
   void handle(http::Request&& request, http::Respond respond);
   /// Shutting down: polls answer empty without claiming anything, and waits answer at once,
   /// so no task is handed to a connection that is about to close.
-  void begin_drain() { draining_ = true; }
+  void begin_drain();
   /// Requests received and not yet answered.
   int in_flight() const { return in_flight_; }
 
@@ -53,6 +57,7 @@ class Api {
   struct PollState;
   struct HistoryWait;
   struct QueryWait;
+  struct HeldStart;
   using Segments = std::vector<std::string>;
 
   /// Where a request's database work runs: on a database thread, or, for a short write when
@@ -90,8 +95,39 @@ class Api {
   nlohmann::json waiting_polls(const std::string& ns, const std::string& task_queue);
   /// Answers a reserved poll with `task` (JSON text), or, with none, lets it wait again.
   void settle_reserved_poll(const std::shared_ptr<PollState>& state, std::string task);
-  /// Starts a run, handing its first workflow task to a poll waiting here if there is one.
-  store::StartResult start_workflow(const store::StartRequest& start);
+  /// A start's answer to its caller once the run exists: the HTTP answer, or an empty one when
+  /// it comes later by another path (a wait for the run's close).
+  using StartAnswer = std::function<http::Response(const store::StartResult&)>;
+  /// Starts a run, handing its first workflow task to a poll waiting here if there is one, and
+  /// answers with `answer`: at once (returned), or, when the start is held until that task
+  /// completes, later through `respond` (an empty response is returned).
+  http::Response start_run(store::StartRequest start, StartAnswer answer, const http::Respond& respond);
+  /// Starts a run now, handing its first task to `poll` (reserved) if there is one.
+  store::StartResult start_workflow(const store::StartRequest& start, std::shared_ptr<PollState> poll);
+
+  // Held starts (held_starts.cpp).
+  /// Hands `poll` the new run's first task now and holds the start until that task completes
+  /// (both then commit as one transaction) or until the hold ends (the start commits alone).
+  void hold_start(store::StartRequest start, std::shared_ptr<PollState> poll, StartAnswer answer,
+                  http::Respond respond);
+  /// Its hold is over: the start commits alone, unless its task's completion took it already.
+  void end_hold(const std::shared_ptr<HeldStart>& held);
+  /// The start held for `run`, taken by a request about its first task; nullptr when none is
+  /// held here. Waits while another thread commits it.
+  std::shared_ptr<HeldStart> take_held_start(const store::RunKey& run);
+  /// Commits a taken start alone and answers its caller.
+  void commit_held_start_alone(const std::shared_ptr<HeldStart>& held);
+  /// A taken start and its first task's completion in one transaction, or, when they cannot
+  /// go together, the start alone and then the completion as usual.
+  http::Response complete_held_start(const std::shared_ptr<HeldStart>& held, const store::TaskToken& token,
+                                     const store::WorkflowTaskCompletion& completion);
+  /// Answers a committed held start's caller.
+  void answer_held_start(HeldStart& held, const store::StartResult& result);
+  /// Forgets a taken start once committed (or failed), releasing requests waiting on it.
+  void settle_held_start(const std::shared_ptr<HeldStart>& held);
+  /// Applies a workflow task's completion and answers the worker; a bad command fails the task.
+  http::Response complete_workflow_task(const store::TaskToken& token,
+                                        const store::WorkflowTaskCompletion& completion);
   /// POST /workflows with wait_for_close, on a database thread: starts the run, then answers
   /// through `respond` as GET history?wait=close does (with "created"), once the run closes or
   /// `wait_for_close` has passed. Returns an empty response (the answer comes later).
@@ -116,6 +152,9 @@ class Api {
   std::unordered_map<std::string, std::list<std::shared_ptr<PollState>>> idle_polls_;  // by queue wait key
   std::atomic<int> in_flight_{0};
   std::atomic<int> waiting_to_run_here_{0};  // run_here_if_alone's jobs not yet placed
+  std::mutex held_mutex_;
+  std::condition_variable held_settled_;
+  std::unordered_map<std::string, std::shared_ptr<HeldStart>> held_starts_;  // by run key
   EmptyQueues empty_queues_{std::chrono::seconds(1)};
 };
 

@@ -43,6 +43,23 @@ struct Api::QueryWait {
   http::Respond respond;
 };
 
+/// A start held until the first workflow task it handed out completes (held_starts.cpp).
+struct Api::HeldStart {
+  store::StartRequest start;  // its run_id and start_time set
+  std::string identity;       // the worker its first task went to
+  StartAnswer answer;
+  http::Respond respond;      // the caller's, for the answer or an error
+  // Guarded by Api::held_mutex_. Held: waiting for the task's completion; taken: a thread is
+  // committing it (with the completion, or alone), and it leaves held_starts_ once done.
+  enum class Phase { kHeld, kTaken } phase = Phase::kHeld;
+  bool hold_ended = false;  // the hold's time is up: the start commits alone
+  std::string key() const { return store::to_string(store::RunKey{start.ns, start.workflow_id, start.run_id}); }
+};
+
+/// The answer to a completion: `first` (a member, when given), the eager activities' tasks and
+/// the events returned, spliced as text.
+std::string completion_json(const store::CompletionReply& reply, std::string_view first = {});
+
 /// The responder for work that may answer later (a wait): an empty response from the work
 /// means the answer is on its way by another path, so nothing is sent now.
 inline http::Respond unless_answered_later(http::Respond respond) {

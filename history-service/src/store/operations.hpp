@@ -57,6 +57,9 @@ struct StartRequest {
   /// The new run's id; empty: a fresh one. A caller that must know it before the start commits
   /// (to wait for the run's close without missing it) chooses it.
   std::string run_id;
+  /// A held start's: the instant its first task was handed out. Its transaction records this as
+  /// the run's start and the task's, which the worker's code has seen already. Empty: now.
+  std::optional<protocol::Timestamp> start_time;
 };
 
 struct StartResult {
@@ -76,6 +79,7 @@ struct WaitingPoller {
 /// With `poller`, the new run's first workflow task is handed to it.
 StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
                            WaitingPoller* poller = nullptr);
+
 /// Signals the open run, or starts one with the signal as its first input.
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,
                               const SignalRequest& signal, Effects& effects);
@@ -155,6 +159,30 @@ struct CompletionReply {
 CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& token,
                                        const WorkflowTaskCompletion& completion, const Limits& limits,
                                        const TaskTokenSigner& signer, Effects& effects);
+
+// Held starts (docs/architecture.md, "Held starts"): a start that hands its first workflow task
+// to a waiting poll may wait to commit until that task's completion arrives, and commit both
+// as one transaction. The request must have its run_id and start_time set, and may be held only
+// when it can start blind (the default id reuse policy).
+
+/// Whether `req` may be held: nothing but the two unique indexes can refuse it.
+bool may_hold_start(const StartRequest& req);
+/// The first workflow task a held start hands to `identity`: the poll answer's task object,
+/// worked out without writing anything (the transaction is dropped before its first round
+/// trip). The start's later transaction records exactly these events.
+std::string held_first_task(pg::Connection& conn, const StartRequest& req, const std::string& identity,
+                            const TaskTokenSigner& signer);
+/// Thrown when a held start's transaction would not create the run its task was handed out
+/// for (a racing start won, or the request id was seen before): commit the start alone.
+struct HeldStartRefused {};
+/// The held start and its first task's completion (`token`, `completion`) in one transaction.
+/// Throws HeldStartRefused, or anything the completion can throw: then nothing was written,
+/// and the caller commits the start alone and completes the task as usual.
+CompletionReply start_with_completed_first_task(pg::Connection& conn, const StartRequest& req,
+                                                const std::string& identity, const TaskToken& token,
+                                                const WorkflowTaskCompletion& completion, const Limits& limits,
+                                                const TaskTokenSigner& signer, Effects& effects);
+
 /// Forgets the run's sticky worker (it is shutting down or dropped the run from its cache);
 /// a workflow task waiting on the sticky queue moves to the run's own queue at once.
 void reset_sticky_queue(pg::Connection& conn, const RunKey& run, Effects& effects);

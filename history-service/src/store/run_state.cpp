@@ -17,9 +17,20 @@
 
 namespace reprise::store {
 
+namespace {
+thread_local std::optional<Timestamp> t_pinned_now;
+}  // namespace
+
 Timestamp now() {
+  if (t_pinned_now) return *t_pinned_now;
   return std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
 }
+
+PinnedNow::PinnedNow(std::optional<Timestamp> time) : previous_(t_pinned_now) {
+  if (time) t_pinned_now = time;
+}
+
+PinnedNow::~PinnedNow() { t_pinned_now = previous_; }
 
 namespace {
 
@@ -229,7 +240,7 @@ void RunState::set_timer(const TimerSpec& timer) {
 
 void RunState::delete_timer(const std::string& timer_key) {
   std::erase_if(timers_, [&](const TimerSpec& t) { return t.key() == timer_key; });
-  dropped_timers_.push_back(timer_key);
+  if (!is_new_) dropped_timers_.push_back(timer_key);  // a run not yet inserted has no timer rows
 }
 
 void RunState::close(const std::string& status, EventType type, json attributes) {

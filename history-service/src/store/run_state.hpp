@@ -24,7 +24,22 @@ using protocol::EventType;
 using protocol::Timestamp;
 using nlohmann::json;
 
+/// The current time to the millisecond, as events and deadlines record it (or the pinned one).
 Timestamp now();
+
+/// While it lives, now() on this thread returns `time` (when set). A held start's transaction
+/// records the instant its first task was handed out, which the worker's code has already
+/// seen as the run's start and as its first now() (see docs/architecture.md, "Held starts").
+class PinnedNow {
+ public:
+  explicit PinnedNow(std::optional<Timestamp> time);
+  ~PinnedNow();
+  PinnedNow(const PinnedNow&) = delete;
+  PinnedNow& operator=(const PinnedNow&) = delete;
+
+ private:
+  std::optional<Timestamp> previous_;
+};
 
 /// Status names as stored and served.
 inline constexpr const char* kRunning = "Running";

@@ -1,15 +1,18 @@
 // Starting, signalling, cancelling and terminating runs.
+#include <algorithm>
 #include <utility>
 
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 
 #include "pg/database.hpp"
+#include "store/commands.hpp"
 #include "store/create_run.hpp"
 #include "store/dispatch.hpp"
 #include "store/run_set.hpp"
 #include "store/run_state.hpp"
 #include "store/uuid.hpp"
+#include "store/workflow_task_completion.hpp"
 
 namespace reprise::store {
 namespace {
@@ -124,6 +127,9 @@ std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
 /// sends its group's members to commit alone: the price of the common start's savings).
 bool may_start_blind(const StartRequest& req) { return req.id_reuse_policy == IdReusePolicy::kAllowDuplicate; }
 
+/// Thrown to drop a transaction that only worked something out.
+struct DryRun {};
+
 /// Starts the run in `runs`' transaction; returns its id, or an earlier start's. `blind`:
 /// without check_reuse (see may_start_blind).
 StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest* signal, bool blind = false) {
@@ -191,6 +197,7 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
 
 StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effects& effects,
                            WaitingPoller* poller) {
+  PinnedNow pinned(req.start_time);
   std::optional<StartedWorkflowTask> handed;
   bool blind = may_start_blind(req);  // the first attempt only; any retry reads first
   auto result = racing_transaction(conn, [&](pg::Connection& c) {
@@ -207,6 +214,62 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
   });
   if (handed) poller->task = handed->json();  // its history: the events this start appended
   return result;
+}
+
+bool may_hold_start(const StartRequest& req) { return may_start_blind(req); }
+
+std::string held_first_task(pg::Connection& conn, const StartRequest& req, const std::string& identity,
+                            const TaskTokenSigner& signer) {
+  std::string task;
+  try {
+    pg::in_transaction(conn, [&](pg::Connection& c) {
+      PinnedNow pinned(req.start_time);
+      RunSet runs(c);
+      auto result = start_in(runs, req, nullptr, /*blind=*/true);  // reads nothing: nothing is sent
+      auto& run = *runs.get({req.ns, req.workflow_id, result.run_id});
+      run.take_scheduled_workflow_task(req.task_queue);
+      task = record_workflow_task_started(run, req.task_queue, identity, signer).json();
+      throw DryRun{};
+    });
+  } catch (const DryRun&) {
+  }
+  return task;
+}
+
+CompletionReply start_with_completed_first_task(pg::Connection& conn, const StartRequest& req,
+                                                const std::string& identity, const TaskToken& token,
+                                                const WorkflowTaskCompletion& completion, const Limits& limits,
+                                                const TaskTokenSigner& signer, Effects& effects) {
+  if (!completion.commands.is_array()) throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
+  CompletionReply reply;
+  Effects done;
+  bool blind = true;  // the first attempt only; a retry after a unique violation reads first
+  racing_transaction(conn, [&](pg::Connection& c) {
+    done = {};
+    c.set_group_key(group_key({req.ns, req.workflow_id, ""}));
+    RunSet runs(c);
+    RunState* run = nullptr;
+    {
+      // The start, exactly as its task was handed out: the same run, events and times.
+      PinnedNow pinned(req.start_time);
+      auto result = start_in(runs, req, nullptr, std::exchange(blind, false));
+      if (result.created && result.run_id == token.run.run_id) run = runs.get({req.ns, req.workflow_id, result.run_id});
+      if (!run || !run->take_scheduled_workflow_task(req.task_queue)) throw HeldStartRefused{};
+      record_workflow_task_started(*run, req.task_queue, identity, signer);
+      const auto& row = std::as_const(*run).row();
+      if (row.wft_scheduled_event_id != token.scheduled_event_id || row.wft_started_event_id != token.started_event_id ||
+          row.wft_attempt != token.attempt)
+        throw HeldStartRefused{};
+    }
+    // A run that closes in its first task is written open first: a blind start relies on the
+    // unique index of open runs to refuse a second one, and a closed row would slip past it.
+    if (std::any_of(completion.commands.begin(), completion.commands.end(), closes_run)) done.merge(run->save());
+    // Else its timeout timer, set above, is dropped unwritten: the run is new.
+    reply = apply_workflow_task_completion(runs, *run, completion, /*has_buffered=*/false,
+                                           /*timeout_timer_armed=*/true, limits, signer, done);
+  });
+  effects.merge(std::move(done));
+  return reply;
 }
 
 StartResult signal_with_start(pg::Connection& conn, const StartRequest& start,

@@ -1,0 +1,152 @@
+// Held starts: a start that hands its run's first workflow task to a poll waiting here waits to
+// commit until that task's completion arrives, and the two commit as one transaction. A lone
+// workflow so costs one commit fewer, and the worker's first task runs while nothing waits on
+// the database. Nothing is acknowledged before its commit: the start's caller is answered only
+// once the start has committed, with the completion or, after `first_task_hold`, alone.
+// See docs/architecture.md, "Held starts".
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/api_internal.hpp"
+#include "pg/database.hpp"
+#include "service/change_feed.hpp"
+#include "store/run_state.hpp"
+#include "store/uuid.hpp"
+
+namespace reprise::api {
+
+void Api::hold_start(store::StartRequest start, std::shared_ptr<PollState> poll, StartAnswer answer,
+                     http::Respond respond) {
+  if (start.run_id.empty()) start.run_id = store::new_uuid();
+  start.start_time = store::now();
+  std::string task;
+  try {
+    task = store::held_first_task(db_.connection(), start, poll->identity, signer_);
+  } catch (...) {
+    settle_reserved_poll(poll, {});
+    throw;
+  }
+  auto held = std::make_shared<HeldStart>(
+      HeldStart{std::move(start), poll->identity, std::move(answer), std::move(respond)});
+  {
+    std::lock_guard lock(held_mutex_);
+    held_starts_[held->key()] = held;
+  }
+  settle_reserved_poll(poll, std::move(task));  // its completion may arrive from now on
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_, options_.first_task_hold);
+  timer->async_wait([this, held, timer](const boost::system::error_code&) { end_hold(held); });
+}
+
+void Api::end_hold(const std::shared_ptr<HeldStart>& held) {
+  {
+    std::lock_guard lock(held_mutex_);
+    if (held->phase != HeldStart::Phase::kHeld || held->hold_ended) return;  // taken already
+    held->hold_ended = true;
+  }
+  // Taken by the job, or by the task's completion if that comes first: whichever takes it
+  // commits it, so no thread ever waits for a job still queued behind it.
+  db_.post([this, held] {
+    {
+      std::lock_guard lock(held_mutex_);
+      if (held->phase != HeldStart::Phase::kHeld) return;
+      held->phase = HeldStart::Phase::kTaken;
+    }
+    commit_held_start_alone(held);
+  });
+}
+
+void Api::begin_drain() {
+  draining_ = true;
+  std::vector<std::shared_ptr<HeldStart>> held;
+  {
+    std::lock_guard lock(held_mutex_);
+    for (const auto& [key, h] : held_starts_) held.push_back(h);
+  }
+  for (const auto& h : held) end_hold(h);  // shutting down: commit them now
+}
+
+std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
+  std::unique_lock lock(held_mutex_);
+  if (held_starts_.empty()) return nullptr;
+  const auto key = store::to_string(run);
+  for (;;) {
+    auto it = held_starts_.find(key);
+    if (it == held_starts_.end()) return nullptr;
+    auto held = it->second;
+    if (held->phase == HeldStart::Phase::kHeld) {
+      held->phase = HeldStart::Phase::kTaken;
+      return held;
+    }
+    held_settled_.wait(lock);  // a running thread commits it: the task is answered after that
+  }
+}
+
+void Api::settle_held_start(const std::shared_ptr<HeldStart>& held) {
+  {
+    std::lock_guard lock(held_mutex_);
+    auto it = held_starts_.find(held->key());
+    if (it != held_starts_.end() && it->second == held) held_starts_.erase(it);
+  }
+  held_settled_.notify_all();
+}
+
+void Api::commit_held_start_alone(const std::shared_ptr<HeldStart>& held) {
+  store::StartResult result;
+  try {
+    store::Effects effects;
+    // Recorded started by the worker it went to, at the same instant: the task it holds.
+    store::WaitingPoller poller{held->identity, &signer_, {}};
+    result = store::start_workflow(db_.connection(), held->start, effects, &poller);
+    feed_.publish(effects);
+  } catch (...) {
+    settle_held_start(held);
+    held->respond(error_response(std::current_exception()));
+    return;
+  }
+  settle_held_start(held);
+  answer_held_start(*held, result);
+}
+
+void Api::answer_held_start(HeldStart& held, const store::StartResult& result) {
+  http::Response response;
+  try {
+    response = held.answer(result);
+  } catch (...) {
+    response = error_response(std::current_exception());
+  }
+  if (!response.body.empty()) held.respond(std::move(response));  // else the wait it set up answers
+}
+
+http::Response Api::complete_held_start(const std::shared_ptr<HeldStart>& held, const store::TaskToken& token,
+                                        const store::WorkflowTaskCompletion& completion) {
+  if (!held->hold_ended) {
+    store::Effects effects;
+    try {
+      auto reply = store::start_with_completed_first_task(db_.connection(), held->start, held->identity, token,
+                                                          completion, options_.limits, signer_, effects);
+      feed_.publish(effects);
+      settle_held_start(held);
+      answer_held_start(*held, {held->start.run_id, true});
+      return {200, completion_json(reply)};
+    } catch (const pg::PgError& e) {
+      if (e.in_doubt()) {  // both may or may not have committed: each caller hears so
+        settle_held_start(held);
+        held->respond(error_response(std::current_exception()));
+        throw;
+      }
+    } catch (const store::HeldStartRefused&) {
+      // A racing start won, or its request id was seen before: the start alone says which.
+    } catch (const std::exception& e) {
+      // A bad command, a reused activity id...: nothing was written; the completion alone reports it.
+      spdlog::debug("msg=\"held start commits alone\" run_id={} reason=\"{}\"", held->start.run_id, e.what());
+    } catch (...) {
+      // CancelRacedOutcome, HistoryLimitExceeded: the completion alone deals with them too.
+    }
+  }
+  // The start alone, then the completion as usual, which reports whatever was wrong with it.
+  commit_held_start_alone(held);
+  return complete_workflow_task(token, completion);
+}
+
+}  // namespace reprise::api
