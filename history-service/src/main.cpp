@@ -1,6 +1,7 @@
 // reprise-server: the history service. See docs/architecture.md and docs/api.md.
 #include <csignal>
 #include <filesystem>
+#include <chrono>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +66,12 @@ int main(int argc, char** argv) {
   try {
     options.api.max_poll_wait = reprise::protocol::parse_duration(max_poll_wait);
     options.api.first_task_hold = reprise::protocol::parse_duration(first_task_hold);
+    if (options.api.first_task_hold > std::chrono::seconds(10)) {
+      std::cerr << "reprise-server: --first-task-hold " << first_task_hold
+                << " is too long: a start's caller may wait that long for a worker's first task. Use a few "
+                   "milliseconds, at most 10s (the default workflow task timeout); 0s turns holding off\n";
+      return 2;
+    }
     options.http.max_body_bytes = options.api.limits.max_payload_bytes * 2 + 64 * 1024;
     std::unique_ptr<reprise::dev::LocalCluster> cluster;
     if (dev) {

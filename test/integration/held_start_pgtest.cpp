@@ -53,7 +53,8 @@ HttpResponse answer_of(std::future<HttpResponse>& start) {
   return start.get();
 }
 
-const std::vector<std::string> kLongHold = {"--first-task-hold", "30s"};
+/// Long enough for the test to act while the start is held; the longest the server accepts.
+const std::vector<std::string> kLongHold = {"--first-task-hold", "10s"};
 
 }  // namespace
 
@@ -69,22 +70,54 @@ TEST_CASE("a held start commits with its first task's completion, in one transac
   CHECK(api.describe("h-merged").status == 404);
   CHECK(start.wait_for(0s) == std::future_status::timeout);
 
-  auto done = api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow(7)});
+  // The usual first answer of a worker keeping the run warm: an activity, started for it at once.
+  auto done = api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("a1", "Act")},
+                                         {{"sticky_task_queue", "held/sticky/held-worker"},
+                                          {"return_events", true},
+                                          {"eager_activities", 1}});
   REQUIRE(done.status == 200);
+  REQUIRE(done.body["activity_tasks"].size() == 1);
+  CHECK(done.body["activity_tasks"][0]["activity_id"] == "a1");
+  CHECK(done.body["events"][0]["event_type"] == "WorkflowTaskCompleted");
   auto started = answer_of(start);
   REQUIRE(started.status == 201);
   CHECK(started.body["run_id"] == task["run_id"]);
   CHECK(started.body["created"] == true);
 
   auto events = history_events(api, "h-merged");
-  REQUIRE(events.size() == 5);
+  REQUIRE(events.size() == 5);  // the activity's start is recorded with its result
   CHECK(events[3]["event_type"] == "WorkflowTaskCompleted");
-  CHECK(events[4]["event_type"] == "WorkflowExecutionCompleted");
-  CHECK(events[4]["attributes"]["result"] == 7);
+  CHECK(events[4]["event_type"] == "ActivityTaskScheduled");
   // The worker's code saw exactly what was recorded: the same events, times and all.
   CHECK(task["history"] == json(std::vector<json>(events.begin(), events.begin() + 3)));
   reprise::pg::Connection db(url);
   CHECK(history_transactions(db, "h-merged") == 1);
+  // The task's timeout was never written: it completed in the transaction that started it.
+  CHECK(db.exec("held_timers", "SELECT count(*) FROM timers WHERE workflow_id = 'h-merged' AND timer_key LIKE 'workflow_task_timeout:%'")
+            .i64(0, 0) == 0);
+  // The activity's result goes on as for any run.
+  REQUIRE(api.complete_activity(done.body["activity_tasks"][0]["task_token"], "r").status == 200);
+  CHECK(api.event_types("h-merged").back() == "WorkflowTaskScheduled");
+}
+
+TEST_CASE("a held start whose first task closes the run commits before the close", "[pg][held-start]") {
+  // A run inserted closed would be out of sight of the unique index of open runs, which
+  // refuses a second open run to a start that does not read first.
+  auto url = fresh_database("held_start_closing");
+  ServerProcess server({.database_url = url, .extra_args = kLongHold});
+  RepriseApi api(server.port());
+  auto poll = poll_in_background(server.port(), "held", "held-worker");
+  wait_for_waiting_polls(api, "held", 1);
+  auto start = start_in_background(server.port(), start_body("h-closing"));
+  auto task = task_of(poll);
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow(7)}).status == 200);
+  REQUIRE(answer_of(start).status == 201);
+  auto events = history_events(api, "h-closing");
+  REQUIRE(events.size() == 5);
+  CHECK(events[4]["event_type"] == "WorkflowExecutionCompleted");
+  CHECK(task["history"] == json(std::vector<json>(events.begin(), events.begin() + 3)));
+  reprise::pg::Connection db(url);
+  CHECK(history_transactions(db, "h-closing") == 2);
 }
 
 TEST_CASE("a held start whose task's answer does not come in time commits alone", "[pg][held-start]") {
@@ -135,6 +168,26 @@ TEST_CASE("a held start that is refused leaves its handed-out task stale and the
         std::vector<std::string>{"WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted"});
   reprise::pg::Connection db(url);
   CHECK(db.exec("held_runs", "SELECT count(*) FROM executions WHERE workflow_id = 'h-dup'").i64(0, 0) == 1);
+}
+
+TEST_CASE("a held start with a request id seen before answers as the first start did", "[pg][held-start]") {
+  ServerProcess server({.database_url = fresh_database("held_start_request_id"), .extra_args = kLongHold});
+  RepriseApi api(server.port());
+  auto first_run = api.start_ok("h-again", "Held", "held", {{"request_id", "req-1"}});  // no poll waits: not held
+  auto first_task = api.expect_workflow_task("held");
+  REQUIRE(api.complete_workflow_task(first_task["task_token"], {RepriseApi::complete_workflow(1)}).status == 200);
+
+  auto poll = poll_in_background(server.port(), "held", "held-worker");
+  wait_for_waiting_polls(api, "held", 1);
+  auto start = start_in_background(server.port(), start_body("h-again", {{"request_id", "req-1"}}));
+  auto task = task_of(poll);
+  auto done = api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("a1", "Act")});
+  CHECK(done.status == 409);
+  CHECK(done.body["error"]["code"] == "StaleTaskToken");
+  auto again = answer_of(start);
+  CHECK(again.status == 200);
+  CHECK(again.body["created"] == false);
+  CHECK(again.body["run_id"] == first_run);
 }
 
 TEST_CASE("a held start whose task answers with a bad command commits alone and the task fails",

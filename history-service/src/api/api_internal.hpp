@@ -52,7 +52,7 @@ struct Api::HeldStart {
   // Guarded by Api::held_mutex_. Held: waiting for the task's completion; taken: a thread is
   // committing it (with the completion, or alone), and it leaves held_starts_ once done.
   enum class Phase { kHeld, kTaken } phase = Phase::kHeld;
-  bool hold_ended = false;  // the hold's time is up: the start commits alone
+  bool hold_ended = false;  // end_hold ran: its job (or whoever takes it first) commits it
   std::string key() const { return store::to_string(store::RunKey{start.ns, start.workflow_id, start.run_id}); }
 };
 

@@ -20,22 +20,31 @@ void Api::hold_start(store::StartRequest start, std::shared_ptr<PollState> poll,
                      http::Respond respond) {
   if (start.run_id.empty()) start.run_id = store::new_uuid();
   start.start_time = store::now();
+  std::shared_ptr<HeldStart> held;
+  std::shared_ptr<boost::asio::steady_timer> timer;
   std::string task;
   try {
     task = store::held_first_task(db_.connection(), start, poll->identity, signer_);
+    held = std::make_shared<HeldStart>(HeldStart{std::move(start), poll->identity, std::move(answer), std::move(respond)});
+    timer = std::make_shared<boost::asio::steady_timer>(io_, options_.first_task_hold);
   } catch (...) {
     settle_reserved_poll(poll, {});
-    throw;
+    throw;  // nothing is held: the caller hears the error
   }
-  auto held = std::make_shared<HeldStart>(
-      HeldStart{std::move(start), poll->identity, std::move(answer), std::move(respond)});
+  bool draining;
   {
     std::lock_guard lock(held_mutex_);
     held_starts_[held->key()] = held;
+    draining = draining_;  // set under this lock by begin_drain, which then ends every hold
   }
-  settle_reserved_poll(poll, std::move(task));  // its completion may arrive from now on
-  auto timer = std::make_shared<boost::asio::steady_timer>(io_, options_.first_task_hold);
-  timer->async_wait([this, held, timer](const boost::system::error_code&) { end_hold(held); });
+  // From here on the held start answers its caller: nothing may throw past this point.
+  try {
+    settle_reserved_poll(poll, std::move(task));  // its completion may arrive from now on
+    if (draining) return end_hold(held);
+    timer->async_wait([this, held, timer](const boost::system::error_code&) { end_hold(held); });
+  } catch (...) {
+    end_hold(held);
+  }
 }
 
 void Api::end_hold(const std::shared_ptr<HeldStart>& held) {
@@ -57,10 +66,10 @@ void Api::end_hold(const std::shared_ptr<HeldStart>& held) {
 }
 
 void Api::begin_drain() {
-  draining_ = true;
   std::vector<std::shared_ptr<HeldStart>> held;
   {
     std::lock_guard lock(held_mutex_);
+    draining_ = true;  // a start held from now on ends its hold at once (hold_start)
     for (const auto& [key, h] : held_starts_) held.push_back(h);
   }
   for (const auto& h : held) end_hold(h);  // shutting down: commit them now
@@ -120,33 +129,36 @@ void Api::answer_held_start(HeldStart& held, const store::StartResult& result) {
 
 http::Response Api::complete_held_start(const std::shared_ptr<HeldStart>& held, const store::TaskToken& token,
                                         const store::WorkflowTaskCompletion& completion) {
-  if (!held->hold_ended) {
-    store::Effects effects;
-    try {
-      auto reply = store::start_with_completed_first_task(db_.connection(), held->start, held->identity, token,
-                                                          completion, options_.limits, signer_, effects);
-      feed_.publish(effects);
+  // Taken while still held (its hold may have ended with the job that would commit it alone
+  // still queued): the two go together if they can.
+  store::Effects effects;
+  std::optional<store::CompletionReply> reply;
+  try {
+    reply = store::start_with_completed_first_task(db_.connection(), held->start, held->identity, token, completion,
+                                                   options_.limits, signer_, effects);
+  } catch (const pg::PgError& e) {
+    if (e.in_doubt()) {  // both may or may not have committed: each caller hears so
       settle_held_start(held);
-      answer_held_start(*held, {held->start.run_id, true});
-      return {200, completion_json(reply)};
-    } catch (const pg::PgError& e) {
-      if (e.in_doubt()) {  // both may or may not have committed: each caller hears so
-        settle_held_start(held);
-        held->respond(error_response(std::current_exception()));
-        throw;
-      }
-    } catch (const store::HeldStartRefused&) {
-      // A racing start won, or its request id was seen before: the start alone says which.
-    } catch (const std::exception& e) {
-      // A bad command, a reused activity id...: nothing was written; the completion alone reports it.
-      spdlog::debug("msg=\"held start commits alone\" run_id={} reason=\"{}\"", held->start.run_id, e.what());
-    } catch (...) {
-      // CancelRacedOutcome, HistoryLimitExceeded: the completion alone deals with them too.
+      held->respond(error_response(std::current_exception()));
+      throw;
     }
+  } catch (const store::HeldStartRefused&) {
+    // The task closes the run, or the start would not create it: the start alone says which.
+  } catch (const std::exception& e) {
+    spdlog::debug("msg=\"held start commits alone\" run_id={} reason=\"{}\"", held->start.run_id, e.what());
+  } catch (...) {
+    // CancelRacedOutcome, HistoryLimitExceeded: the completion alone deals with them too.
   }
-  // The start alone, then the completion as usual, which reports whatever was wrong with it.
-  commit_held_start_alone(held);
-  return complete_workflow_task(token, completion);
+  if (!reply) {
+    // Nothing was written: the start alone, then the completion as usual, which reports
+    // whatever was wrong with it.
+    commit_held_start_alone(held);
+    return complete_workflow_task(token, completion);
+  }
+  feed_.publish(effects);
+  settle_held_start(held);
+  answer_held_start(*held, {held->start.run_id, true});
+  return {200, completion_json(*reply)};
 }
 
 }  // namespace reprise::api

@@ -18,14 +18,19 @@ using protocol::format_duration;
 using protocol::format_timestamp;
 using std::chrono::milliseconds;
 
-StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
-                                                 const std::string& identity, const TaskTokenSigner& signer) {
+void mark_workflow_task_started(RunState& run, const std::string& identity) {
   auto& row = run.row();
   row.wft_started_event_id = run.append(
       EventType::kWorkflowTaskStarted,
       {{"scheduled_event_id", row.wft_scheduled_event_id}, {"identity", identity}, {"attempt", row.wft_attempt}});
   run.set_timer({timer_kind::kWorkflowTaskTimeout, row.wft_scheduled_event_id, row.wft_attempt,
                  now() + milliseconds(row.workflow_task_timeout_ms)});
+}
+
+StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
+                                                 const std::string& identity, const TaskTokenSigner& signer) {
+  mark_workflow_task_started(run, identity);
+  auto& row = run.row();
   // The sticky worker has the run cached and gets only what it has not seen.
   const bool sticky = row.sticky_task_queue == task_queue;
   const auto from = sticky ? row.sticky_history_from : 1;

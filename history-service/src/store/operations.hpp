@@ -172,12 +172,12 @@ bool may_hold_start(const StartRequest& req);
 /// trip). The start's later transaction records exactly these events.
 std::string held_first_task(pg::Connection& conn, const StartRequest& req, const std::string& identity,
                             const TaskTokenSigner& signer);
-/// Thrown when a held start's transaction would not create the run its task was handed out
-/// for (a racing start won, or the request id was seen before): commit the start alone.
+/// Thrown when a held start and its first task's completion cannot commit as one: the task
+/// closes the run, or the start would not create the run the task was handed out for.
 struct HeldStartRefused {};
 /// The held start and its first task's completion (`token`, `completion`) in one transaction.
-/// Throws HeldStartRefused, or anything the completion can throw: then nothing was written,
-/// and the caller commits the start alone and completes the task as usual.
+/// Throws HeldStartRefused, a unique violation, or anything the completion can throw: then
+/// nothing was written, and the caller commits the start alone and completes the task as usual.
 CompletionReply start_with_completed_first_task(pg::Connection& conn, const StartRequest& req,
                                                 const std::string& identity, const TaskToken& token,
                                                 const WorkflowTaskCompletion& completion, const Limits& limits,

@@ -241,10 +241,14 @@ CompletionReply start_with_completed_first_task(pg::Connection& conn, const Star
                                                 const WorkflowTaskCompletion& completion, const Limits& limits,
                                                 const TaskTokenSigner& signer, Effects& effects) {
   if (!completion.commands.is_array()) throw ApiError(ErrorCode::kInvalidArgument, "commands must be an array");
+  // A run that closes in its first task would be inserted closed, out of sight of the unique
+  // index of open runs that a blind start relies on, and of a careful start's read racing it.
+  if (std::any_of(completion.commands.begin(), completion.commands.end(), closes_run)) throw HeldStartRefused{};
   CompletionReply reply;
   Effects done;
-  bool blind = true;  // the first attempt only; a retry after a unique violation reads first
-  racing_transaction(conn, [&](pg::Connection& c) {
+  // No racing_transaction: any unique violation (a racing start, a repeated request id, a
+  // reused activity id) sends the caller to commit the start alone, which sorts it out.
+  pg::in_transaction(conn, [&](pg::Connection& c) {
     done = {};
     c.set_group_key(group_key({req.ns, req.workflow_id, ""}));
     RunSet runs(c);
@@ -252,19 +256,16 @@ CompletionReply start_with_completed_first_task(pg::Connection& conn, const Star
     {
       // The start, exactly as its task was handed out: the same run, events and times.
       PinnedNow pinned(req.start_time);
-      auto result = start_in(runs, req, nullptr, std::exchange(blind, false));
-      if (result.created && result.run_id == token.run.run_id) run = runs.get({req.ns, req.workflow_id, result.run_id});
+      auto result = start_in(runs, req, nullptr, /*blind=*/true);
+      if (result.run_id == token.run.run_id) run = runs.get({req.ns, req.workflow_id, result.run_id});
       if (!run || !run->take_scheduled_workflow_task(req.task_queue)) throw HeldStartRefused{};
-      record_workflow_task_started(*run, req.task_queue, identity, signer);
+      mark_workflow_task_started(*run, identity);
       const auto& row = std::as_const(*run).row();
       if (row.wft_scheduled_event_id != token.scheduled_event_id || row.wft_started_event_id != token.started_event_id ||
           row.wft_attempt != token.attempt)
         throw HeldStartRefused{};
     }
-    // A run that closes in its first task is written open first: a blind start relies on the
-    // unique index of open runs to refuse a second one, and a closed row would slip past it.
-    if (std::any_of(completion.commands.begin(), completion.commands.end(), closes_run)) done.merge(run->save());
-    // Else its timeout timer, set above, is dropped unwritten: the run is new.
+    // Its timeout timer, set above, is dropped unwritten: the run is new.
     reply = apply_workflow_task_completion(runs, *run, completion, /*has_buffered=*/false,
                                            /*timeout_timer_armed=*/true, limits, signer, done);
   });
