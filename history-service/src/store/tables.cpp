@@ -4,8 +4,11 @@
 
 namespace reprise::store {
 
+void plan_with_indexes(pg::Connection& conn) { conn.defer("plan_with_indexes", "SET LOCAL enable_seqscan = off", {}); }
+
 /// Takes the oldest task row of the queue, skipping rows other pollers hold.
 std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue) {
+  plan_with_indexes(conn);
   auto r = conn.exec("task_take", R"(
     DELETE FROM tasks WHERE (namespace, task_queue, kind, task_id) = (
       SELECT namespace, task_queue, kind, task_id FROM tasks

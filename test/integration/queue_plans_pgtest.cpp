@@ -1,0 +1,43 @@
+// The task queue's claim keeps to its index even when it was planned on statistics that say the
+// table is empty (vacuumed while idle), and a burst then fills it.
+#include <chrono>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "pg/connection.hpp"
+#include "support/postgres_fixture.hpp"
+#include "support/reprise_api.hpp"
+#include "support/server_process.hpp"
+#include "support/wait.hpp"
+
+using namespace reprise::test;
+using namespace std::chrono_literals;
+
+TEST_CASE("a task claim planned while the queue was empty still uses its index once it fills", "[pg][queue-plans]") {
+  auto url = fresh_database("queue_plans");
+  reprise::pg::Connection db(url);
+  ServerProcess server({.database_url = url, .extra_args = {"--database-threads", "1"}});
+  RepriseApi api(server.port());
+  db.exec_script("VACUUM tasks");  // its statistics now say: empty
+  // Polls of empty queues run the claim on the one database connection, past the sixth time,
+  // when PostgreSQL caches its plan: made for an empty table.
+  for (int i = 0; i < 8; ++i) CHECK_FALSE(api.poll_workflow_task("idle-" + std::to_string(i), "50ms"));
+
+  // A burst: 2,000 task rows, all stale (their runs do not exist), which one poll claims and
+  // drops one transaction at a time.
+  db.exec_script(
+      "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, attempt) "
+      "SELECT 'default', 'burst', 'workflow', 'w' || i, gen_random_uuid(), 2, 1 FROM generate_series(1, 2000) i");
+  auto stats = [&](const char* column) {
+    return db.exec(std::string("queue_plans_") + column, std::string("SELECT coalesce(") + column +
+                                            ", 0) FROM pg_stat_user_tables WHERE relname = 'tasks'")
+        .i64(0, 0);
+  };
+  const auto scans_before = stats("seq_scan");
+  CHECK_FALSE(api.poll_workflow_task("burst", "100ms"));
+  // The server's backend reports its counters within seconds of going idle.
+  wait_until([&] { return stats("n_tup_del") >= 2000; }, 30s, "the claims' deletes are counted");
+  INFO("sequential scans " << stats("seq_scan") - scans_before << ", index scans " << stats("idx_scan"));
+  CHECK(stats("seq_scan") - scans_before < 10);
+}
