@@ -53,6 +53,22 @@ HttpResponse answer_of(std::future<HttpResponse>& start) {
   return start.get();
 }
 
+/// A start the server holds: the first task it handed to a worker's poll that was waiting,
+/// and the start's answer, which comes once the start has committed.
+struct HeldStart {
+  std::future<HttpResponse> answer;
+  json task;
+};
+
+/// Has a worker poll wait on queue "held", then starts `body` there from a thread of its own.
+HeldStart hold_a_start(RepriseApi& api, int port, json body, const std::string& worker = "held-worker") {
+  auto poll = poll_in_background(port, "held", worker);
+  wait_for_waiting_polls(api, "held", 1);
+  HeldStart held{start_in_background(port, std::move(body)), {}};
+  held.task = task_of(poll);
+  return held;
+}
+
 /// Long enough for the test to act while the start is held; the longest the server accepts.
 const std::vector<std::string> kLongHold = {"--first-task-hold", "10s"};
 
@@ -62,10 +78,7 @@ TEST_CASE("a held start commits with its first task's completion, in one transac
   auto url = fresh_database("held_start_merged");
   ServerProcess server({.database_url = url, .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-merged"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-merged"));
   // Held: the run is not there before its task's answer, and its caller has no answer yet.
   CHECK(api.describe("h-merged").status == 404);
   CHECK(start.wait_for(0s) == std::future_status::timeout);
@@ -106,10 +119,7 @@ TEST_CASE("a held start whose first task closes the run commits before the close
   auto url = fresh_database("held_start_closing");
   ServerProcess server({.database_url = url, .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-closing"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-closing"));
   REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow(7)}).status == 200);
   REQUIRE(answer_of(start).status == 201);
   auto events = history_events(api, "h-closing");
@@ -123,10 +133,7 @@ TEST_CASE("a held start whose first task closes the run commits before the close
 TEST_CASE("a held start whose task's answer does not come in time commits alone", "[pg][held-start]") {
   ServerProcess server({.database_url = fresh_database("held_start_alone"), .extra_args = {"--first-task-hold", "300ms"}});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "slow-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-alone"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-alone"), "slow-worker");
   auto started = answer_of(start);  // the task is still unanswered
   REQUIRE(started.status == 201);
   CHECK(started.body["run_id"] == task["run_id"]);
@@ -149,10 +156,8 @@ TEST_CASE("a held start that is refused leaves its handed-out task stale and the
   RepriseApi api(server.port());
   auto first_run = api.start_ok("h-dup", "Held", "held");  // no poll waits: not held
   CHECK(api.expect_workflow_task("held")["run_id"] == first_run);
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-dup"));
-  auto task = task_of(poll);  // for a run that the start will not create: it cannot know yet
+  // Its task is for a run the start will not create: it cannot know that yet.
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-dup"));
   CHECK(task["run_id"] != first_run);
 
   // Either way, the open run refuses it: a run closing in its first task is no exception.
@@ -177,10 +182,7 @@ TEST_CASE("a held start with a request id seen before answers as the first start
   auto first_task = api.expect_workflow_task("held");
   REQUIRE(api.complete_workflow_task(first_task["task_token"], {RepriseApi::complete_workflow(1)}).status == 200);
 
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-again", {{"request_id", "req-1"}}));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-again", {{"request_id", "req-1"}}));
   auto done = api.complete_workflow_task(task["task_token"], {RepriseApi::schedule_activity("a1", "Act")});
   CHECK(done.status == 409);
   CHECK(done.body["error"]["code"] == "StaleTaskToken");
@@ -194,10 +196,7 @@ TEST_CASE("a held start whose task answers with a bad command commits alone and 
           "[pg][held-start]") {
   ServerProcess server({.database_url = fresh_database("held_start_bad"), .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-bad"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-bad"));
   auto done = api.complete_workflow_task(task["task_token"], {RepriseApi::command("NoSuchCommand")});
   CHECK(done.status == 400);
   REQUIRE(answer_of(start).status == 201);
@@ -211,10 +210,7 @@ TEST_CASE("a held start whose task answers with a bad command commits alone and 
 TEST_CASE("a held start whose task the worker fails commits alone, with the failure after it", "[pg][held-start]") {
   ServerProcess server({.database_url = fresh_database("held_start_failed"), .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-failed"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-failed"));
   CHECK(api.fail_workflow_task(task["task_token"], "WorkflowWorkerError", "boom").status == 200);
   REQUIRE(answer_of(start).status == 201);
   auto types = api.event_types("h-failed");
@@ -226,10 +222,7 @@ TEST_CASE("a held start whose task the worker fails commits alone, with the fail
 TEST_CASE("a held start that waits for its run's close is answered with the result", "[pg][held-start]") {
   ServerProcess server({.database_url = fresh_database("held_start_wait"), .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-wait", {{"wait_for_close", "20s"}}));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-wait", {{"wait_for_close", "20s"}}));
   REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")}).status == 200);
   auto closed = answer_of(start);
   REQUIRE(closed.status == 201);
@@ -244,10 +237,7 @@ TEST_CASE("a server killed while it holds a start leaves nothing of it, and the 
   auto url = fresh_database("held_start_killed");
   ServerProcess server({.database_url = url, .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-killed"));
-  task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-killed"));
   server.kill();
   REQUIRE(start.wait_for(20s) == std::future_status::ready);
   CHECK_THROWS(start.get());  // the connection closed with no answer: the caller retries
@@ -260,10 +250,7 @@ TEST_CASE("a server shutting down commits the starts it holds before it exits", 
   auto url = fresh_database("held_start_drain");
   ServerProcess server({.database_url = url, .extra_args = kLongHold});
   RepriseApi api(server.port());
-  auto poll = poll_in_background(server.port(), "held", "held-worker");
-  wait_for_waiting_polls(api, "held", 1);
-  auto start = start_in_background(server.port(), start_body("h-drain"));
-  auto task = task_of(poll);
+  auto [start, task] = hold_a_start(api, server.port(), start_body("h-drain"));
   CHECK(server.terminate() == 0);
   auto started = answer_of(start);
   REQUIRE(started.status == 201);

@@ -14,6 +14,7 @@
 #include <set>
 #include <unordered_map>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "api/empty_queues.hpp"
@@ -121,10 +122,10 @@ class Api {
   /// go together, the start alone and then the completion as usual.
   http::Response complete_held_start(const std::shared_ptr<HeldStart>& held, const store::TaskToken& token,
                                      const store::WorkflowTaskCompletion& completion);
-  /// Answers a committed held start's caller.
-  void answer_held_start(HeldStart& held, const store::StartResult& result);
-  /// Forgets a taken start once committed (or failed), releasing requests waiting on it.
-  void settle_held_start(const std::shared_ptr<HeldStart>& held);
+  /// Forgets a taken start once it committed or failed, releasing requests waiting on it, and
+  /// answers its caller with the outcome.
+  void finish_held_start(const std::shared_ptr<HeldStart>& held,
+                         std::variant<store::StartResult, std::exception_ptr> outcome);
   /// Applies a workflow task's completion and answers the worker; a bad command fails the task.
   http::Response complete_workflow_task(const store::TaskToken& token,
                                         const store::WorkflowTaskCompletion& completion);

@@ -49,10 +49,10 @@ struct Api::HeldStart {
   std::string identity;       // the worker its first task went to
   StartAnswer answer;
   http::Respond respond;      // the caller's, for the answer or an error
-  // Guarded by Api::held_mutex_. Held: waiting for the task's completion; taken: a thread is
-  // committing it (with the completion, or alone), and it leaves held_starts_ once done.
-  enum class Phase { kHeld, kTaken } phase = Phase::kHeld;
-  bool hold_ended = false;  // end_hold ran: its job (or whoever takes it first) commits it
+  // Guarded by Api::held_mutex_. Held: waiting for the task's completion; hold ended: the same,
+  // with a job on its way to commit it alone; taken: a thread is committing it (with the
+  // completion, or alone), and it leaves held_starts_ once done.
+  enum class Phase { kHeld, kHoldEnded, kTaken } phase = Phase::kHeld;
   std::string key() const { return store::to_string(store::RunKey{start.ns, start.workflow_id, start.run_id}); }
 };
 

@@ -50,15 +50,15 @@ void Api::hold_start(store::StartRequest start, std::shared_ptr<PollState> poll,
 void Api::end_hold(const std::shared_ptr<HeldStart>& held) {
   {
     std::lock_guard lock(held_mutex_);
-    if (held->phase != HeldStart::Phase::kHeld || held->hold_ended) return;  // taken already
-    held->hold_ended = true;
+    if (held->phase != HeldStart::Phase::kHeld) return;  // taken, or ended already
+    held->phase = HeldStart::Phase::kHoldEnded;
   }
   // Taken by the job, or by the task's completion if that comes first: whichever takes it
   // commits it, so no thread ever waits for a job still queued behind it.
   db_.post([this, held] {
     {
       std::lock_guard lock(held_mutex_);
-      if (held->phase != HeldStart::Phase::kHeld) return;
+      if (held->phase == HeldStart::Phase::kTaken) return;
       held->phase = HeldStart::Phase::kTaken;
     }
     commit_held_start_alone(held);
@@ -83,7 +83,7 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
     auto it = held_starts_.find(key);
     if (it == held_starts_.end()) return nullptr;
     auto held = it->second;
-    if (held->phase == HeldStart::Phase::kHeld) {
+    if (held->phase != HeldStart::Phase::kTaken) {
       held->phase = HeldStart::Phase::kTaken;
       return held;
     }
@@ -91,40 +91,36 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
   }
 }
 
-void Api::settle_held_start(const std::shared_ptr<HeldStart>& held) {
+void Api::finish_held_start(const std::shared_ptr<HeldStart>& held,
+                            std::variant<store::StartResult, std::exception_ptr> outcome) {
   {
     std::lock_guard lock(held_mutex_);
     auto it = held_starts_.find(held->key());
     if (it != held_starts_.end() && it->second == held) held_starts_.erase(it);
   }
   held_settled_.notify_all();
+  http::Response response;
+  try {
+    if (auto* error = std::get_if<std::exception_ptr>(&outcome)) std::rethrow_exception(*error);
+    response = held->answer(std::get<store::StartResult>(outcome));
+  } catch (...) {
+    response = error_response(std::current_exception());
+  }
+  if (!response.body.empty()) held->respond(std::move(response));  // else the wait it set up answers
 }
 
 void Api::commit_held_start_alone(const std::shared_ptr<HeldStart>& held) {
-  store::StartResult result;
+  std::variant<store::StartResult, std::exception_ptr> outcome;
   try {
     store::Effects effects;
     // Recorded started by the worker it went to, at the same instant: the task it holds.
     store::WaitingPoller poller{held->identity, &signer_, {}};
-    result = store::start_workflow(db_.connection(), held->start, effects, &poller);
+    outcome = store::start_workflow(db_.connection(), held->start, effects, &poller);
     feed_.publish(effects);
   } catch (...) {
-    settle_held_start(held);
-    held->respond(error_response(std::current_exception()));
-    return;
+    outcome = std::current_exception();
   }
-  settle_held_start(held);
-  answer_held_start(*held, result);
-}
-
-void Api::answer_held_start(HeldStart& held, const store::StartResult& result) {
-  http::Response response;
-  try {
-    response = held.answer(result);
-  } catch (...) {
-    response = error_response(std::current_exception());
-  }
-  if (!response.body.empty()) held.respond(std::move(response));  // else the wait it set up answers
+  finish_held_start(held, std::move(outcome));
 }
 
 http::Response Api::complete_held_start(const std::shared_ptr<HeldStart>& held, const store::TaskToken& token,
@@ -138,8 +134,7 @@ http::Response Api::complete_held_start(const std::shared_ptr<HeldStart>& held, 
                                                    options_.limits, signer_, effects);
   } catch (const pg::PgError& e) {
     if (e.in_doubt()) {  // both may or may not have committed: each caller hears so
-      settle_held_start(held);
-      held->respond(error_response(std::current_exception()));
+      finish_held_start(held, std::current_exception());
       throw;
     }
   } catch (const store::HeldStartRefused&) {
@@ -156,8 +151,7 @@ http::Response Api::complete_held_start(const std::shared_ptr<HeldStart>& held, 
     return complete_workflow_task(token, completion);
   }
   feed_.publish(effects);
-  settle_held_start(held);
-  answer_held_start(*held, {held->start.run_id, true});
+  finish_held_start(held, store::StartResult{held->start.run_id, true});
   return {200, completion_json(*reply)};
 }
 

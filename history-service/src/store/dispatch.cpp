@@ -27,10 +27,8 @@ void mark_workflow_task_started(RunState& run, const std::string& identity) {
                  now() + milliseconds(row.workflow_task_timeout_ms)});
 }
 
-StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
-                                                 const std::string& identity, const TaskTokenSigner& signer) {
-  mark_workflow_task_started(run, identity);
-  auto& row = run.row();
+StartedWorkflowTask handed_task(RunState& run, const std::string& task_queue, const TaskTokenSigner& signer) {
+  const auto& row = std::as_const(run).row();
   // The sticky worker has the run cached and gets only what it has not seen.
   const bool sticky = row.sticky_task_queue == task_queue;
   const auto from = sticky ? row.sticky_history_from : 1;
@@ -52,6 +50,12 @@ StartedWorkflowTask record_workflow_task_started(RunState& run, const std::strin
   // since events that arrive while its task is in flight are buffered.
   if (run.appended_all_from(from)) task.appended_history = run.new_events_json(from);
   return task;
+}
+
+StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
+                                                 const std::string& identity, const TaskTokenSigner& signer) {
+  mark_workflow_task_started(run, identity);
+  return handed_task(run, task_queue, signer);
 }
 
 void read_task_history(RunState& run, StartedWorkflowTask& task) {

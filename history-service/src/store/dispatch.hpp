@@ -40,9 +40,11 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
 StartedWorkflowTask record_workflow_task_started(RunState& run, const std::string& task_queue,
                                                  const std::string& identity, const TaskTokenSigner& signer);
 void read_task_history(RunState& run, StartedWorkflowTask& task);
-/// The first of those steps without the task's answer, for a task already handed out (a held
-/// start's, whose worker has answered it): WorkflowTaskStarted and its timeout.
+/// record_workflow_task_started() is these two: WorkflowTaskStarted and its timeout, for a task
+/// already handed out (a held start's, whose worker has answered it) ...
 void mark_workflow_task_started(RunState& run, const std::string& identity);
+/// ... and the task the worker gets for it.
+StartedWorkflowTask handed_task(RunState& run, const std::string& task_queue, const TaskTokenSigner& signer);
 
 /// The poll answer's task object for an activity attempt that started at `started`.
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type,

@@ -173,10 +173,11 @@ bool may_hold_start(const StartRequest& req);
 std::string held_first_task(pg::Connection& conn, const StartRequest& req, const std::string& identity,
                             const TaskTokenSigner& signer);
 /// Thrown when a held start and its first task's completion cannot commit as one: the task
-/// closes the run, or the start would not create the run the task was handed out for.
+/// closes the run, or the token is not that task's.
 struct HeldStartRefused {};
 /// The held start and its first task's completion (`token`, `completion`) in one transaction.
-/// Throws HeldStartRefused, a unique violation, or anything the completion can throw: then
+/// Throws HeldStartRefused, a unique violation (a racing start, a repeated request id: the
+/// start alone then answers as its policy says), or anything the completion can throw: then
 /// nothing was written, and the caller commits the start alone and completes the task as usual.
 CompletionReply start_with_completed_first_task(pg::Connection& conn, const StartRequest& req,
                                                 const std::string& identity, const TaskToken& token,

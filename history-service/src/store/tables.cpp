@@ -4,7 +4,15 @@
 
 namespace reprise::store {
 
+namespace {
+
+/// Plans the statements that follow in this transaction without sequential scans. The task
+/// queue vacuumed while empty has statistics that say so, and a claim planned (and its plan
+/// cached) on them scans the whole table once a burst fills it: 1.1 ms a claim at 10,000 rows
+/// against 0.06 ms with its index, until autovacuum analyzes the table again.
 void plan_with_indexes(pg::Connection& conn) { conn.defer("plan_with_indexes", "SET LOCAL enable_seqscan = off", {}); }
+
+}  // namespace
 
 /// Takes the oldest task row of the queue, skipping rows other pollers hold.
 std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue) {

@@ -218,18 +218,29 @@ StartResult start_workflow(pg::Connection& conn, const StartRequest& req, Effect
 
 bool may_hold_start(const StartRequest& req) { return may_start_blind(req); }
 
+namespace {
+
+/// A held start's run as its first task was handed out: the same run, events and times, that
+/// task started by `identity`. Blind: it reads nothing.
+RunState& start_as_handed_out(RunSet& runs, const StartRequest& req, const std::string& identity) {
+  PinnedNow pinned(req.start_time);
+  start_in(runs, req, nullptr, /*blind=*/true);
+  auto& run = *runs.get({req.ns, req.workflow_id, req.run_id});
+  run.take_scheduled_workflow_task(req.task_queue);
+  mark_workflow_task_started(run, identity);
+  return run;
+}
+
+}  // namespace
+
 std::string held_first_task(pg::Connection& conn, const StartRequest& req, const std::string& identity,
                             const TaskTokenSigner& signer) {
   std::string task;
   try {
     pg::in_transaction(conn, [&](pg::Connection& c) {
-      PinnedNow pinned(req.start_time);
       RunSet runs(c);
-      auto result = start_in(runs, req, nullptr, /*blind=*/true);  // reads nothing: nothing is sent
-      auto& run = *runs.get({req.ns, req.workflow_id, result.run_id});
-      run.take_scheduled_workflow_task(req.task_queue);
-      task = record_workflow_task_started(run, req.task_queue, identity, signer).json();
-      throw DryRun{};
+      task = handed_task(start_as_handed_out(runs, req, identity), req.task_queue, signer).json();
+      throw DryRun{};  // nothing was sent
     });
   } catch (const DryRun&) {
   }
@@ -252,21 +263,13 @@ CompletionReply start_with_completed_first_task(pg::Connection& conn, const Star
     done = {};
     c.set_group_key(group_key({req.ns, req.workflow_id, ""}));
     RunSet runs(c);
-    RunState* run = nullptr;
-    {
-      // The start, exactly as its task was handed out: the same run, events and times.
-      PinnedNow pinned(req.start_time);
-      auto result = start_in(runs, req, nullptr, /*blind=*/true);
-      if (result.run_id == token.run.run_id) run = runs.get({req.ns, req.workflow_id, result.run_id});
-      if (!run || !run->take_scheduled_workflow_task(req.task_queue)) throw HeldStartRefused{};
-      mark_workflow_task_started(*run, identity);
-      const auto& row = std::as_const(*run).row();
-      if (row.wft_scheduled_event_id != token.scheduled_event_id || row.wft_started_event_id != token.started_event_id ||
-          row.wft_attempt != token.attempt)
-        throw HeldStartRefused{};
-    }
+    auto& run = start_as_handed_out(runs, req, identity);
+    const auto& row = std::as_const(run).row();
+    if (run.key() != token.run || row.wft_scheduled_event_id != token.scheduled_event_id ||
+        row.wft_started_event_id != token.started_event_id || row.wft_attempt != token.attempt)
+      throw HeldStartRefused{};  // the token names another task
     // Its timeout timer, set above, is dropped unwritten: the run is new.
-    reply = apply_workflow_task_completion(runs, *run, completion, /*has_buffered=*/false,
+    reply = apply_workflow_task_completion(runs, run, completion, /*has_buffered=*/false,
                                            /*timeout_timer_armed=*/true, limits, signer, done);
   });
   effects.merge(std::move(done));
