@@ -237,13 +237,17 @@ void start_timer(CommandContext& ctx, const Attributes& a) {
   auto timer_id = a.str("timer_id");
   auto fire_after = a.duration("start_to_fire_timeout");
   if (!fire_after) a.fail("start_to_fire_timeout", "is required");
-  TimerSpec spec{timer_kind::kUserTimer, 0, 0, now() + *fire_after, timer_id};
+  // One instant for TimerStarted and the timer's start, taken before the check below may read
+  // the database: else TimerFired could come less than the duration after TimerStarted.
+  const auto started_at = now();
+  TimerSpec spec{timer_kind::kUserTimer, 0, 0, started_at + *fire_after, timer_id};
   if (run.pending_user_timer(spec.key()))
     a.fail("timer_id", fmt::format("\"{}\" is already used by a pending timer of this run", timer_id));
   spec.ref_id = run.append(EventType::kTimerStarted,
                            {{"timer_id", timer_id},
                             {"start_to_fire_timeout", format_duration(*fire_after)},
-                            {"workflow_task_completed_event_id", ctx.completed_event_id}});
+                            {"workflow_task_completed_event_id", ctx.completed_event_id}},
+                           started_at);
   run.set_timer(spec);
 }
 
