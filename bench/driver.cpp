@@ -300,6 +300,7 @@ struct Env {
   std::string dbname = "reprise_bench";
   pid_t postmaster = 0, server = 0, worker = 0;
   std::string address;
+  std::string server_bin, worker_bin, db_url;
   long clk_tck = ::sysconf(_SC_CLK_TCK);
 };
 
@@ -419,6 +420,43 @@ Batch run_batch(const Env& env, const std::string& type, std::function<json(int)
   return batch;
 }
 
+/// Starts a reprise-server (`name` prefixes its log) with `server_flags` over the bench database,
+/// and a worker on task queue `queue`, warms them up, and points `env` at them. The caller
+/// stops both (they are killed with the driver in any case).
+void start_engine(const fs::path& dir, const std::string& name, std::vector<std::string> server_flags,
+                  const std::string& queue, Child& server, Child& worker, Env& env) {
+  const fs::path ready = dir / (name + "server.ready");
+  std::vector<std::string> args = {env.server_bin, "--database-url", env.db_url, "--port", "0", "--ready-file",
+                                   ready.string(), "--history-max-events", "1000000", "--log-level", "warn"};
+  args.insert(args.end(), server_flags.begin(), server_flags.end());
+  server = spawn(args, dir / (name + "server.log"));
+  int port = 0;
+  for (const auto deadline = Clock::now() + std::chrono::seconds(60); port == 0;) {
+    if (server.exited()) throw std::runtime_error("reprise-server exited:\n" + read_file(dir / (name + "server.log")));
+    if (Clock::now() > deadline) throw std::runtime_error("reprise-server did not start");
+    std::string text = read_file(ready);
+    if (!text.empty() && text.back() == '\n') port = std::atoi(text.c_str());
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  env.server = server.pid;
+  env.address = fmt::format("127.0.0.1:{}", port);
+  log(fmt::format("reprise-server{} on {}", server_flags.empty() ? "" : " " + fmt::format("{}", fmt::join(server_flags, " ")),
+                  env.address));
+  // As many workflow polls as workflows in flight: a start then finds a poll waiting and hands
+  // it the run's first task in its own transaction (sync match), with no task row to claim.
+  worker = spawn({env.worker_bin, "--address", env.address, "--task-queue", queue, "--workflow-pollers", "64",
+                  "--activity-pollers", "16", "--eager-activity-threads", "64"},
+                 dir / (name + "worker.log"));
+  env.worker = worker.pid;
+  // Warm up, and find out early if the worker could not start (a bad option, say): a run
+  // nobody picks up would otherwise wait out the full result timeout.
+  auto warm = run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 20, queue, std::chrono::seconds(30));
+  if (worker.exited())
+    throw std::runtime_error(how_it_ended(worker, env.worker_bin) + "; its output:\n" +
+                             read_file(dir / (name + "worker.log")));
+  if (warm.errors) throw std::runtime_error("the warm-up runs failed: " + warm.first_error);
+}
+
 struct Sizes {
   double b0_seconds;
   int b1_latency_n, b1_throughput_n;
@@ -488,7 +526,7 @@ int main(int argc, char** argv) {
 
   Env env;
   std::vector<Child*> children;
-  Child server, worker, park_worker;
+  Child server, worker, park_worker, idle_server, idle_worker;
   int exit_code = 0;
   try {
     // ---- the cluster, with default durability (fsync and synchronous_commit on) ------------
@@ -501,6 +539,9 @@ int main(int argc, char** argv) {
     }
     env.conninfo_admin = cluster.connection_string("postgres");
     const std::string db_url = cluster.create_database(env.dbname);
+    env.db_url = db_url;
+    env.server_bin = server_bin;
+    env.worker_bin = worker_bin;
     const std::string b0_url = cluster.create_database("b0");
     Pg monitor(env.conninfo_admin);
     const std::string pg_settings = fmt::format(
@@ -526,36 +567,9 @@ int main(int argc, char** argv) {
     add({"B0", "PostgreSQL CPU ms per INSERT (64 conn)", b0_64.pg_cpu_ms_per_commit, "ms"});
 
     // ---- reprise-server and the worker ------------------------------------------------------
-    const fs::path ready = dir / "server.ready";
-    server = spawn({server_bin, "--database-url", db_url, "--port", "0", "--ready-file", ready.string(),
-                    "--history-max-events", "1000000", "--log-level", "warn"},
-                   dir / "server.log");
+    start_engine(dir, "", {}, "bench", server, worker, env);
     children.push_back(&server);
-    int port = 0;
-    for (const auto deadline = Clock::now() + std::chrono::seconds(60); port == 0;) {
-      if (server.exited()) throw std::runtime_error("reprise-server exited:\n" + read_file(dir / "server.log"));
-      if (Clock::now() > deadline) throw std::runtime_error("reprise-server did not start");
-      std::string text = read_file(ready);
-      if (!text.empty() && text.back() == '\n') port = std::atoi(text.c_str());
-      else if (!text.empty() && std::atoi(text.c_str()) > 0 && fs::exists(ready)) port = std::atoi(text.c_str());
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    env.server = server.pid;
-    env.address = fmt::format("127.0.0.1:{}", port);
-    log("reprise-server on " + env.address);
-    // As many workflow polls as workflows in flight: a start then finds a poll waiting and hands
-    // it the run's first task in its own transaction (sync match), with no task row to claim.
-    worker = spawn({worker_bin, "--address", env.address, "--task-queue", "bench", "--workflow-pollers", "64",
-                    "--activity-pollers", "16", "--eager-activity-threads", "64"},
-                   dir / "worker.log");
     children.push_back(&worker);
-    env.worker = worker.pid;
-    // Warm up, and find out early if the worker could not start (a bad option, say): a run
-    // nobody picks up would otherwise wait out the full result timeout.
-    auto warm = run_batch(env, "Empty", [](int) { return json(nullptr); }, 20, 20, "bench", std::chrono::seconds(30));
-    if (worker.exited())
-      throw std::runtime_error(how_it_ended(worker, worker_bin) + "; its output:\n" + read_file(dir / "worker.log"));
-    if (warm.errors) throw std::runtime_error("the warm-up runs failed: " + warm.first_error);
 
     // ---- B1: empty workflow --------------------------------------------------------------------
     if (enabled("B1")) {
@@ -572,14 +586,37 @@ int main(int argc, char** argv) {
     if (enabled("B2")) {
       // One in flight first, on a database the batches at 64 in flight have not yet filled with
       // dead rows: their vacuuming would otherwise land in these (a run measured 2.78 ms so).
-      for (int steps : {3, 10}) {
-        log(fmt::format("B2: {}-step workflows, one in flight", steps));
-        auto lat = run_batch(env, "Steps", [steps](int) { return json(steps); }, sizes.b2_latency_n, 1);
+      // `mode` names the server's flags in the rows; the CPU a workflow costs at one in flight
+      // shows what idle polling trades for its latency.
+      auto one_in_flight = [&](Env& e, const std::string& queue, int steps, const std::string& mode) {
+        log(fmt::format("B2: {}-step workflows, one in flight{}", steps, mode));
+        const Snapshot s0 = snapshot(e, monitor, false);
+        auto lat = run_batch(e, "Steps", [steps](int) { return json(steps); }, sizes.b2_latency_n, 1, queue);
+        const Snapshot s1 = snapshot(e, monitor, false);
         const double p50 = percentile(lat.latency_ms, 50);
         const std::string p = fmt::format("{}-step ", steps);
-        add({"B2", p + "latency p50 (1 in flight)", p50, "ms", "B0 commit p50", b0_1.p50_ms,
+        add({"B2", p + "latency p50 (1 in flight" + mode + ")", p50, "ms", "B0 commit p50", b0_1.p50_ms,
              steps == 3 ? "<= 16x" : "", steps == 3 ? std::optional<bool>(p50 <= 16 * b0_1.p50_ms) : std::nullopt});
-        add({"B2", p + "latency p99 (1 in flight)", percentile(lat.latency_ms, 99), "ms", "B0 commit p50", b0_1.p50_ms});
+        add({"B2", p + "latency p99 (1 in flight" + mode + ")", percentile(lat.latency_ms, 99), "ms", "B0 commit p50",
+             b0_1.p50_ms});
+        if (steps == 3) {
+          const double ticks = (s1.server - s0.server) + (s1.worker - s0.worker) + (s1.postgres - s0.postgres);
+          add({"B2", p + "CPU ms per wf, all processes (1 in flight" + mode + ")",
+               ticks * 1000.0 / e.clk_tck / std::max<std::size_t>(1, lat.latency_ms.size()), "ms", "B0 PG CPU/INSERT",
+               b0_64.pg_cpu_ms_per_commit});
+        }
+      };
+      for (int steps : {3, 10}) one_in_flight(env, "bench", steps, "");
+      {
+        // The latency mode beside the default: a second server and worker over the same
+        // database, with --idle-poll (docs/architecture.md, "Idle polling"), then stopped.
+        Env idle_env = env;
+        children.push_back(&idle_server);
+        children.push_back(&idle_worker);
+        start_engine(dir, "idle-poll-", {"--idle-poll", "1ms"}, "bench-idle-poll", idle_server, idle_worker, idle_env);
+        one_in_flight(idle_env, "bench-idle-poll", 3, ", --idle-poll 1ms");
+        idle_worker.terminate();
+        idle_server.terminate();
       }
       if (pg_statements) {
         Pg db(db_url);

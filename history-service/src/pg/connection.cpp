@@ -239,6 +239,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   for (const Deferred* d : batch) send_statement(*d);
   if (commit && !whole) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
+  spin_until_results();
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
@@ -279,6 +280,16 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   }
   if (PQexitPipelineMode(conn_) != 1) throw lost("leaving pipeline mode");
   if (error) throw *error;
+}
+
+void Connection::spin_until_results() {
+  if (spin_.count() <= 0) return;
+  const auto until = std::chrono::steady_clock::now() + spin_;
+  // PQconsumeInput reads what has arrived without blocking; an error it meets is left for
+  // PQgetResult to report.
+  while (PQisBusy(conn_) && PQconsumeInput(conn_) == 1 && PQisBusy(conn_) &&
+         std::chrono::steady_clock::now() < until) {
+  }
 }
 
 void Connection::exec_script(std::string_view sql) {

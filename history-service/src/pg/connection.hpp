@@ -2,6 +2,7 @@
 /// A PostgreSQL connection (libpq) used from one thread at a time. libpq stays out of this
 /// header: PGconn/PGresult are forward-declared, so only connection.cpp pays for libpq-fe.h.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -138,6 +139,11 @@ class Connection {
   /// version fence, or a unique index.
   void set_group_key(std::string key) { group_key_ = std::move(key); }
 
+  /// Waits for results by polling the socket for up to `spin` before sleeping in poll(2): for
+  /// a connection whose caller would rather keep a core busy than pay a thread wake-up when
+  /// the answer comes (the lone-request connection under --idle-poll). Zero, the default, sleeps at once.
+  void spin_for_results(std::chrono::microseconds spin) { spin_ = spin; }
+
   bool broken() const;
   int backend_pid() const;
   /// The raw handle, for LISTEN/NOTIFY users in connection-aware code.
@@ -158,6 +164,8 @@ class Connection {
   /// pipeline, filling the result of every read among them. A whole transaction (BEGIN pending
   /// and `commit`) goes without either: its pipeline's Sync commits it.
   void run_pipeline(bool commit);
+  /// Polls for the results of what was sent for up to spin_, or until they are in.
+  void spin_until_results();
   /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT (both
   /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);
@@ -180,6 +188,7 @@ class Connection {
   CommitGroup* group_ = nullptr;
   std::string group_key_;  // cleared by begin()
   bool broken_ = false;
+  std::chrono::microseconds spin_{0};
 };
 
 }  // namespace reprise::pg

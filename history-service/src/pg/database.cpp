@@ -7,8 +7,11 @@ namespace reprise::pg {
 thread_local Database::Held* Database::current_ = nullptr;
 
 Database::Database(std::string conninfo, int threads, CommitGroup::Options commits,
-                   std::chrono::milliseconds check_after_idle)
-    : conninfo_(std::move(conninfo)), commits_(commits), check_after_idle_(check_after_idle) {
+                   std::chrono::milliseconds check_after_idle, std::chrono::microseconds lone_request_spin)
+    : conninfo_(std::move(conninfo)),
+      commits_(commits),
+      check_after_idle_(check_after_idle),
+      lone_request_spin_(lone_request_spin) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
 }
 
@@ -77,6 +80,7 @@ void Database::open_or_check(Held& held) {
     held.connection.reset();
     held.connection = std::make_unique<Connection>(conninfo_);
     held.connection->commit_with(&commits_);
+    if (&held == &here_) held.connection->spin_for_results(lone_request_spin_);
   }
 }
 
@@ -97,6 +101,11 @@ Connection& Database::connection() {
 std::size_t Database::idle_threads() {
   std::lock_guard lock(mutex_);
   return idle_.size();
+}
+
+bool Database::idle() {
+  std::lock_guard lock(mutex_);
+  return !here_busy_ && jobs_.empty() && idle_.size() == threads_.size();
 }
 
 void Database::stop() {

@@ -24,8 +24,11 @@ class Database {
   /// thread that idled last, so under light load most connections sit unused for long, and a
   /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
   /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
+  /// `lone_request_spin`: how long the connection of `run_here_if_idle` polls for results
+  /// before sleeping (Connection::spin_for_results; --idle-poll).
   Database(std::string conninfo, int threads, CommitGroup::Options commits = {},
-           std::chrono::milliseconds check_after_idle = std::chrono::seconds(30));
+           std::chrono::milliseconds check_after_idle = std::chrono::seconds(30),
+           std::chrono::microseconds lone_request_spin = {});
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
@@ -47,6 +50,8 @@ class Database {
   void stop();
   /// Threads waiting for a job.
   std::size_t idle_threads();
+  /// True when no job runs or waits, here or on a database thread.
+  bool idle();
   /// Where the pool's transactions sent whole are committed together (see CommitGroup).
   const CommitGroup& commit_group() const { return commits_; }
 
@@ -83,6 +88,7 @@ class Database {
   std::string conninfo_;
   CommitGroup commits_;  // shared by the pool's connections
   const std::chrono::milliseconds check_after_idle_;
+  const std::chrono::microseconds lone_request_spin_;
   std::mutex mutex_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
   // Most recently idle last. A job goes to the thread that idled last: with little load the

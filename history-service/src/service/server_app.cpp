@@ -11,6 +11,7 @@
 
 #include "pg/database.hpp"
 #include "service/change_feed.hpp"
+#include "service/io_loop.hpp"
 #include "service/timer_loop.hpp"
 #include "service/wait_hub.hpp"
 #include "store/migrations.hpp"
@@ -48,7 +49,8 @@ int run_server(const ServerAppOptions& options) {
   // reaches under load with one in flight, so the groups do not shrink (docs/architecture.md).
   pg::CommitGroup::Options commits;
   commits.next_group_size = static_cast<std::size_t>(std::max(2, options.database_threads / 2));
-  pg::Database db(options.database_url, options.database_threads, commits);
+  pg::Database db(options.database_url, options.database_threads, commits, std::chrono::seconds(30),
+                  options.idle_poll);
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);
   TimerLoop timers(options.database_url, [&feed](const store::Effects& e) { feed.publish(e); });
@@ -91,7 +93,8 @@ int run_server(const ServerAppOptions& options) {
 
   std::vector<std::thread> threads;
   for (int i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
-  io.run();
+  // Only this thread polls when idle: one polling thread is enough to take the next request.
+  run_io(io, options.idle_poll, [&db] { return db.idle(); });
   for (auto& t : threads) t.join();
   timers.stop();
   feed.stop();

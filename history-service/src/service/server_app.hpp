@@ -17,6 +17,10 @@ struct ServerAppOptions {
   api::ApiOptions api;
   int database_threads = 16;
   int io_threads = 1;
+  /// How long the io thread, with nothing left to do and the database idle, polls for the next
+  /// request before it sleeps, and how long a lone request's database wait polls for the
+  /// answer: latency under light load for CPU (docs/architecture.md, "Idle polling"). 0: off.
+  std::chrono::microseconds idle_poll{0};
   std::filesystem::path ready_file;  // written with the port once serving (for tests and scripts)
 };
 
