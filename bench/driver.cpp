@@ -567,9 +567,9 @@ int main(int argc, char** argv) {
     add({"B0", "PostgreSQL CPU ms per INSERT (64 conn)", b0_64.pg_cpu_ms_per_commit, "ms"});
 
     // ---- reprise-server and the worker ------------------------------------------------------
-    start_engine(dir, "", {}, "bench", server, worker, env);
     children.push_back(&server);
     children.push_back(&worker);
+    start_engine(dir, "", {}, "bench", server, worker, env);
 
     // ---- B1: empty workflow --------------------------------------------------------------------
     if (enabled("B1")) {
@@ -606,10 +606,10 @@ int main(int argc, char** argv) {
                b0_64.pg_cpu_ms_per_commit});
         }
       };
-      for (int steps : {3, 10}) one_in_flight(env, "bench", steps, "");
+      one_in_flight(env, "bench", 3, "");
       {
-        // The latency mode beside the default: a second server and worker over the same
-        // database, with --idle-poll (docs/architecture.md, "Idle polling"), then stopped.
+        // The latency mode beside the default, right after it: a second server and worker over
+        // the same database, with --idle-poll (docs/architecture.md, "Idle polling"), then stopped.
         Env idle_env = env;
         children.push_back(&idle_server);
         children.push_back(&idle_worker);
@@ -618,6 +618,7 @@ int main(int argc, char** argv) {
         idle_worker.terminate();
         idle_server.terminate();
       }
+      one_in_flight(env, "bench", 10, "");
       if (pg_statements) {
         Pg db(db_url);
         db.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");

@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--idle-poll", idle_poll,
                  "How long an idle server polls for the next request, and a lone request for its database's "
-                 "answer, before sleeping: lower latency under light load for CPU; at most 10ms (0s: never)")
+                 "answer, before sleeping: lower latency under light load for CPU; whole milliseconds, at most 10ms (0s: never); "
+                 "needs --io-threads 1")
       ->capture_default_str();
   app.add_option("--max-payload-bytes", options.api.limits.max_payload_bytes, "Largest payload accepted")
       ->capture_default_str();
@@ -82,6 +83,13 @@ int main(int argc, char** argv) {
       std::cerr << "reprise-server: --idle-poll " << idle_poll
                 << " is too long: an idle server keeps a core busy that long after each request. Use at most "
                    "10ms (about a commit's time is enough); 0s turns polling off\n";
+      return 2;
+    }
+    if (poll.count() > 0 && options.io_threads > 1) {
+      // A second io thread sleeps in epoll_wait holding the reactor, so the polling thread's
+      // polls find nothing and every request still wakes a thread.
+      std::cerr << "reprise-server: --idle-poll needs --io-threads 1: with more, requests wake a sleeping io "
+                   "thread whatever the polling one does\n";
       return 2;
     }
     options.idle_poll = std::chrono::duration_cast<std::chrono::microseconds>(poll);

@@ -1,3 +1,5 @@
+#include <time.h>
+
 #include <atomic>
 #include <future>
 #include <thread>
@@ -13,40 +15,67 @@ using reprise::service::run_io;
 using namespace std::chrono_literals;
 
 namespace {
-/// Runs `run_io(io, idle_poll, may_poll)` on a thread of its own while another thread posts
-/// `n` handlers, a few milliseconds apart (so the loop goes idle between them), then lets the
-/// loop run out of work. Returns how many handlers ran, once run_io has returned (5 s at most).
-int post_while_running(std::chrono::microseconds idle_poll, const std::function<bool()>& may_poll, int n) {
+
+std::chrono::nanoseconds thread_cpu() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
+struct Outcome {
+  int ran = 0;                  // handlers run
+  std::chrono::nanoseconds cpu{};  // spent by the loop's thread
+};
+
+/// Runs `run_io(io, idle_poll, may_poll)` on a thread of its own while this one posts 50
+/// handlers 2 ms apart (so the loop goes idle between them, for about 100 ms in all), then
+/// lets the loop run out of work, and waits (5 s at most) for run_io to return.
+Outcome post_while_running(std::chrono::microseconds idle_poll, const std::function<bool()>& may_poll) {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);
   std::atomic<int> ran{0};
-  auto loop = std::async(std::launch::async, [&] { run_io(io, idle_poll, may_poll); });
-  for (int i = 0; i < n; ++i) {
+  auto loop = std::async(std::launch::async, [&] {
+    const auto before = thread_cpu();
+    run_io(io, idle_poll, may_poll);
+    return thread_cpu() - before;
+  });
+  for (int i = 0; i < 50; ++i) {
     std::this_thread::sleep_for(2ms);  // spacing, not waiting for an outcome
     boost::asio::post(io, [&ran] { ++ran; });
   }
   guard.reset();  // no more work once the handlers have run: run_io returns
-  REQUIRE(loop.wait_for(5s) == std::future_status::ready);
-  return ran;
+  if (loop.wait_for(5s) != std::future_status::ready) {
+    io.stop();
+    loop.wait();
+    FAIL("run_io did not return once out of work");
+  }
+  return {ran.load(), loop.get()};
 }
+
 }  // namespace
 
-TEST_CASE("run_io polling when idle runs every handler and returns once out of work", "[unit][io_loop]") {
+TEST_CASE("run_io polling when idle runs every handler, spends CPU meanwhile, and returns once out of work",
+          "[unit][io_loop]") {
   std::atomic<int> asked{0};
-  CHECK(post_while_running(1ms, [&] { return ++asked, true; }, 20) == 20);
+  auto polling = post_while_running(10ms, [&] { return ++asked, true; });
+  CHECK(polling.ran == 50);
   CHECK(asked > 0);  // the loop went idle between the handlers, and asked whether to poll
+  // It polled through most of the 100 ms (the other core may run something else meanwhile).
+  CHECK(polling.cpu > 30ms);
 }
 
 TEST_CASE("run_io sleeps at once when may_poll says no", "[unit][io_loop]") {
-  std::atomic<int> asked{0};
-  CHECK(post_while_running(1ms, [&] { return ++asked, false; }, 20) == 20);
-  CHECK(asked > 0);
+  auto sleeping = post_while_running(10ms, [] { return false; });
+  CHECK(sleeping.ran == 50);
+  CHECK(sleeping.cpu < 20ms);
 }
 
 TEST_CASE("run_io without idle polling is io_context::run and never asks", "[unit][io_loop]") {
   std::atomic<int> asked{0};
-  CHECK(post_while_running(0us, [&] { return ++asked, true; }, 20) == 20);
+  auto plain = post_while_running(0us, [&] { return ++asked, true; });
+  CHECK(plain.ran == 50);
   CHECK(asked == 0);
+  CHECK(plain.cpu < 20ms);
 }
 
 TEST_CASE("run_io returns when the io_context is stopped while it polls", "[unit][io_loop]") {

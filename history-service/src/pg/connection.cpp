@@ -239,13 +239,15 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   for (const Deferred* d : batch) send_statement(*d);
   if (commit && !whole) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
-  spin_until_results();
+  // One budget for the whole pipeline: a read ahead of the writes can bring its rows early.
+  const auto spin_until = std::chrono::steady_clock::now() + spin_;
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
   std::optional<PgError> error;
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
+    if (spin_.count() > 0) spin_until_result(spin_until);
     pg_result* r = PQgetResult(conn_);
     if (!r) {
       if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent.size() + 1) throw lost("reading pipeline results");
@@ -282,11 +284,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   if (error) throw *error;
 }
 
-void Connection::spin_until_results() {
-  if (spin_.count() <= 0) return;
-  const auto until = std::chrono::steady_clock::now() + spin_;
-  // PQconsumeInput reads what has arrived without blocking; an error it meets is left for
-  // PQgetResult to report.
+void Connection::spin_until_result(std::chrono::steady_clock::time_point until) {
+  // PQconsumeInput reads what has arrived without blocking; an error it meets (a closed
+  // socket) is left for PQgetResult to report.
   while (PQisBusy(conn_) && PQconsumeInput(conn_) == 1 && PQisBusy(conn_) &&
          std::chrono::steady_clock::now() < until) {
   }

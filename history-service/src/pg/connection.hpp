@@ -139,10 +139,12 @@ class Connection {
   /// version fence, or a unique index.
   void set_group_key(std::string key) { group_key_ = std::move(key); }
 
-  /// Waits for results by polling the socket for up to `spin` before sleeping in poll(2): for
-  /// a connection whose caller would rather keep a core busy than pay a thread wake-up when
-  /// the answer comes (the lone-request connection under --idle-poll). Zero, the default, sleeps at once.
-  void spin_for_results(std::chrono::microseconds spin) { spin_ = spin; }
+  /// A pipeline's results are waited for by polling the socket, for up to `spin` in all,
+  /// before sleeping in poll(2): for a connection whose caller would rather keep a core busy
+  /// than pay a thread wake-up when the answer comes (the lone-request connection under
+  /// --idle-poll). Zero, the default, sleeps at once. Statements sent outside a pipeline (a
+  /// lone exec() outside a transaction, a plain COMMIT) always sleep.
+  void set_result_spin(std::chrono::microseconds spin) { spin_ = spin; }
 
   bool broken() const;
   int backend_pid() const;
@@ -164,8 +166,8 @@ class Connection {
   /// pipeline, filling the result of every read among them. A whole transaction (BEGIN pending
   /// and `commit`) goes without either: its pipeline's Sync commits it.
   void run_pipeline(bool commit);
-  /// Polls for the results of what was sent for up to spin_, or until they are in.
-  void spin_until_results();
+  /// Polls until the next result is in, or `until`.
+  void spin_until_result(std::chrono::steady_clock::time_point until);
   /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT (both
   /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);

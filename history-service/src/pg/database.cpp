@@ -80,7 +80,7 @@ void Database::open_or_check(Held& held) {
     held.connection.reset();
     held.connection = std::make_unique<Connection>(conninfo_);
     held.connection->commit_with(&commits_);
-    if (&held == &here_) held.connection->spin_for_results(lone_request_spin_);
+    if (&held == &here_) held.connection->set_result_spin(lone_request_spin_);
   }
 }
 
@@ -103,7 +103,7 @@ std::size_t Database::idle_threads() {
   return idle_.size();
 }
 
-bool Database::idle() {
+bool Database::all_idle() {
   std::lock_guard lock(mutex_);
   return !here_busy_ && jobs_.empty() && idle_.size() == threads_.size();
 }

@@ -25,7 +25,7 @@ class Database {
   /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
   /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
   /// `lone_request_spin`: how long the connection of `run_here_if_idle` polls for results
-  /// before sleeping (Connection::spin_for_results; --idle-poll).
+  /// before sleeping (Connection::set_result_spin; --idle-poll).
   Database(std::string conninfo, int threads, CommitGroup::Options commits = {},
            std::chrono::milliseconds check_after_idle = std::chrono::seconds(30),
            std::chrono::microseconds lone_request_spin = {});
@@ -51,7 +51,7 @@ class Database {
   /// Threads waiting for a job.
   std::size_t idle_threads();
   /// True when no job runs or waits, here or on a database thread.
-  bool idle();
+  bool all_idle();
   /// Where the pool's transactions sent whole are committed together (see CommitGroup).
   const CommitGroup& commit_group() const { return commits_; }
 

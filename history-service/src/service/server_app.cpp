@@ -94,7 +94,7 @@ int run_server(const ServerAppOptions& options) {
   std::vector<std::thread> threads;
   for (int i = 1; i < options.io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   // Only this thread polls when idle: one polling thread is enough to take the next request.
-  run_io(io, options.idle_poll, [&db] { return db.idle(); });
+  run_io(io, options.idle_poll, [&db] { return db.all_idle(); });
   for (auto& t : threads) t.join();
   timers.stop();
   feed.stop();
