@@ -440,8 +440,7 @@ void start_engine(const fs::path& dir, const std::string& name, std::vector<std:
   }
   env.server = server.pid;
   env.address = fmt::format("127.0.0.1:{}", port);
-  log(fmt::format("reprise-server{} on {}", server_flags.empty() ? "" : " " + fmt::format("{}", fmt::join(server_flags, " ")),
-                  env.address));
+  log(fmt::format("reprise-server on {} {}", env.address, fmt::join(server_flags, " ")));
   // As many workflow polls as workflows in flight: a start then finds a poll waiting and hands
   // it the run's first task in its own transaction (sync match), with no task row to claim.
   worker = spawn({env.worker_bin, "--address", env.address, "--task-queue", queue, "--workflow-pollers", "64",
@@ -586,9 +585,10 @@ int main(int argc, char** argv) {
     if (enabled("B2")) {
       // One in flight first, on a database the batches at 64 in flight have not yet filled with
       // dead rows: their vacuuming would otherwise land in these (a run measured 2.78 ms so).
-      // `mode` names the server's flags in the rows; the CPU a workflow costs at one in flight
-      // shows what idle polling trades for its latency.
-      auto one_in_flight = [&](Env& e, const std::string& queue, int steps, const std::string& mode) {
+      // `flags`, the server's beyond the defaults, are named in the rows; the CPU a workflow
+      // costs at one in flight shows what idle polling trades for its latency.
+      auto one_in_flight = [&](Env& e, const std::string& queue, int steps, const std::vector<std::string>& flags) {
+        const std::string mode = flags.empty() ? "" : fmt::format(", {}", fmt::join(flags, " "));
         log(fmt::format("B2: {}-step workflows, one in flight{}", steps, mode));
         const Snapshot s0 = snapshot(e, monitor, false);
         auto lat = run_batch(e, "Steps", [steps](int) { return json(steps); }, sizes.b2_latency_n, 1, queue);
@@ -606,19 +606,20 @@ int main(int argc, char** argv) {
                b0_64.pg_cpu_ms_per_commit});
         }
       };
-      one_in_flight(env, "bench", 3, "");
+      one_in_flight(env, "bench", 3, {});
       {
         // The latency mode beside the default, right after it: a second server and worker over
         // the same database, with --idle-poll (docs/architecture.md, "Idle polling"), then stopped.
+        const std::vector<std::string> idle_poll = {"--idle-poll", "1ms"};
         Env idle_env = env;
         children.push_back(&idle_server);
         children.push_back(&idle_worker);
-        start_engine(dir, "idle-poll-", {"--idle-poll", "1ms"}, "bench-idle-poll", idle_server, idle_worker, idle_env);
-        one_in_flight(idle_env, "bench-idle-poll", 3, ", --idle-poll 1ms");
+        start_engine(dir, "idle-poll-", idle_poll, "bench-idle-poll", idle_server, idle_worker, idle_env);
+        one_in_flight(idle_env, "bench-idle-poll", 3, idle_poll);
         idle_worker.terminate();
         idle_server.terminate();
       }
-      one_in_flight(env, "bench", 10, "");
+      one_in_flight(env, "bench", 10, {});
       if (pg_statements) {
         Pg db(db_url);
         db.exec("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");

@@ -22,6 +22,19 @@ std::string ensure_dev_database(const reprise::dev::LocalCluster& cluster) {
   return cluster.connection_string("reprise");
 }
 
+/// Checks a duration option as CLI11 parses it, so a bad value is reported with the option's
+/// name ("--idle-poll: invalid duration ...") rather than as a failure to start.
+const CLI::Validator kDuration(
+    [](std::string& text) {
+      try {
+        reprise::protocol::parse_duration(text);
+        return std::string();
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+    },
+    "DURATION");
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,16 +62,19 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   app.add_option("--max-poll-wait", max_poll_wait, "The longest a task poll or history wait is held open")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kDuration);
   app.add_option("--first-task-hold", first_task_hold,
                  "How long a start whose first workflow task went to a waiting worker waits for that task's "
                  "completion, to commit both as one transaction (0s: never)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kDuration);
   app.add_option("--idle-poll", idle_poll,
                  "How long an idle server polls for the next request, and a lone request for its database's "
                  "answer, before sleeping: lower latency under light load for CPU; whole milliseconds, at most 10ms (0s: never); "
                  "needs --io-threads 1")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(kDuration);
   app.add_option("--max-payload-bytes", options.api.limits.max_payload_bytes, "Largest payload accepted")
       ->capture_default_str();
   app.add_option("--history-max-events", options.api.limits.history_max_events,

@@ -2,11 +2,8 @@
 // them, and their errors, exactly as one that sleeps at once, and does poll (it spends CPU
 // while it waits); the lone-request connection of a pool polls; and a server polling when
 // idle serves a workflow to its end (docs/architecture.md, "Idle polling").
-#include <time.h>
-
 #include <chrono>
 #include <future>
-#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +12,7 @@
 #include "support/postgres_fixture.hpp"
 #include "support/reprise_api.hpp"
 #include "support/server_process.hpp"
+#include "support/thread_cpu.hpp"
 #include "support/wait.hpp"
 
 using namespace reprise;
@@ -23,19 +21,12 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// CPU time of the calling thread.
-std::chrono::nanoseconds thread_cpu() {
-  timespec t{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
-}
-
 /// The CPU the calling thread spends in a 200 ms statement sent in a pipeline on `c`.
 std::chrono::nanoseconds cpu_waiting_for_slow_statement(pg::Connection& c) {
-  const auto before = thread_cpu();
+  const auto before = thread_cpu_time();
   auto rows = c.exec_all({{"slow", "SELECT 7 FROM pg_sleep(0.2)", {}}});
   REQUIRE(rows.at(0).i64(0, 0) == 7);
-  return thread_cpu() - before;
+  return thread_cpu_time() - before;
 }
 
 }  // namespace
@@ -80,12 +71,10 @@ TEST_CASE("a connection polling for its results stops when its backend goes away
   auto killer = std::async(std::launch::async, [&] {
     pg::Connection admin(url);
     // Terminates it once it is running the statement below.
-    for (auto deadline = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < deadline;) {
-      auto r = admin.exec("active", "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND state = 'active'",
-                          {std::to_string(pid)});
-      if (r.i64(0, 0) == 1) break;
-      std::this_thread::sleep_for(5ms);
-    }
+    wait_until([&] {
+      return admin.exec("active", "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int AND state = 'active'",
+                        {std::to_string(pid)}).i64(0, 0) == 1;
+    }, 5s, "the statement to run");
     admin.exec("terminate", "SELECT pg_terminate_backend($1::int)", {std::to_string(pid)});
   });
   const auto started = std::chrono::steady_clock::now();
@@ -134,7 +123,8 @@ TEST_CASE("a server polling when idle runs a workflow to its end", "[pg][idle-po
   CHECK(api.describe("ip-1").body["close_event"]["attributes"]["result"] == 3);
 }
 
-TEST_CASE("--idle-poll is refused with the reason when too long or beside several io threads", "[pg][idle-poll]") {
+TEST_CASE("--idle-poll is refused with the reason when malformed, too long or beside several io threads",
+          "[pg][idle-poll]") {
   const auto url = fresh_database("idle_poll_flag");
   auto refusal = [&](std::vector<std::string> args) -> std::string {
     try {
@@ -145,5 +135,6 @@ TEST_CASE("--idle-poll is refused with the reason when too long or beside severa
     return "started";
   };
   CHECK_THAT(refusal({"--idle-poll", "50ms"}), Catch::Contains("--idle-poll 50ms is too long"));
+  CHECK_THAT(refusal({"--idle-poll", "500us"}), Catch::Contains("--idle-poll: invalid duration \"500us\""));
   CHECK_THAT(refusal({"--idle-poll", "1ms", "--io-threads", "2"}), Catch::Contains("--idle-poll needs --io-threads 1"));
 }

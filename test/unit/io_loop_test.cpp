@@ -1,5 +1,3 @@
-#include <time.h>
-
 #include <atomic>
 #include <future>
 #include <thread>
@@ -10,17 +8,14 @@
 #include <catch2/catch.hpp>
 
 #include "service/io_loop.hpp"
+#include "support/thread_cpu.hpp"
+#include "support/wait.hpp"
 
 using reprise::service::run_io;
+using reprise::test::thread_cpu_time;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::chrono::nanoseconds thread_cpu() {
-  timespec t{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
-}
 
 struct Outcome {
   int ran = 0;                  // handlers run
@@ -35,9 +30,9 @@ Outcome post_while_running(std::chrono::microseconds idle_poll, const std::funct
   auto guard = boost::asio::make_work_guard(io);
   std::atomic<int> ran{0};
   auto loop = std::async(std::launch::async, [&] {
-    const auto before = thread_cpu();
+    const auto before = thread_cpu_time();
     run_io(io, idle_poll, may_poll);
-    return thread_cpu() - before;
+    return thread_cpu_time() - before;
   });
   for (int i = 0; i < 50; ++i) {
     std::this_thread::sleep_for(2ms);  // spacing, not waiting for an outcome
@@ -81,8 +76,9 @@ TEST_CASE("run_io without idle polling is io_context::run and never asks", "[uni
 TEST_CASE("run_io returns when the io_context is stopped while it polls", "[unit][io_loop]") {
   boost::asio::io_context io;
   auto guard = boost::asio::make_work_guard(io);  // never out of work: only stop() ends it
-  auto loop = std::async(std::launch::async, [&] { run_io(io, 10ms, [] { return true; }); });
-  std::this_thread::sleep_for(5ms);
+  std::atomic<bool> polling{false};
+  auto loop = std::async(std::launch::async, [&] { run_io(io, 10ms, [&] { return polling = true; }); });
+  reprise::test::wait_until([&] { return polling.load(); }, 5s, "the loop to go idle and poll", 1ms);
   io.stop();
   CHECK(loop.wait_for(5s) == std::future_status::ready);
 }
