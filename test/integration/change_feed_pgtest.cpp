@@ -65,11 +65,28 @@ std::string last_peer_count(reprise::pg::Connection& admin) {
   return std::string(rows.text(0, 0));
 }
 
-/// Waits until the feed has counted twice: the first count's verdict is then in force.
+/// Whether the server's listening session has sent its LISTEN (and so queued its start-up
+/// look-again).
+bool server_listens(reprise::pg::Connection& admin) {
+  auto rows = admin.exec("server_listens", R"(
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'reprise-listener'
+      AND query = 'LISTEN reprise_changes')",
+                         {});
+  return rows.i64(0, 0) > 0;
+}
+
+/// Waits until the server listens and its feed has begun two counts since: its start-up
+/// look-again has been sent, and the first count's verdict is in force. The last count is
+/// seen only while it is the sender's last statement ("" once it has sent a notification).
 void wait_for_two_counts(reprise::pg::Connection& admin) {
+  wait_until([&] { return server_listens(admin); }, 10s, "the server listens");
   std::string first;
   wait_until([&] { return !(first = last_peer_count(admin)).empty(); }, 10s, "the feed counts its peers");
-  wait_until([&] { return last_peer_count(admin) != first; }, 10s, "the feed counts its peers again");
+  wait_until([&] {
+    auto now = last_peer_count(admin);
+    return !now.empty() && now != first;
+  }, 10s, "the feed counts its peers again");
 }
 
 }  // namespace
@@ -82,7 +99,7 @@ TEST_CASE("an instance alone sends no notifications; told of a peer, it sends lo
   reprise::pg::Connection admin(url);
   Observer observer(url);
   wait_for_two_counts(admin);  // the server now knows nobody else listens
-  const auto heard_before = observer.heard().size();  // its start-up look-again, if still in flight
+  const auto heard_before = observer.heard().size();
 
   // A task created while alone: nobody is told.
   api.start_ok("while-alone", "Feed", "feed");

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -166,6 +167,8 @@ void ChangeFeed::send_loop() {
       }
       if (count_now) count_peers(*conn);
       if (lines.empty()) continue;
+      // A look-again makes every waiter read again, so it stands for every other line.
+      if (std::find(lines.begin(), lines.end(), kLookAgain) != lines.end()) lines = {kLookAgain};
       std::string payload;
       conn->begin();  // every chunk in one transaction: one commit however large the batch
       auto flush = [&] {
