@@ -2,7 +2,11 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+#include <memory>
+#include <stdexcept>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -63,11 +67,32 @@ protocol::ApiError invalid(std::string_view why) {
 
 }  // namespace
 
+struct TaskTokenSigner::Keyed {
+  EVP_MAC_CTX* context = nullptr;
+  ~Keyed() { EVP_MAC_CTX_free(context); }
+};
+
+TaskTokenSigner::TaskTokenSigner(std::string_view secret) {
+  auto keyed = std::make_shared<Keyed>();
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (hmac) keyed->context = EVP_MAC_CTX_new(hmac);
+  EVP_MAC_free(hmac);  // the context holds its own reference
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+  if (!keyed->context || !EVP_MAC_init(keyed->context, reinterpret_cast<const unsigned char*>(secret.data()),
+                                       secret.size(), params))
+    throw std::runtime_error("cannot set up HMAC-SHA256 for task tokens: OpenSSL has no HMAC or SHA256 provider");
+  keyed_ = std::move(keyed);
+}
+
 std::string TaskTokenSigner::mac(std::string_view payload) const {
+  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> c(EVP_MAC_CTX_dup(keyed_->context), &EVP_MAC_CTX_free);
   unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(payload.data()), payload.size(), digest, &length);
+  std::size_t length = 0;
+  if (!c || !EVP_MAC_update(c.get(), reinterpret_cast<const unsigned char*>(payload.data()), payload.size()) ||
+      !EVP_MAC_final(c.get(), digest, &length, sizeof digest))
+    throw std::runtime_error("HMAC-SHA256 of a task token failed (OpenSSL)");
   return std::string(reinterpret_cast<const char*>(digest), length);
 }
 

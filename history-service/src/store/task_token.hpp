@@ -5,6 +5,7 @@
 /// longer current is rejected as StaleTaskToken by the store.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -24,14 +25,19 @@ struct TaskToken {
 
 class TaskTokenSigner {
  public:
-  explicit TaskTokenSigner(std::string secret) : secret_(std::move(secret)) {}
+  /// Throws std::runtime_error if OpenSSL cannot provide HMAC-SHA256.
+  explicit TaskTokenSigner(std::string_view secret);
   std::string sign(const TaskToken& token) const;
   /// Throws protocol::ApiError(kInvalidTaskToken) when the token is mangled or not ours.
   TaskToken verify(std::string_view token, TaskToken::Kind expected) const;
 
  private:
   std::string mac(std::string_view payload) const;
-  std::string secret_;
+  /// An HMAC context already keyed with the secret, copied for each MAC (safe across threads,
+  /// as it is only read). OpenSSL's one-shot HMAC() looked the algorithm up and hashed the key
+  /// again on every call: 4% of the server's CPU in the benchmark.
+  struct Keyed;
+  std::shared_ptr<const Keyed> keyed_;
 };
 
 }  // namespace reprise::store
