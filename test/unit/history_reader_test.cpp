@@ -153,3 +153,18 @@ TEST_CASE("timestamps in the common shape read the same as through the general p
   CHECK_THROWS_WITH(parse_timestamp("2026-11-29T23:09:47.12XZ"), Catch::Contains("must end in Z"));
   CHECK_THROWS_WITH(parse_timestamp("2026-11-29 23:09:47.123Z"), Catch::Contains("RFC 3339"));
 }
+
+TEST_CASE("a page's header is read up to its events, and no further", "[unit][history-reader]") {
+  using detail::header_before_events;
+  // What follows "events" is never read: here it is not even JSON.
+  auto h = header_before_events(
+      R"({"run_id":"r-1","created":false,"next_event_id":10001,"has_more":true,"closed":false,"events":[{"event_id": oops)");
+  CHECK(h == json{{"run_id", "r-1"}, {"created", false}, {"next_event_id", 10001}, {"has_more", true}, {"closed", false}});
+  // Fields after the events (as older servers wrote them) are not part of it, and neither are
+  // nested values.
+  h = header_before_events(R"({"run_id":"r-2","x":{"has_more":true},"events":[],"has_more":true})");
+  CHECK(h == json{{"run_id", "r-2"}});
+  CHECK(header_before_events(R"([1,2,3])") == json::object());
+  CHECK(header_before_events("not json") == json::object());
+  CHECK(header_before_events("") == json::object());
+}

@@ -190,15 +190,16 @@ void Api::wait_for_new_run_close(std::shared_ptr<HistoryWait> s, std::uint64_t s
 namespace {
 
 /// The answer to a history wait or read: `page`, which starts at `from_event_id`. `created`:
-/// the wait of a start, for its run's close.
+/// the wait of a start, for its run's close. Where the next page starts comes before the
+/// events, so a reader can ask for it before reading them (the SDK's replay does).
 http::Response history_answer(std::int64_t from_event_id, std::optional<bool> created_run,
                               const store::HistoryPage& page) {
   auto next = from_event_id + page.count;
   const auto created = created_run ? fmt::format(R"("created":{},)", *created_run) : std::string();
   return {created_run.value_or(false) ? 201 : 200,
-          fmt::format(R"({{"run_id":"{}",{}"events":{},"next_event_id":{},"has_more":{},"closed":{}}})",
-                      page.run.run_id, created, page.events_json, next,
-                      next < page.next_event_id ? "true" : "false", page.closed ? "true" : "false")};
+          fmt::format(R"({{"run_id":"{}",{}"next_event_id":{},"has_more":{},"closed":{},"events":{}}})",
+                      page.run.run_id, created, next, next < page.next_event_id ? "true" : "false",
+                      page.closed ? "true" : "false", page.events_json)};
 }
 
 }  // namespace

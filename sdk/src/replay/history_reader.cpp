@@ -146,4 +146,50 @@ void HistorySax::end_event() {
   on_event_(std::move(read));
 }
 
+namespace {
+
+using json = nlohmann::json;
+
+/// Keeps the top object's scalar fields, and stops the parse at its "events" key.
+class HeaderSax final : public nlohmann::json_sax<json> {
+ public:
+  json header = json::object();
+
+  bool null() override { return keep(nullptr); }
+  bool boolean(bool v) override { return keep(v); }
+  bool number_integer(number_integer_t v) override { return keep(v); }
+  bool number_unsigned(number_unsigned_t v) override { return keep(v); }
+  bool number_float(number_float_t v, const string_t&) override { return keep(v); }
+  bool string(string_t& v) override { return keep(std::move(v)); }
+  bool binary(binary_t&) override { return true; }
+  bool key(string_t& k) override {
+    if (depth_ == 1 && k == "events") return false;
+    if (depth_ == 1) key_ = std::move(k);
+    return true;
+  }
+  bool start_object(std::size_t) override { return ++depth_ > 1 || started_object(); }
+  bool start_array(std::size_t) override { return ++depth_ > 1; }
+  bool end_object() override { return --depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  int depth_ = 0;
+  bool top_object_ = false;
+  std::string key_;
+  bool started_object() { return top_object_ = true; }
+  bool keep(json&& v) {
+    if (depth_ == 1 && top_object_) header[key_] = std::move(v);
+    return depth_ > 0;  // a bare scalar is not a page
+  }
+};
+
+}  // namespace
+
+json header_before_events(const std::string& text) {
+  HeaderSax sax;
+  json::sax_parse(text, &sax);  // false once it stops at "events": that is the point
+  return std::move(sax.header);
+}
+
 }  // namespace reprise::detail

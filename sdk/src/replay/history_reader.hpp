@@ -86,4 +86,10 @@ class HistorySax final : public nlohmann::json_sax<nlohmann::json> {
   void end_event();
 };
 
+/// The top-level scalar fields that come before "events" in a history page's text, read
+/// without reading the events (nothing after them is read). The service writes a page's
+/// next_event_id and has_more first, so a reader can ask for the next page before reading this
+/// one. An empty object if the text does not start as a JSON object.
+nlohmann::json header_before_events(const std::string& text);
+
 }  // namespace reprise::detail

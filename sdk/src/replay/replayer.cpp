@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <functional>
+#include <future>
 #include <iterator>
 #include <optional>
 #include <ostream>
@@ -280,29 +281,48 @@ ReplayResult Replayer::replay_file(const std::filesystem::path& path, Mode mode)
 namespace {
 
 /// A run's whole history from the service, page after page, each page's text read straight
-/// into events (no JSON tree per page).
+/// into events (no JSON tree per page). While a page is read, the next is already being
+/// fetched: the service writes where it starts before the events (header_before_events), and
+/// reading a page takes about as long as serving one, so the two overlap (a 60,000-event
+/// history: see docs/architecture.md, Replay). Only one request is in flight at a time, so the
+/// connection is never used by two threads at once.
 ParsedHistory fetch_history(detail::ServiceConnection& service, const std::string& workflow_id, const std::string& run_id) {
   auto data = std::make_shared<ParsedHistoryData>();
   data->document = true;
   data->workflow_id = workflow_id;
-  std::int64_t from = 1;
+  auto target = [&](std::int64_t from, const std::string& run) {
+    return fmt::format("/workflows/{}/history?from_event_id={}&page_size=10000{}", detail::url_encode(workflow_id),
+                       from, run.empty() ? "" : "&run_id=" + detail::url_encode(run));
+  };
   std::string resolved = run_id;
+  std::string asked = target(1, resolved);
+  std::string text = service.get_text(asked);
   for (;;) {
-    const auto target = fmt::format("/workflows/{}/history?from_event_id={}&page_size=10000{}",
-                                    detail::url_encode(workflow_id), from,
-                                    resolved.empty() ? "" : "&run_id=" + detail::url_encode(resolved));
-    const auto text = service.get_text(target);
+    std::future<std::string> next_page;
+    std::string next_page_target;
+    const auto ahead = text.empty() ? json::object() : detail::header_before_events(text);
+    if (ahead.value("has_more", false) && ahead.contains("next_event_id") && ahead["next_event_id"].is_number_integer()) {
+      next_page_target = target(ahead["next_event_id"].get<std::int64_t>(), ahead.value("run_id", resolved));
+      next_page = std::async(std::launch::async, [&service, next_page_target] { return service.get_text(next_page_target); });
+    }
     detail::HistorySax page([&](ReadEvent&& read) { data->add(std::move(read)); });
     try {
       if (!text.empty()) json::sax_parse(text, &page);
     } catch (const detail::HistoryTextError&) {
-      throw ServiceError("Internal", "reprise-server at " + service.address() + " answered " + target +
+      throw ServiceError("Internal", "reprise-server at " + service.address() + " answered " + asked +
                                          " with a body that is not JSON", 200);
     }
     if (!page.is_document()) (void)page.header.at("events");  // what reading a page without events throws
     resolved = page.header.value("run_id", resolved);
     if (!page.header.value("has_more", false)) break;
-    from = page.header.at("next_event_id").get<std::int64_t>();
+    asked = target(page.header.at("next_event_id").get<std::int64_t>(), resolved);
+    // The page fetched ahead is the one asked for (a text whose header said otherwise would
+    // have it fetched again, after the request ahead has ended).
+    if (next_page.valid()) {
+      text = next_page.get();
+      if (next_page_target == asked) continue;
+    }
+    text = service.get_text(asked);
   }
   data->run_id = resolved;
   return ParsedHistoryData::wrap(std::move(data));
