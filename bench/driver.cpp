@@ -292,7 +292,6 @@ struct Snapshot {
   double wal_lsn = 0;         ///< bytes, pg_current_wal_lsn()
   double xact_commit = 0;     ///< pg_stat_database of the reprise database
   double next_xid = 0;        ///< write transactions are the xids handed out
-  Clock::time_point at;
 };
 
 struct Env {
@@ -309,7 +308,6 @@ Snapshot snapshot(Env& env, Pg& monitor, bool wait_for_stats) {
   // idle (PostgreSQL 15): wait for them before reading pg_stat_database.
   if (wait_for_stats) std::this_thread::sleep_for(std::chrono::milliseconds(11'000));
   Snapshot s;
-  s.at = Clock::now();
   s.server = cpu_ticks(env.server);
   s.worker = cpu_ticks(env.worker);
   s.postgres = postgres_ticks(env.postmaster);
@@ -629,8 +627,6 @@ int main(int argc, char** argv) {
       for (int steps : {3, 10}) {
         const int n = steps == 3 ? sizes.b2_throughput_n3 : sizes.b2_throughput_n10;
         log(fmt::format("B2: {}-step workflows, {} with 64 in flight", steps, n));
-        const auto t = s0.at;
-        (void)t;
         auto thr = run_batch(env, "Steps", [steps](int) { return json(steps); }, n, 64);
         Snapshot s1 = snapshot(env, monitor, false);
         Snapshot s1s = snapshot(env, monitor, true);  // after stats flushed (xact_commit)

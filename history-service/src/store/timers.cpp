@@ -26,13 +26,13 @@ struct DueTimer {
 /// Runs one of the statements that take due timers with a plan made for the table as it is
 /// now. Left to the plan cache, it would run a plan made on the statistics of the last VACUUM,
 /// which in a quiet moment are those of an empty table: a burst then had each batch read the
-/// whole table twice (43 ms a batch of 100 at 10,000 timers, against about 1 ms). Planning
-/// afresh costs PostgreSQL about 0.5 ms a batch; the rest of the transaction plans as usual.
+/// whole table (43 ms a batch of 100 at 10,000 timers, against about 1 ms). Planning afresh
+/// costs PostgreSQL about 0.5 ms a batch; the rest of the transaction plans as usual.
 pg::Result exec_planned_afresh(pg::Connection& conn, std::string_view name, std::string_view sql,
                                std::initializer_list<pg::Param> params) {
   conn.defer("plan_afresh", "SET LOCAL plan_cache_mode = force_custom_plan", {});
   auto r = conn.exec(name, sql, params);
-  conn.defer("plan_as_usual", "RESET plan_cache_mode", {});
+  conn.defer("plan_as_usual", "SET LOCAL plan_cache_mode = DEFAULT", {});
   return r;
 }
 
@@ -43,22 +43,23 @@ pg::Result exec_planned_afresh(pg::Connection& conn, std::string_view name, std:
 /// fire in order. Rows locked but not taken go in a later batch.
 /// Their effects commit in the same transaction: a crash before COMMIT leaves them to fire again.
 ///
-/// Every step reads only rows it names: the earlier-timer check is a scalar subquery (a probe
-/// of the run's timers by primary key; NOT EXISTS would let the planner hash the whole table),
-/// and the delete finds its rows by ctid. A row changed since the statement's snapshot (an
-/// upsert that moved it) is locked but not deleted, so it is not returned, and it fires in a
-/// later batch.
+/// Written so that a plan made on the table's real size reads only the rows it takes: the
+/// earlier-timer check is a scalar subquery (a probe of the run's timers by primary key, where
+/// NOT EXISTS became an anti-join the planner chose to hash over the whole table), and the
+/// delete finds its rows by ctid (where a join on the key could scan the table). A row changed
+/// since the statement's snapshot (an upsert that moved it) is locked but not deleted, so it is
+/// not returned, and it fires in a later batch (a batch of one then fires nothing).
 std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int limit) {
   auto r = exec_planned_afresh(conn, "timers_take", R"(
     WITH due AS (
-      SELECT ctid AS row, namespace, workflow_id, run_id, fire_at FROM timers
+      SELECT ctid AS tid, namespace, workflow_id, run_id, fire_at FROM timers
       WHERE fire_at <= $1::timestamptz ORDER BY fire_at LIMIT $2::int FOR UPDATE SKIP LOCKED),
     taken AS (
-      SELECT DISTINCT ON (namespace, workflow_id, run_id) row FROM due d
-      WHERE (SELECT count(*) FROM timers e WHERE (e.namespace, e.workflow_id, e.run_id) =
-               (d.namespace, d.workflow_id, d.run_id) AND e.fire_at < d.fire_at) = 0
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) tid FROM due d
+      WHERE (SELECT 1 FROM timers e WHERE (e.namespace, e.workflow_id, e.run_id) =
+               (d.namespace, d.workflow_id, d.run_id) AND e.fire_at < d.fire_at LIMIT 1) IS NULL
       ORDER BY namespace, workflow_id, run_id, fire_at)
-    DELETE FROM timers t WHERE t.ctid = ANY (ARRAY(SELECT row FROM taken))
+    DELETE FROM timers t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM taken))
     RETURNING t.namespace, t.workflow_id, t.run_id::text, t.kind, t.ref_id, t.attempt, )" REPRISE_EPOCH_MS("t.fire_at") R"(,
       t.user_timer_id)",
                      {protocol::format_timestamp(at), std::to_string(limit)});
@@ -76,15 +77,15 @@ std::vector<DueTimer> take_due_timers(pg::Connection& conn, Timestamp at, int li
 std::vector<DueTimer> take_due_activity_deadlines(pg::Connection& conn, Timestamp at, int limit) {
   auto r = exec_planned_afresh(conn, "activity_deadlines_take", R"(
     WITH due AS (
-      SELECT ctid AS row, namespace, workflow_id, run_id, start_to_close_at FROM activities
+      SELECT ctid AS tid, namespace, workflow_id, run_id, start_to_close_at FROM activities
       WHERE start_to_close_at <= $1::timestamptz ORDER BY start_to_close_at LIMIT $2::int
       FOR UPDATE SKIP LOCKED),
     taken AS (
-      SELECT DISTINCT ON (namespace, workflow_id, run_id) row FROM due d
-      WHERE (SELECT count(*) FROM activities e WHERE (e.namespace, e.workflow_id, e.run_id) =
-               (d.namespace, d.workflow_id, d.run_id) AND e.start_to_close_at < d.start_to_close_at) = 0
+      SELECT DISTINCT ON (namespace, workflow_id, run_id) tid FROM due d
+      WHERE (SELECT 1 FROM activities e WHERE (e.namespace, e.workflow_id, e.run_id) =
+               (d.namespace, d.workflow_id, d.run_id) AND e.start_to_close_at < d.start_to_close_at LIMIT 1) IS NULL
       ORDER BY namespace, workflow_id, run_id, start_to_close_at)
-    UPDATE activities a SET start_to_close_at = NULL WHERE a.ctid = ANY (ARRAY(SELECT row FROM taken))
+    UPDATE activities a SET start_to_close_at = NULL WHERE a.ctid = ANY (ARRAY(SELECT tid FROM taken))
     RETURNING a.namespace, a.workflow_id, a.run_id::text, a.scheduled_event_id, a.attempt)",
                      {protocol::format_timestamp(at), std::to_string(limit)});
   std::vector<DueTimer> due;

@@ -167,7 +167,8 @@ class HeaderSax final : public nlohmann::json_sax<json> {
     if (depth_ == 1) key_ = std::move(k);
     return true;
   }
-  bool start_object(std::size_t) override { return ++depth_ > 1 || started_object(); }
+  // A text that does not open with an object stops at once, so depth 1 is the top object.
+  bool start_object(std::size_t) override { return ++depth_, true; }
   bool start_array(std::size_t) override { return ++depth_ > 1; }
   bool end_object() override { return --depth_, true; }
   bool end_array() override { return --depth_, true; }
@@ -175,11 +176,9 @@ class HeaderSax final : public nlohmann::json_sax<json> {
 
  private:
   int depth_ = 0;
-  bool top_object_ = false;
   std::string key_;
-  bool started_object() { return top_object_ = true; }
   bool keep(json&& v) {
-    if (depth_ == 1 && top_object_) header[key_] = std::move(v);
+    if (depth_ == 1) header[key_] = std::move(v);
     return depth_ > 0;  // a bare scalar is not a page
   }
 };

@@ -7,6 +7,7 @@
 #include <optional>
 #include <ostream>
 #include <span>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <reprise/errors.hpp>
@@ -303,7 +304,11 @@ ParsedHistory fetch_history(detail::ServiceConnection& service, const std::strin
     const auto ahead = text.empty() ? json::object() : detail::header_before_events(text);
     if (ahead.value("has_more", false) && ahead.contains("next_event_id") && ahead["next_event_id"].is_number_integer()) {
       next_page_target = target(ahead["next_event_id"].get<std::int64_t>(), ahead.value("run_id", resolved));
-      next_page = std::async(std::launch::async, [&service, next_page_target] { return service.get_text(next_page_target); });
+      try {
+        next_page = std::async(std::launch::async, [&service, next_page_target] { return service.get_text(next_page_target); });
+      } catch (const std::system_error&) {
+        // No thread to spare: the next page is fetched after this one is read, as before.
+      }
     }
     detail::HistorySax page([&](ReadEvent&& read) { data->add(std::move(read)); });
     try {
