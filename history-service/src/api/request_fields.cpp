@@ -37,7 +37,7 @@ RequestFields::RequestFields(const std::string& body, std::size_t max_payload_by
     throw ApiError(ErrorCode::kInvalidArgument, "the request body must be a JSON object");
 }
 
-const json* RequestFields::find(std::string_view field) {
+json* RequestFields::find(std::string_view field) {
   read_.emplace(field);
   auto it = body_.find(field);
   if (it == body_.end() || it->is_null()) return nullptr;
@@ -113,7 +113,7 @@ json RequestFields::payload(std::string_view field) {
                    fmt::format("field \"{}\" is {} bytes, over the payload limit of {} bytes; store "
                                "large data elsewhere and pass a reference",
                                path(field), size, max_payload_bytes_));
-  return *v;
+  return std::move(*v);
 }
 
 std::optional<protocol::RetryPolicy> RequestFields::retry_policy(std::string_view field) {
@@ -132,13 +132,13 @@ json RequestFields::array(std::string_view field) {
   auto* v = find(field);
   if (!v) return json::array();
   if (!v->is_array()) throw invalid(field, "must be an array");
-  return *v;
+  return std::move(*v);
 }
 
 RequestFields RequestFields::object(std::string_view field) {
   auto* v = find(field);
   if (v && !v->is_object()) throw invalid(field, "must be an object");
-  return RequestFields(v ? *v : json::object(), max_payload_bytes_, path(field) + ".");
+  return RequestFields(v ? std::move(*v) : json::object(), max_payload_bytes_, path(field) + ".");
 }
 
 bool RequestFields::has(std::string_view field) const {

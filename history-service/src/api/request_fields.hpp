@@ -21,6 +21,8 @@ using nlohmann::json;
 /// Names (ids, types, queues) must be 1 to 1000 bytes of printable text. Throws ApiError.
 void check_name(std::string_view field, const std::string& value);
 
+/// Each field is read once: payload(), array() and object() move their value out of the body
+/// (a workflow task's commands are not copied twice on their way to the store).
 class RequestFields {
  public:
   /// Parses `body` (empty means {}). Throws ApiError kMalformedJson / kInvalidArgument.
@@ -53,7 +55,7 @@ class RequestFields {
   std::string path(std::string_view field) const;
   /// InvalidArgument naming the field with its path ("workflow_task.started_time").
   protocol::ApiError invalid(std::string_view field, std::string_view why) const;
-  const json* find(std::string_view field);
+  json* find(std::string_view field);
   json body_;
   std::size_t max_payload_bytes_;
   std::string prefix_;  // "outer." for a nested object's fields
