@@ -109,14 +109,19 @@ TEST_CASE("a history longer than a page is replayed from the service whole and i
   // order would move the divergence below, or hide it.
   const auto queue = e2e::unique_queue("wide");
   const auto type = queue + "-wide";
+  auto register_wide = [&](Registry& r, int (*workflow)(WorkflowContext&, int)) {
+    register_activities(r);
+    r.add_workflow(type, workflow);
+  };
+  auto replay_with = [&](int (*workflow)(WorkflowContext&, int)) {
+    Registry r;
+    register_wide(r, workflow);
+    return Replayer(r).replay_from_service(e2e::server_address(), "default", queue);
+  };
   Client client(e2e::server_address());
   {
     e2e::TestWorker v1(
-        queue, 1000, "wide-v1",
-        [&](Registry& r) {
-          register_activities(r);
-          r.add_workflow(type, wide_v1);
-        },
+        queue, 1000, "wide-v1", [&](Registry& r) { register_wide(r, wide_v1); },
         [](WorkerOptions& o) {
           o.activity_pollers = 16;
           o.eager_activity_threads = 64;
@@ -128,17 +133,11 @@ TEST_CASE("a history longer than a page is replayed from the service whole and i
   const auto last_event_id = events.back()["event_id"].get<std::int64_t>();
   CHECK(events.back()["event_type"] == "WorkflowExecutionCompleted");
 
-  Registry same;
-  register_activities(same);
-  same.add_workflow(type, wide_v1);
-  auto replayed = Replayer(same).replay_from_service(e2e::server_address(), "default", queue);
+  auto replayed = replay_with(wide_v1);
   INFO(replayed.report());
   CHECK(replayed.ok());
 
-  Registry changed;
-  register_activities(changed);
-  changed.add_workflow(type, wide_v2);
-  auto diverged = Replayer(changed).replay_from_service(e2e::server_address(), "default", queue);
+  auto diverged = replay_with(wide_v2);
   INFO(diverged.report());
   CHECK_FALSE(diverged.ok());
   CHECK(diverged.event_id == last_event_id);

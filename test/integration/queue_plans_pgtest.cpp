@@ -1,6 +1,7 @@
 // The task queue's claim keeps to its index even when it was planned on statistics that say the
 // table is empty (vacuumed while idle), and a burst then fills it.
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,17 @@
 
 using namespace reprise::test;
 using namespace std::chrono_literals;
+
+namespace {
+
+/// A counter of `table` in pg_stat_user_tables (0 until the table has been used).
+std::int64_t table_stat(reprise::pg::Connection& db, const std::string& table, const std::string& column) {
+  return db.exec("table_stat_" + table + "_" + column,
+                 "SELECT coalesce(" + column + ", 0) FROM pg_stat_user_tables WHERE relname = '" + table + "'")
+      .i64(0, 0);
+}
+
+}  // namespace
 
 TEST_CASE("a task claim planned while the queue was empty still uses its index once it fills", "[pg][queue-plans]") {
   auto url = fresh_database("queue_plans");
@@ -29,11 +41,7 @@ TEST_CASE("a task claim planned while the queue was empty still uses its index o
   db.exec_script(
       "INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, scheduled_event_id, attempt) "
       "SELECT 'default', 'burst', 'workflow', 'w' || i, gen_random_uuid(), 2, 1 FROM generate_series(1, 2000) i");
-  auto stats = [&](const char* column) {
-    return db.exec(std::string("queue_plans_") + column, std::string("SELECT coalesce(") + column +
-                                            ", 0) FROM pg_stat_user_tables WHERE relname = 'tasks'")
-        .i64(0, 0);
-  };
+  auto stats = [&](const char* column) { return table_stat(db, "tasks", column); };
   const auto scans_before = stats("seq_scan");
   CHECK_FALSE(api.poll_workflow_task("burst", "100ms"));
   // The server's backend reports its counters within seconds of going idle.
@@ -53,11 +61,7 @@ TEST_CASE("a timer batch reads only the rows it takes, even where plans are cach
       "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET plan_cache_mode = force_generic_plan', "
       "current_database()); END $$");
   db.exec_script("VACUUM timers");
-  auto stats = [&](const char* column) {
-    return db.exec(std::string("timer_plans_") + column, std::string("SELECT coalesce(") + column +
-                                            ", 0) FROM pg_stat_user_tables WHERE relname = 'timers'")
-        .i64(0, 0);
-  };
+  auto stats = [&](const char* column) { return table_stat(db, "timers", column); };
   const auto looked_before = stats("seq_scan") + stats("idx_scan");
   ServerProcess server({.database_url = url});
   // The timer loop's first look, at start-up, plans its statements on the empty table.

@@ -296,16 +296,21 @@ ParsedHistory fetch_history(detail::ServiceConnection& service, const std::strin
                        from, run.empty() ? "" : "&run_id=" + detail::url_encode(run));
   };
   std::string resolved = run_id;
+  // The page after the one whose header is `h`, if there is one.
+  auto next_page = [&](const json& h) -> std::optional<std::string> {
+    if (!h.value("has_more", false)) return std::nullopt;
+    return target(h.at("next_event_id").get<std::int64_t>(), h.value("run_id", resolved));
+  };
   std::string asked = target(1, resolved);
   std::string text = service.get_text(asked);
   for (;;) {
-    std::future<std::string> next_page;
-    std::string next_page_target;
-    const auto ahead = text.empty() ? json::object() : detail::header_before_events(text);
-    if (ahead.value("has_more", false) && ahead.contains("next_event_id") && ahead["next_event_id"].is_number_integer()) {
-      next_page_target = target(ahead["next_event_id"].get<std::int64_t>(), ahead.value("run_id", resolved));
+    // Known before the events are read (the service writes it first), or after them (an
+    // older service writes it last).
+    auto next = next_page(detail::header_before_events(text));
+    std::future<std::string> fetched_ahead;
+    if (next) {
       try {
-        next_page = std::async(std::launch::async, [&service, next_page_target] { return service.get_text(next_page_target); });
+        fetched_ahead = std::async(std::launch::async, [&service, target = *next] { return service.get_text(target); });
       } catch (const std::system_error&) {
         // No thread to spare: the next page is fetched after this one is read, as before.
       }
@@ -319,15 +324,10 @@ ParsedHistory fetch_history(detail::ServiceConnection& service, const std::strin
     }
     if (!page.is_document()) (void)page.header.at("events");  // what reading a page without events throws
     resolved = page.header.value("run_id", resolved);
-    if (!page.header.value("has_more", false)) break;
-    asked = target(page.header.at("next_event_id").get<std::int64_t>(), resolved);
-    // The page fetched ahead is the one asked for (a text whose header said otherwise would
-    // have it fetched again, after the request ahead has ended).
-    if (next_page.valid()) {
-      text = next_page.get();
-      if (next_page_target == asked) continue;
-    }
-    text = service.get_text(asked);
+    if (!next) next = next_page(page.header);
+    if (!next) break;
+    asked = *next;
+    text = fetched_ahead.valid() ? fetched_ahead.get() : service.get_text(asked);
   }
   data->run_id = resolved;
   return ParsedHistoryData::wrap(std::move(data));
