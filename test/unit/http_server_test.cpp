@@ -8,8 +8,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <mutex>
 #include <vector>
 #include <string>
@@ -24,41 +25,70 @@ namespace {
 using namespace std::chrono_literals;
 
 /// A server on a free port whose handler answers from a thread of its own, as the database
-/// threads do: with `body_for(request)`, once `may_answer` is set.
+/// threads do: with `body_for(request)`, at once, or, while answers are held, when released.
 class ServerUnderTest {
  public:
-  explicit ServerUnderTest(std::function<std::string(const reprise::http::Request&)> body_for)
-      : server_(io_, {.address = "127.0.0.1", .port = 0},
+  explicit ServerUnderTest(std::function<std::string(const reprise::http::Request&)> body_for,
+                           std::chrono::milliseconds idle_timeout = std::chrono::minutes(5))
+      : server_(io_, {.address = "127.0.0.1", .port = 0, .idle_timeout = idle_timeout},
                 [this, body_for](reprise::http::Request&& r, reprise::http::Respond respond) {
                   std::lock_guard lock(mutex_);
-                  answerers_.emplace_back([this, body = body_for(r), respond] {
+                  ++received_;
+                  auto answer = [this, body = body_for(r), respond] {
                     respond({200, body, "text/plain"});
                     ++answered_;
-                  });
+                  };
+                  if (hold_) held_.push_back(std::move(answer));
+                  else answerers_.emplace_back(std::move(answer));
                 }) {
     server_.start();
     thread_ = std::thread([this] { io_.run(); });
   }
   ~ServerUnderTest() {
+    release();
     server_.stop();
     io_.stop();
     thread_.join();
     for (auto& t : answerers_) t.join();
   }
   int port() const { return server_.port(); }
+  /// From now on, requests wait for release() for their answers.
+  void hold() {
+    std::lock_guard lock(mutex_);
+    hold_ = true;
+  }
+  /// Answers every held request, in order, from threads of their own; stops holding.
+  void release() {
+    std::lock_guard lock(mutex_);
+    hold_ = false;
+    for (auto& answer : held_) answerers_.emplace_back(std::move(answer));
+    held_.clear();
+  }
+  /// Requests the handler has been given.
+  int received() {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
   /// Waits until `count` answering threads have returned from respond().
-  void wait_answered(int count) {
+  void wait_answered(int count) { wait_until([&] { return answered_ >= count; }, "the handler's thread did not answer"); }
+  void wait_received(int count) { wait_until([&] { return received() >= count; }, "the handler was not given the request"); }
+
+ private:
+  template <class Condition>
+  static void wait_until(Condition done, const char* failure) {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (answered_ < count) {
-      if (std::chrono::steady_clock::now() > deadline) FAIL("the handler's thread did not answer in 10 s");
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) FAIL(failure << " in 10 s");
       std::this_thread::yield();
     }
   }
 
- private:
   boost::asio::io_context io_{1};
   reprise::http::Server server_;
   std::mutex mutex_;
+  bool hold_ = false;
+  int received_ = 0;
+  std::vector<std::function<void()>> held_;
   std::vector<std::thread> answerers_;
   std::atomic<int> answered_{0};
   std::thread thread_;
@@ -157,5 +187,68 @@ TEST_CASE("a request asking to close gets its answer, then the connection closes
   CHECK(head10.starts_with("HTTP/1.0 200 OK\r\n"));
   CHECK(body10 == "bye");
   CHECK(::recv(fd, &byte, 1, 0) == 0);
+  ::close(fd);
+}
+
+TEST_CASE("a request sent before the previous answer waits for it, and answers keep their order") {
+  ServerUnderTest server([](const reprise::http::Request& r) { return "answer to " + r.path; });
+  server.hold();
+  int fd = connect_to(server.port());
+  send_all(fd, "GET /first HTTP/1.1\r\nHost: test\r\n\r\nGET /second HTTP/1.1\r\nHost: test\r\n\r\n");
+  server.wait_received(1);
+  // The second request arrived with the first, but is not handed over while the first waits.
+  std::this_thread::sleep_for(100ms);  // a wrong server would hand it over meanwhile
+  CHECK(server.received() == 1);
+  server.release();
+  std::string buffered;
+  auto [head1, body1] = read_response(fd, buffered);
+  auto [head2, body2] = read_response(fd, buffered);
+  CHECK(body1 == "answer to /first");
+  CHECK(body2 == "answer to /second");
+  CHECK(server.received() == 2);
+  ::close(fd);
+}
+
+TEST_CASE("an idle connection is closed after the idle timeout, one waiting for its answer is not") {
+  ServerUnderTest server([](const reprise::http::Request& r) { return "answer to " + r.path; }, 300ms);
+  int idle = connect_to(server.port());
+  int waiting = connect_to(server.port());
+  server.hold();
+  send_all(waiting, "GET /long-poll HTTP/1.1\r\nHost: test\r\n\r\n");
+  server.wait_received(1);
+  char byte;
+  const auto before = std::chrono::steady_clock::now();
+  CHECK(::recv(idle, &byte, 1, 0) == 0);  // closed by the server (the socket gives up after 10 s)
+  CHECK(std::chrono::steady_clock::now() - before >= 250ms);
+  // Three idle timeouts later the request still waits, and its answer still arrives.
+  std::this_thread::sleep_for(900ms);
+  server.release();
+  std::string buffered;
+  auto [head, body] = read_response(waiting, buffered);
+  CHECK(body == "answer to /long-poll");
+  // The connection was kept: it serves the next request, then, idle, is closed in its turn.
+  send_all(waiting, "GET /next HTTP/1.1\r\nHost: test\r\n\r\n");
+  auto [head2, body2] = read_response(waiting, buffered);
+  CHECK(body2 == "answer to /next");
+  CHECK(::recv(waiting, &byte, 1, 0) == 0);
+  ::close(idle);
+  ::close(waiting);
+}
+
+TEST_CASE("a client that hangs up before its answer leaves the server serving others") {
+  ServerUnderTest server([](const reprise::http::Request& r) { return "answer to " + r.path; });
+  server.hold();
+  int gone = connect_to(server.port());
+  send_all(gone, "GET /abandoned HTTP/1.1\r\nHost: test\r\n\r\n");
+  server.wait_received(1);
+  ::close(gone);
+  std::this_thread::sleep_for(50ms);  // the server sees the hang-up while the answer is held
+  server.release();
+  server.wait_answered(1);
+  int fd = connect_to(server.port());
+  send_all(fd, "GET /next HTTP/1.1\r\nHost: test\r\n\r\n");
+  std::string buffered;
+  auto [head, body] = read_response(fd, buffered);
+  CHECK(body == "answer to /next");
   ::close(fd);
 }

@@ -167,7 +167,7 @@ struct Server::Impl {
     for (;;) {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.body_limit(options.max_body_bytes);
-      stream.expires_after(300s);  // idle keep-alive connections are closed after this
+      stream.expires_after(options.idle_timeout);  // idle keep-alive connections are closed after this
       co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == bhttp::error::body_limit) {
         const auto too_large = serialize(

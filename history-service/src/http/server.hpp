@@ -1,8 +1,9 @@
 #pragma once
 /// The HTTP/1.1 server (Boost.Beast, keep-alive). One coroutine per connection reads a
-/// request, hands it to the handler and writes the answer the handler sends back, which may
-/// come much later (long polls) and from another thread.
+/// request and hands it to the handler; the thread that answers, which may be another one and
+/// much later (long polls), writes the answer to the socket itself.
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -19,6 +20,8 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   int port = 7233;                       // 0: any free port; see Server::port()
   std::size_t max_body_bytes = 4 << 20;  // a request body over this gets 413
+  /// A connection with no request for this long, and none waiting for its answer, is closed.
+  std::chrono::milliseconds idle_timeout = std::chrono::minutes(5);
 };
 
 class Server {
