@@ -48,22 +48,41 @@ int park_workflow(reprise::WorkflowContext& ctx, int hours) {
   return 0;
 }
 
-// Per-step latency (workflow clock, ms) of the first and last `window` steps. The clock ticks
-// in milliseconds and a step takes under one, so only a mean over many steps says anything,
-// and a window of 20 moved by half a millisecond for one slow step.
-nlohmann::json loop_workflow(reprise::WorkflowContext& ctx, int k) {
-  const int window = 105;
-  std::vector<std::int64_t> first, last;
-  auto previous = ctx.now();
-  for (int i = 0; i < k; ++i) {
-    ctx.execute_activity(echo, std::string("x"), kActivity);
-    const auto now = ctx.now();
-    const auto step = (now - previous).count();
-    previous = now;
-    if (i < window) first.push_back(step);
-    if (i >= k - window) last.push_back(step);
+// A loop of sequential activities. Its input is the number of steps, or, for B7, an object
+// that also names a partner run to take turns with: {"steps", "partner", "alternate_from",
+// "leads"}. From step `alternate_from` on, each block of 100 steps waits for a "go" signal from
+// the partner (but the leader's first) and ends by sending it one (but the follower's last),
+// so the two runs' blocks alternate, each alone on the machine.
+//
+// Returns when (workflow clock, ms since the epoch) each block of 100 steps started and ended:
+// the clock ticks in milliseconds and a step takes about one, so only blocks of many steps say
+// anything. A block starts when its go arrived, so a wait for it is not counted.
+nlohmann::json loop_workflow(reprise::WorkflowContext& ctx, nlohmann::json input) {
+  const bool paired = input.is_object();
+  const int steps = paired ? input.at("steps").get<int>() : input.get<int>();
+  const std::string partner = paired ? input.at("partner").get<std::string>() : "";
+  const int alternate_from = paired ? input.value("alternate_from", 0) : steps;
+  const bool leads = paired && input.value("leads", false);
+  int go = 0, gone = 0;
+  ctx.on_signal<int>("go", [&](int) { ++go; });
+
+  const int block = 100;
+  const auto ms = [](reprise::Timestamp t) { return t.time_since_epoch().count(); };
+  std::vector<std::int64_t> block_start, block_end;
+  for (int first = 0; first < steps; first += block) {
+    const bool alternating = first >= alternate_from;
+    if (alternating && !(leads && first == alternate_from)) {
+      ctx.wait_condition([&] { return go > gone; });
+      ++gone;
+    }
+    block_start.push_back(ms(ctx.now()));
+    for (int i = first; i < std::min(steps, first + block); ++i)
+      ctx.execute_activity(echo, std::string("x"), kActivity);
+    block_end.push_back(ms(ctx.now()));
+    const bool last = first + block >= steps;
+    if (alternating && (leads || !last)) ctx.signal_external(partner, "go", 1).get();
   }
-  return {{"k", k}, {"first", first}, {"last", last}};
+  return {{"steps", steps}, {"block", block}, {"block_start_ms", block_start}, {"block_end_ms", block_end}};
 }
 
 }  // namespace
