@@ -59,7 +59,8 @@ TEST_CASE("a workflow survives workers killed between its activities and during 
     handle.signal("continue", true);  // queued for worker 1's sticky queue, then the shared one
 
     // 2. During an activity: worker 2 runs the second activity, which waits for a file.
-    wait_until([&] { return fs::exists(dir.path() / "started-1"); }, 30s,
+    // The file is created before its pid is written: wait for the whole line.
+    wait_until([&] { return e2e::read_file(dir.path() / "started-1").ends_with("\n"); }, 30s,
                "worker 2 replays the run and starts the second activity");
     CHECK(trimmed(e2e::read_file(dir.path() / "started-1")) == std::to_string(worker2.pid()));
     const pid_t pid2 = worker2.pid();

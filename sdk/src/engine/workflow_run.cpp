@@ -150,6 +150,7 @@ std::vector<json> WorkflowRun::apply(std::span<const HistoryEvent> events) {
     if (protocol::is_terminal(e.type)) closed_ = true;
   }
   if (fatal_) std::rethrow_exception(std::exchange(fatal_, nullptr));
+  forget_finished_commands();
   if (!events.empty() && events.back().type == EventType::kWorkflowTaskStarted) return pending_commands();
   // The history ends here (a replay, a query): what the last completed task recorded must be
   // everything its code issued.
@@ -364,11 +365,14 @@ std::shared_ptr<FutureState> WorkflowRun::give_future(CommandRecord& cmd) {
 }
 
 void WorkflowRun::settle(CommandRecord* cmd, Payload value, std::exception_ptr error) {
-  if (!cmd || !cmd->future || cmd->future->ready) return;
-  cmd->future->value = std::move(value);
-  cmd->future->error = std::move(error);
-  cmd->future->ready = true;
-  unsettled_.erase(cmd->future.get());
+  if (!cmd) return;
+  if (cmd->future && !cmd->future->ready) {  // else canceled by the code before its outcome came
+    cmd->future->value = std::move(value);
+    cmd->future->error = std::move(error);
+    cmd->future->ready = true;
+    unsettled_.erase(cmd->future.get());
+  }
+  release_if_finished(cmd);
 }
 
 std::shared_ptr<FutureState> WorkflowRun::schedule_activity(std::string activity_type, Payload input,
@@ -493,6 +497,50 @@ void WorkflowRun::match(const HistoryEvent& e) {
   if (cmd.type == CommandType::kStartChildWorkflowExecution ||
       cmd.type == CommandType::kSignalExternalWorkflowExecution)
     initiated_[e.id] = &cmd;
+  if (cmd.type == CommandType::kCancelTimer) {  // the timer will not fire: nothing waits for it now
+    auto timer = timers_.find(cmd.attributes.value("timer_id", ""));
+    if (timer != timers_.end()) {
+      auto* started = timer->second;
+      timers_.erase(timer);
+      release_if_finished(started);
+    }
+  }
+  release_if_finished(&cmd);
+}
+
+bool WorkflowRun::finished_with(const CommandRecord& cmd) const {
+  if (cmd.finished) return true;
+  if (cmd.status == CommandStatus::kIssued) return false;
+  if (cmd.future && unsettled_.count(cmd.future.get())) return false;
+  const bool recorded = cmd.status == CommandStatus::kRecorded;
+  switch (cmd.type) {
+    case CommandType::kScheduleActivityTask:
+      return !(recorded && activities_.count(cmd.event_id));
+    case CommandType::kStartChildWorkflowExecution:
+    case CommandType::kSignalExternalWorkflowExecution:
+      return !(recorded && initiated_.count(cmd.event_id));
+    case CommandType::kStartTimer: {
+      auto timer = timers_.find(cmd.attributes.value("timer_id", ""));
+      return timer == timers_.end() || timer->second != &cmd;
+    }
+    default:
+      return true;
+  }
+}
+
+void WorkflowRun::release_if_finished(CommandRecord* cmd) {
+  if (!cmd || !finished_with(*cmd)) return;
+  cmd->finished = true;
+  cmd->attributes = nullptr;
+  std::string().swap(cmd->identity);
+}
+
+void WorkflowRun::forget_finished_commands() {
+  // Only commands before first_unmatched_: those after it are still to be matched or sent.
+  while (first_unmatched_ > 0 && finished_with(commands_.front())) {
+    commands_.pop_front();
+    --first_unmatched_;
+  }
 }
 
 void WorkflowRun::check_all_matched(const HistoryEvent& at) {
@@ -594,8 +642,9 @@ void WorkflowRun::resolve(const HistoryEvent& e) {
     case EventType::kTimerFired: {
       auto it = timers_.find(a.value("timer_id", ""));
       if (it == timers_.end()) break;
-      settle(it->second, nullptr, nullptr);
+      auto* cmd = it->second;
       timers_.erase(it);
+      settle(cmd, nullptr, nullptr);
       break;
     }
     case EventType::kWorkflowExecutionSignaled:
@@ -618,6 +667,8 @@ void WorkflowRun::cancel_operation(const std::shared_ptr<FutureState>& operation
     unsettled_.erase(found);
     if (cmd.status == CommandStatus::kIssued) {
       cmd.status = CommandStatus::kDropped;  // never sent: nothing to cancel at the service
+      if (cmd.type == CommandType::kStartTimer) timers_.erase(cmd.attributes.value("timer_id", ""));
+      release_if_finished(&cmd);
     } else if (cmd.type == CommandType::kStartTimer) {
       auto id = cmd.attributes.value("timer_id", "");
       issue(CommandType::kCancelTimer, {{"timer_id", id}}, "timer_id=" + id, cmd.location);

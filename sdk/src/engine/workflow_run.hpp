@@ -59,6 +59,8 @@ class WorkflowRun {
   bool finished() const { return finished_; }
   /// Fibers not finished yet (the main one, spawned branches, signal handlers running).
   std::size_t live_fibers() const { return fibers_.size(); }
+  /// Commands kept in memory: from the oldest not finished with (its outcome still to come).
+  std::size_t commands_kept() const { return commands_.size(); }
   const WorkflowInfo& info() const { return info_; }
 
   // ---- Called by WorkflowContext, on one of this run's fibers ----------------------------
@@ -115,6 +117,13 @@ class WorkflowRun {
   void check_all_matched(const HistoryEvent& at);
   void resolve(const HistoryEvent& event);
   void cancel_operation(const std::shared_ptr<FutureState>& operation);
+  /// Whether nothing will look `cmd` up again: recorded (or dropped), its outcome read.
+  bool finished_with(const CommandRecord& cmd) const;
+  /// Frees what a finished command holds (its attributes), for one that cannot leave
+  /// commands_ yet because an older command is still pending.
+  void release_if_finished(CommandRecord* cmd);
+  /// Drops the finished commands at the front of commands_: a long run's memory stays flat.
+  void forget_finished_commands();
   std::vector<nlohmann::json> pending_commands() const;
   [[noreturn]] void nondeterminism(const std::string& code, const std::string& message,
                                    std::int64_t event_id = 0) const;
@@ -127,7 +136,7 @@ class WorkflowRun {
   std::int64_t next_event_id_ = 1;                     // the next event apply() expects
   std::list<FiberSlot> fibers_;  // creation order is scheduling order; slots never move; finished ones dropped
   FiberSlot* current_fiber_ = nullptr;                 // the fiber running now
-  std::deque<CommandRecord> commands_;                 // every command issued, in order
+  std::deque<CommandRecord> commands_;                 // the commands issued, in order, from the oldest not finished with
   std::size_t first_unmatched_ = 0;                    // commands_ before it are recorded or dropped
   bool matching_ = false;                              // between WorkflowTaskCompleted and the next task
   // Recorded commands waiting for their outcome event (removed when it comes):
