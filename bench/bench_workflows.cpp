@@ -49,10 +49,10 @@ int park_workflow(reprise::WorkflowContext& ctx, int hours) {
 }
 
 // A loop of sequential activities. Its input is the number of steps, or, for B7, an object
-// that also names a partner run to take turns with: {"steps", "partner", "alternate_from",
-// "leads"}. From step `alternate_from` on, each block of 100 steps waits for a "go" signal from
-// the partner (but the leader's first) and ends by sending it one (but the follower's last),
-// so the two runs' blocks alternate, each alone on the machine.
+// that also names a partner run to take turns with: {"steps", "partner", "turns", "leads"}.
+// The last `turns` blocks of 100 steps each wait for a "go" signal from the partner (but the
+// leader's first) and end by sending it one (but the follower's last), so the two runs' blocks
+// alternate, each alone on the machine. Both runs take the same number of turns.
 //
 // Returns when (workflow clock, ms since the epoch) each block of 100 steps started and ended:
 // the clock ticks in milliseconds and a step takes about one, so only blocks of many steps say
@@ -61,26 +61,26 @@ nlohmann::json loop_workflow(reprise::WorkflowContext& ctx, nlohmann::json input
   const bool paired = input.is_object();
   const int steps = paired ? input.at("steps").get<int>() : input.get<int>();
   const std::string partner = paired ? input.at("partner").get<std::string>() : "";
-  const int alternate_from = paired ? input.value("alternate_from", 0) : steps;
+  const int turns = paired ? input.at("turns").get<int>() : 0;
   const bool leads = paired && input.value("leads", false);
   int go = 0, gone = 0;
   ctx.on_signal<int>("go", [&](int) { ++go; });
 
   const int block = 100;
+  const int blocks = (steps + block - 1) / block;
   const auto ms = [](reprise::Timestamp t) { return t.time_since_epoch().count(); };
   std::vector<std::int64_t> block_start, block_end;
-  for (int first = 0; first < steps; first += block) {
-    const bool alternating = first >= alternate_from;
-    if (alternating && !(leads && first == alternate_from)) {
+  for (int b = 0; b < blocks; ++b) {
+    const int turn = b - (blocks - turns);  // 0 for the first block that takes turns
+    if (turn >= 0 && !(leads && turn == 0)) {
       ctx.wait_condition([&] { return go > gone; });
       ++gone;
     }
     block_start.push_back(ms(ctx.now()));
-    for (int i = first; i < std::min(steps, first + block); ++i)
+    for (int i = b * block; i < std::min(steps, (b + 1) * block); ++i)
       ctx.execute_activity(echo, std::string("x"), kActivity);
     block_end.push_back(ms(ctx.now()));
-    const bool last = first + block >= steps;
-    if (alternating && (leads || !last)) ctx.signal_external(partner, "go", 1).get();
+    if (turn >= 0 && (leads || b + 1 < blocks)) ctx.signal_external(partner, "go", 1).get();
   }
   return {{"steps", steps}, {"block", block}, {"block_start_ms", block_start}, {"block_end_ms", block_end}};
 }

@@ -63,6 +63,13 @@ int loop(WorkflowContext& ctx, int n) {
   return total;
 }
 
+int loop_with_deadline(WorkflowContext& ctx, int n) {  // a timer started first stays pending throughout
+  auto deadline = ctx.start_timer(1h);
+  int total = loop(ctx, n);
+  deadline.get();
+  return total;
+}
+
 std::string side_effects(WorkflowContext& ctx) {
   auto v = ctx.side_effect<std::string>([] { return std::string("fresh"); });
   int version = ctx.get_version("new-step", -1, 1);
@@ -90,6 +97,7 @@ Registry registry() {
   r.add_workflow("many_signals", many_signals);
   r.add_workflow("side_effects", side_effects);
   r.add_workflow("loop", loop);
+  r.add_workflow("loop_with_deadline", loop_with_deadline);
   r.add_workflow("cancellable", cancellable);
   return r;
 }
@@ -256,6 +264,16 @@ TEST_CASE("a cancel request ends the wait with CanceledError and cleanup still r
   CHECK(type_of(commands[0]) == "CancelTimer");
   CHECK(type_of(commands[1]) == "ScheduleActivityTask");
   CHECK(commands[1]["attributes"]["activity_type"] == "refund");
+
+  // Once the cancel is recorded and the cleanup's result is in, the run holds no command: the
+  // canceled timer's record went with its TimerCanceled, though it never fires.
+  const auto fed = h.events().size();
+  h.add(EventType::kWorkflowTaskCompleted).add(EventType::kTimerCanceled, {{"timer_id", "1"}});
+  h.activity_scheduled("refund", "1").activity_completed(h.last_id(), 1).task(false);
+  commands = e.apply(h.slice(fed, h.events().size()));
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CancelWorkflowExecution");
+  CHECK(e.run->commands_kept() <= 1);
 }
 
 TEST_CASE("an unregistered workflow type fails the task with a message that names it", "[unit][replay]") {
@@ -386,6 +404,28 @@ TEST_CASE("a long run keeps only the commands whose outcome is still to come", "
   auto commands = feed();
   REQUIRE(commands.size() == 1);
   CHECK(commands[0]["attributes"]["result"] == 1000);
+}
+
+TEST_CASE("commands after a pending one are kept until it resolves, then forgotten", "[unit][replay][cache]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("loop_with_deadline", 100).task(false);
+  REQUIRE(e.apply(h.events()).size() == 2);  // the timer, the first activity
+  std::size_t fed = h.events().size();
+  h.add(EventType::kWorkflowTaskCompleted).timer_started("1");
+  for (int i = 1; i <= 100; ++i) {
+    if (i > 1) h.add(EventType::kWorkflowTaskCompleted);
+    h.activity_scheduled("charge", std::to_string(i)).activity_completed(h.last_id(), 2).task(false);
+    auto commands = e.apply(h.slice(fed, h.events().size()));
+    fed = h.events().size();
+    REQUIRE(commands.size() == (i < 100 ? 1u : 0u));
+  }
+  CHECK(e.run->commands_kept() == 101);  // the timer's first, so every activity after it stays
+  h.add(EventType::kWorkflowTaskCompleted).timer_fired("1").task(false);
+  auto commands = e.apply(h.slice(fed, h.events().size()));
+  REQUIRE(commands.size() == 1);
+  CHECK(commands[0]["attributes"]["result"] == 200);
+  CHECK(e.run->commands_kept() <= 1);
 }
 
 TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "[unit][replay][continue]") {

@@ -1,7 +1,8 @@
 #pragma once
 /// The HTTP/1.1 server (Boost.Beast, keep-alive). One coroutine per connection reads a
-/// request and hands it to the handler; the thread that answers, which may be another one and
-/// much later (long polls), writes the answer to the socket itself.
+/// request and hands it to the handler. The thread that answers, which may be another one and
+/// much later (long polls), writes what the socket takes of the answer at once; the
+/// connection's io thread writes the rest, then reads the next request.
 
 #include <chrono>
 #include <cstddef>

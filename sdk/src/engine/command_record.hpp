@@ -30,7 +30,7 @@ struct CommandRecord {
   CommandStatus status = CommandStatus::kIssued;
   std::int64_t event_id = 0;     // the event that recorded it
   std::shared_ptr<FutureState> future;  // resolved by its outcome (activities, timers)
-  bool finished = false;         // nothing looks it up again: attributes and identity released
+  bool finished = false;         // nothing looks it up again: attributes, identity and future released
 
   std::string describe() const {
     return std::string(protocol::to_string(type)) + "(" + identity + ")";

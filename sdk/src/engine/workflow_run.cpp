@@ -531,6 +531,7 @@ bool WorkflowRun::finished_with(const CommandRecord& cmd) const {
 void WorkflowRun::release_if_finished(CommandRecord* cmd) {
   if (!cmd || !finished_with(*cmd)) return;
   cmd->finished = true;
+  cmd->future.reset();  // the code's Future keeps the outcome as long as it needs it
   cmd->attributes = nullptr;
   std::string().swap(cmd->identity);
 }

@@ -59,7 +59,8 @@ class WorkflowRun {
   bool finished() const { return finished_; }
   /// Fibers not finished yet (the main one, spawned branches, signal handlers running).
   std::size_t live_fibers() const { return fibers_.size(); }
-  /// Commands kept in memory: from the oldest not finished with (its outcome still to come).
+  /// Commands kept in memory: from the oldest not finished with (not yet recorded, or its
+  /// outcome still to come) to the newest.
   std::size_t commands_kept() const { return commands_.size(); }
   const WorkflowInfo& info() const { return info_; }
 
@@ -119,7 +120,7 @@ class WorkflowRun {
   void cancel_operation(const std::shared_ptr<FutureState>& operation);
   /// Whether nothing will look `cmd` up again: recorded (or dropped), its outcome read.
   bool finished_with(const CommandRecord& cmd) const;
-  /// Frees what a finished command holds (its attributes), for one that cannot leave
+  /// Frees what a finished command holds (attributes, future), for one that cannot leave
   /// commands_ yet because an older command is still pending.
   void release_if_finished(CommandRecord* cmd);
   /// Drops the finished commands at the front of commands_: a long run's memory stays flat.
