@@ -108,6 +108,13 @@ struct Engine {
   std::unique_ptr<detail::WorkflowRun> run = std::make_unique<detail::WorkflowRun>(
       reg, stacks, WorkflowInfo{"default", "wf-1", "11111111-1111-4111-8111-111111111111"});
   std::vector<json> apply(const std::vector<detail::HistoryEvent>& events) { return run->apply(events); }
+  /// Applies the events of `h` not fed before, as a warm run gets them task by task.
+  std::vector<json> feed(const HistoryBuilder& h) {
+    auto commands = run->apply(h.slice(fed, h.events().size()));
+    fed = h.events().size();
+    return commands;
+  }
+  std::size_t fed = 0;
 };
 
 std::string type_of(const json& command) { return command["command_type"]; }
@@ -259,7 +266,7 @@ TEST_CASE("a cancel request ends the wait with CanceledError and cleanup still r
   HistoryBuilder h;
   h.started("cancellable", nullptr).task().timer_started("1");
   h.add(EventType::kWorkflowExecutionCancelRequested, {{"reason", "user"}}).task(false);
-  auto commands = e.apply(h.events());
+  auto commands = e.feed(h);
   REQUIRE(commands.size() == 2);
   CHECK(type_of(commands[0]) == "CancelTimer");
   CHECK(type_of(commands[1]) == "ScheduleActivityTask");
@@ -267,10 +274,9 @@ TEST_CASE("a cancel request ends the wait with CanceledError and cleanup still r
 
   // Once the cancel is recorded and the cleanup's result is in, the run holds no command: the
   // canceled timer's record went with its TimerCanceled, though it never fires.
-  const auto fed = h.events().size();
   h.add(EventType::kWorkflowTaskCompleted).add(EventType::kTimerCanceled, {{"timer_id", "1"}});
   h.activity_scheduled("refund", "1").activity_completed(h.last_id(), 1).task(false);
-  commands = e.apply(h.slice(fed, h.events().size()));
+  commands = e.feed(h);
   REQUIRE(commands.size() == 1);
   CHECK(type_of(commands[0]) == "CancelWorkflowExecution");
   CHECK(e.run->commands_kept() <= 1);
@@ -360,20 +366,14 @@ TEST_CASE("a handled signal's fiber is dropped once it finishes, so a run keeps 
   Engine e;
   HistoryBuilder h;
   h.started("many_signals", 300).task(false);
-  std::size_t fed = 0;
-  auto feed = [&] {
-    auto commands = e.apply(h.slice(fed, h.events().size()));
-    fed = h.events().size();
-    return commands;
-  };
-  CHECK(feed().empty());
+  CHECK(e.feed(h).empty());
   for (int i = 0; i < 299; ++i) {
     h.add(EventType::kWorkflowTaskCompleted).signaled("add", i).task(false);
-    CHECK(feed().empty());
+    CHECK(e.feed(h).empty());
     CHECK(e.run->live_fibers() == 1);  // the workflow function's only
   }
   h.add(EventType::kWorkflowTaskCompleted).signaled("add", 299).signaled("add", 300).task(false);
-  auto commands = feed();
+  auto commands = e.feed(h);
   REQUIRE(commands.size() == 1);
   CHECK(commands[0]["attributes"]["result"] == 301);
 }
@@ -384,24 +384,18 @@ TEST_CASE("a long run keeps only the commands whose outcome is still to come", "
   Engine e;
   HistoryBuilder h;
   h.started("loop", 500).task(false);
-  std::size_t fed = 0;
-  auto feed = [&] {
-    auto commands = e.apply(h.slice(fed, h.events().size()));
-    fed = h.events().size();
-    return commands;
-  };
-  REQUIRE(feed().size() == 1);
+  REQUIRE(e.feed(h).size() == 1);
   for (int i = 1; i < 500; ++i) {
     h.add(EventType::kWorkflowTaskCompleted).activity_scheduled("charge", std::to_string(i));
     h.activity_completed(h.last_id(), 2).task(false);
-    auto commands = feed();
+    auto commands = e.feed(h);
     REQUIRE(commands.size() == 1);
     CHECK(commands[0]["attributes"]["activity_id"] == std::to_string(i + 1));
     CHECK(e.run->commands_kept() <= 1);  // the one just issued
   }
   h.add(EventType::kWorkflowTaskCompleted).activity_scheduled("charge", "500");
   h.activity_completed(h.last_id(), 2).task(false);
-  auto commands = feed();
+  auto commands = e.feed(h);
   REQUIRE(commands.size() == 1);
   CHECK(commands[0]["attributes"]["result"] == 1000);
 }
@@ -410,19 +404,17 @@ TEST_CASE("commands after a pending one are kept until it resolves, then forgott
   Engine e;
   HistoryBuilder h;
   h.started("loop_with_deadline", 100).task(false);
-  REQUIRE(e.apply(h.events()).size() == 2);  // the timer, the first activity
-  std::size_t fed = h.events().size();
+  REQUIRE(e.feed(h).size() == 2);  // the timer, the first activity
   h.add(EventType::kWorkflowTaskCompleted).timer_started("1");
   for (int i = 1; i <= 100; ++i) {
     if (i > 1) h.add(EventType::kWorkflowTaskCompleted);
     h.activity_scheduled("charge", std::to_string(i)).activity_completed(h.last_id(), 2).task(false);
-    auto commands = e.apply(h.slice(fed, h.events().size()));
-    fed = h.events().size();
+    auto commands = e.feed(h);
     REQUIRE(commands.size() == (i < 100 ? 1u : 0u));
   }
   CHECK(e.run->commands_kept() == 101);  // the timer's first, so every activity after it stays
   h.add(EventType::kWorkflowTaskCompleted).timer_fired("1").task(false);
-  auto commands = e.apply(h.slice(fed, h.events().size()));
+  auto commands = e.feed(h);
   REQUIRE(commands.size() == 1);
   CHECK(commands[0]["attributes"]["result"] == 200);
   CHECK(e.run->commands_kept() <= 1);
