@@ -91,26 +91,24 @@ double percentile(std::vector<double> v, double p) {
   return v[i];
 }
 
-/// One loop run's blocks of 100 steps (bench_workflows.cpp, loop_workflow), on the workflow clock.
-struct LoopBlocks {
-  std::vector<double> start_ms, step_ms;  // when each block started; the mean time of one of its steps
+/// The mean time of one step in each block of a loop run (bench_workflows.cpp, loop_workflow),
+/// on the workflow clock. The last block may be short.
+std::vector<double> block_step_ms(const json& result) {
+  const int steps = result.at("steps").get<int>(), size = result.at("block").get<int>();
+  const auto& starts = result.at("block_start_ms");
+  const auto& ends = result.at("block_end_ms");
+  std::vector<double> out;
+  for (std::size_t i = 0; i < std::min(starts.size(), ends.size()); ++i)
+    out.push_back((ends[i].get<double>() - starts[i].get<double>()) /
+                  std::min<int>(size, steps - static_cast<int>(i) * size));
+  return out;
+}
 
-  explicit LoopBlocks(const json& result) {
-    const int steps = result.at("steps").get<int>(), size = result.at("block").get<int>();
-    const auto& starts = result.at("block_start_ms");
-    const auto& ends = result.at("block_end_ms");
-    for (std::size_t i = 0; i < std::min(starts.size(), ends.size()); ++i) {
-      const int in_block = std::min<int>(size, steps - static_cast<int>(i) * size);  // the last may be short
-      start_ms.push_back(starts[i].get<double>());
-      step_ms.push_back((ends[i].get<double>() - starts[i].get<double>()) / in_block);
-    }
-  }
-  /// The median per-step time of blocks [from, to).
-  double median_step_ms(std::size_t from, std::size_t to) const {
-    to = std::min(to, step_ms.size());
-    return from < to ? percentile({step_ms.begin() + from, step_ms.begin() + to}, 50) : NAN;
-  }
-};
+/// The median of v[from, to).
+double median_of(const std::vector<double>& v, std::size_t from, std::size_t to) {
+  to = std::min(to, v.size());
+  return from < to ? percentile({v.begin() + from, v.begin() + to}, 50) : NAN;
+}
 
 /// An earlier run's results (--compare), checked to be what --json-out writes.
 json read_earlier_run(const std::string& path) {
@@ -848,15 +846,15 @@ int main(int argc, char** argv) {
         }
         const double loop_s = seconds_since(t);
         if (b7) {
-          const LoopBlocks long_run(result), fresh(fresh_result);
-          const auto blocks = long_run.step_ms.size();
-          const double late_ms = long_run.median_step_ms(blocks - std::min<std::size_t>(blocks, 10), blocks);
-          const double fresh_ms = fresh.median_step_ms(0, 10);
+          const auto long_run = block_step_ms(result);
+          const auto blocks = long_run.size();
+          const double late_ms = median_of(long_run, blocks - std::min<std::size_t>(blocks, 10), blocks);
+          const double fresh_ms = median_of(block_step_ms(fresh_result), 0, 10);
           add({"B7", "per-step latency, a fresh run's steps 1-1000", fresh_ms, "ms", "B0 commit p50", b0_1.p50_ms});
           add({"B7", fmt::format("per-step latency, steps {}-{} (turns with the fresh run)", k - 999, k), late_ms, "ms",
                "fresh run", fresh_ms, "<= 1.2x (no slowdown)", late_ms <= 1.2 * fresh_ms,
                fmt::format("medians of 10 blocks of 100; the long run's steps 1-1000: {:.2f} ms; loop took {:.1f} s",
-                           long_run.median_step_ms(0, 10), loop_s)});
+                           median_of(long_run, 0, 10), loop_s)});
         }
         if (enabled("B5")) {
           const auto t2 = Clock::now();

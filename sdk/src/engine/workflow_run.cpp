@@ -537,8 +537,10 @@ void WorkflowRun::release_if_finished(CommandRecord* cmd) {
 }
 
 void WorkflowRun::forget_finished_commands() {
-  // Only commands before first_unmatched_: those after it are still to be matched or sent.
-  while (first_unmatched_ > 0 && finished_with(commands_.front())) {
+  // A command is marked finished where its last lookup goes (release_if_finished), so the
+  // front is checked without the lookup tables. Only commands before first_unmatched_: those
+  // after it are still to be matched or sent.
+  while (first_unmatched_ > 0 && commands_.front().finished) {
     commands_.pop_front();
     --first_unmatched_;
   }
