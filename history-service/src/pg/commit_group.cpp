@@ -1,11 +1,11 @@
 #include "pg/commit_group.hpp"
 
 #include <algorithm>
-#include <condition_variable>
 #include <exception>
 #include <string>
 
 #include "pg/connection.hpp"
+#include "pg/wakeup.hpp"
 
 namespace reprise::pg {
 
@@ -13,10 +13,11 @@ struct CommitGroup::Member {
   enum class Outcome { kPending, kCommitted, kAlone, kFailed };
   std::vector<Connection::Deferred> batch;
   std::string key;  // never two members with the same non-empty key in one group
-  // Under the group's mutex: the verdict, or the call to lead the next group.
+  // Under the group's mutex: the verdict, or the call to lead the next group. Set before
+  // `woken` is posted, so a woken member reads them without the mutex.
   Outcome outcome = Outcome::kPending;
   bool leads = false;
-  std::condition_variable woken;        // each member is woken once, for its verdict or to lead
+  Wakeup woken;                         // posted once, for its verdict or to lead
   Outcome settled = Outcome::kPending;  // the leader's verdict, published as `outcome`
   std::exception_ptr error;             // kFailed: rethrown by the member's own thread
 };
@@ -38,16 +39,24 @@ void CommitGroup::commit(Connection& own) {
     waiting_.push_back(me);
     // Enough queued for a group beside the one in flight: this thread leads it, as it is
     // running already; unless an earlier transaction of its run is queued or in flight.
-    if (auto leader = call_leader(me); leader && leader != me) leader->woken.notify_one();
-    auto called = [&] { return me->leads || me->outcome != Member::Outcome::kPending; };
-    // Still queued after a while: the groups in flight are stuck (a row lock, say), commit alone.
-    // Taken into a group meanwhile (no longer queued): its verdict comes, however long it takes.
-    if (!me->woken.wait_for(lock, options_.longest_queue_wait, called) && std::erase(waiting_, me) > 0) {
-      me->outcome = Member::Outcome::kAlone;
-    } else {
-      me->woken.wait(lock, called);
-      if (me->leads) group = take_group(me);
+    auto leader = call_leader(me);
+    if (leader != me) {
+      lock.unlock();
+      if (leader) leader->woken.post();
+      // Still queued after a while: the groups in flight are stuck (a row lock, say), commit
+      // alone. Taken into a group meanwhile (no longer queued): its verdict comes, however
+      // long it takes. Woken, the verdict or the call to lead is read without the mutex.
+      if (!me->woken.wait_for(options_.longest_queue_wait)) {
+        lock.lock();
+        const bool called = me->leads || me->outcome != Member::Outcome::kPending;
+        const bool taken = !called && std::erase(waiting_, me) == 0;
+        if (!called && !taken) me->outcome = Member::Outcome::kAlone;
+        lock.unlock();
+        if (taken) me->woken.wait();
+      }
+      if (me->leads) lock.lock();
     }
+    if (me->leads) group = take_group(me);
   }
   if (!group.empty()) {
     lock.unlock();
@@ -65,9 +74,9 @@ void CommitGroup::commit(Connection& own) {
     auto next = call_leader();
     lock.unlock();
     for (const auto& m : group)
-      if (m != me) m->woken.notify_one();
-    if (next) next->woken.notify_one();
-  } else {
+      if (m != me) m->woken.post();
+    if (next) next->woken.post();
+  } else if (lock.owns_lock()) {
     lock.unlock();
   }
   switch (me->outcome) {

@@ -12,25 +12,33 @@ Database::Database(std::string conninfo, int threads, CommitGroup::Options commi
       commits_(commits),
       check_after_idle_(check_after_idle),
       lone_request_spin_(lone_request_spin) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  for (int i = 0; i < threads; ++i) {
+    places_.push_back(std::make_unique<IdleThread>());
+    threads_.emplace_back([this, place = places_.back().get()] { run(*place); });
+  }
 }
 
 Database::~Database() { stop(); }
 
 void Database::post(std::function<void()> job) {
-  std::lock_guard lock(mutex_);
-  if (idle_.empty()) jobs_.push_back(std::move(job));
-  else hand_to_idle_thread(std::move(job));
+  IdleThread* woken = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) jobs_.push_back(std::move(job));
+    else woken = hand_to_idle_thread(std::move(job));
+  }
+  if (woken) woken->wake.post();
 }
 
-void Database::hand_to_idle_thread(std::function<void()> job) {
+Database::IdleThread* Database::hand_to_idle_thread(std::function<void()> job) {
   IdleThread* thread = idle_.back();
   idle_.pop_back();
   thread->job = std::move(job);
-  thread->wake.notify_one();
+  return thread;
 }
 
 bool Database::run_here_if_idle(const std::function<void()>& job) {
+  IdleThread* opener = nullptr;
   {
     std::lock_guard lock(mutex_);
     // A database thread calling is busy, so the pool is not idle; a job already running here
@@ -42,7 +50,7 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
         std::chrono::steady_clock::now() - here_.last_used >= check_after_idle_) {
       // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
       // server that went away may take seconds, and the caller serves every connection.
-      hand_to_idle_thread([this] {
+      opener = hand_to_idle_thread([this] {
         ReleaseHere release{*this};
         try {
           open_or_check(here_);
@@ -50,8 +58,11 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
           // Not open: the next lone request asks again; its own job reports why.
         }
       });
-      return false;
     }
+  }
+  if (opener) {
+    opener->wake.post();
+    return false;
   }
   ReleaseHere release{*this};
   run_with(here_, job);
@@ -109,25 +120,23 @@ bool Database::all_idle() {
 }
 
 void Database::stop() {
+  std::vector<IdleThread*> idle;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
+    idle = std::exchange(idle_, {});  // taken off the list, so that nothing hands them a job
   }
-  {
-    std::lock_guard lock(mutex_);
-    for (IdleThread* thread : idle_) thread->wake.notify_one();
-  }
+  for (IdleThread* thread : idle) thread->wake.post();
   for (auto& t : threads_) t.join();
 }
 
-void Database::run() {
-  IdleThread self;
+void Database::run(IdleThread& self) {
   Held mine;
   for (;;) {
     std::function<void()> job;
     {
-      std::unique_lock lock(mutex_);
+      std::lock_guard lock(mutex_);
       if (!jobs_.empty()) {
         job = std::move(jobs_.front());
         jobs_.pop_front();
@@ -135,13 +144,14 @@ void Database::run() {
         break;  // everything queued has run
       } else {
         idle_.push_back(&self);
-        self.wake.wait(lock, [&] { return self.job || stopping_; });
-        if (!self.job) {  // stopping: post() no longer hands out jobs to this thread
-          std::erase(idle_, &self);
-          continue;
-        }
-        job = std::exchange(self.job, nullptr);
       }
+    }
+    if (!job) {
+      // Whoever took this thread off the idle list set its job (none: stop()) before posting,
+      // and nobody touches it afterwards, so it is read without the mutex.
+      self.wake.wait();
+      job = std::exchange(self.job, nullptr);
+      if (!job) continue;
     }
     run_with(mine, job);
   }

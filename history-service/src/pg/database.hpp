@@ -3,7 +3,6 @@
 /// run blocking store work. HTTP threads post here; the one exception is `run_here_if_idle`.
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -14,6 +13,7 @@
 
 #include "pg/commit_group.hpp"
 #include "pg/connection.hpp"
+#include "pg/wakeup.hpp"
 
 namespace reprise::pg {
 
@@ -56,9 +56,11 @@ class Database {
   const CommitGroup& commit_group() const { return commits_; }
 
  private:
-  /// A database thread waiting for work, with the job handed to it.
+  /// A database thread's place to wait for work, with the job handed to it (under mutex_).
+  /// Owned by the pool, not the thread's stack, so that a post() racing the thread's exit at
+  /// stop() never touches freed memory.
   struct IdleThread {
-    std::condition_variable wake;
+    Wakeup wake;
     std::function<void()> job;
   };
   /// A connection, and when a job last used it.
@@ -76,9 +78,10 @@ class Database {
     }
   };
 
-  void run();
+  void run(IdleThread& self);
   /// Gives `job` to the thread that idled last; the caller holds mutex_ and saw one idle.
-  void hand_to_idle_thread(std::function<void()> job);
+  /// Returns where to post its wake-up, once the caller has let go of mutex_.
+  IdleThread* hand_to_idle_thread(std::function<void()> job);
   /// Runs `job` with `held` as the calling thread's connection.
   void run_with(Held& held, const std::function<void()>& job);
   /// Opens `held`'s connection, or, unused for check_after_idle_, checks it with a round trip
@@ -99,6 +102,7 @@ class Database {
   static thread_local Held* current_;  // the connection of the job running on this thread
   Held here_;               // run_here_if_idle's connection
   bool here_busy_ = false;  // a job runs with here_, or a database thread is opening it
+  std::vector<std::unique_ptr<IdleThread>> places_;  // one per thread
   std::vector<std::thread> threads_;
 };
 
