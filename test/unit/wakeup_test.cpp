@@ -1,6 +1,7 @@
 // pg::Wakeup, the futex word a database thread or a commit group's member sleeps on.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -57,27 +58,69 @@ TEST_CASE("a post from another thread wakes a sleeping waiter") {
   CHECK(Clock::now() - posted < 5s);
 }
 
+TEST_CASE("a timeout of any length is accepted") {
+  reprise::pg::Wakeup wakeup;
+  CHECK_FALSE(wakeup.wait_for(-1s));  // already passed
+  wakeup.post();
+  const auto start = Clock::now();
+  CHECK(wakeup.wait_for(std::chrono::nanoseconds::max()));  // no overflow into the past
+  CHECK(Clock::now() - start < 1s);
+}
+
 TEST_CASE("two threads handing a turn back and forth never lose a wake-up") {
-  // Each post races the other thread's way into its sleep; a lost wake-up hangs one side,
-  // which the deadline on every wait turns into a failure.
+  // Each post races the other thread's way into its sleep. A lost wake-up leaves a side
+  // asleep with the post made: it would still take it, but only at its deadline, so each
+  // wait is timed, and one that took a second is a wake-up lost.
   reprise::pg::Wakeup ping, pong;
   constexpr int kTurns = 20'000;
-  std::atomic<int> lost{0};
+  const auto woken_in_time = [](reprise::pg::Wakeup& wakeup) {
+    const auto start = Clock::now();
+    return wakeup.wait_for(1s) && Clock::now() - start < 1s;
+  };
+  std::atomic<bool> other_failed{false};
   std::thread other([&] {
     for (int i = 0; i < kTurns; ++i) {
-      if (!ping.wait_for(10s)) {
-        ++lost;
+      if (!woken_in_time(ping)) {
+        other_failed = true;
+        pong.post();  // let this side stop too
         return;
       }
       pong.post();
     }
   });
   int turns = 0;
-  for (; turns < kTurns; ++turns) {
+  for (; turns < kTurns && !other_failed; ++turns) {
     ping.post();
-    if (!pong.wait_for(10s)) break;
+    if (!woken_in_time(pong)) break;
   }
   other.join();
-  CHECK(lost.load() == 0);
+  CHECK_FALSE(other_failed.load());
   CHECK(turns == kTurns);
+}
+
+TEST_CASE("a post racing a wait's timeout is taken exactly once, by that wait or the next") {
+  // The waiter's deadlines are so short that most posts land while it withdraws its sleep.
+  // A withdrawal that swallowed the post leaves the poster without its acknowledgement; one
+  // that kept it as well as reporting it would acknowledge a post twice.
+  reprise::pg::Wakeup work, acknowledged;
+  constexpr int kPosts = 5'000;
+  std::atomic<int> seen{0};
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    while (!done) {
+      if (work.wait_for(std::chrono::microseconds(seen % 7))) {
+        ++seen;
+        acknowledged.post();
+      }
+    }
+  });
+  int posted = 0;
+  for (; posted < kPosts; ++posted) {
+    work.post();
+    if (!acknowledged.wait_for(10s) || seen != posted + 1) break;
+  }
+  done = true;
+  waiter.join();
+  CHECK(posted == kPosts);
+  CHECK(seen == kPosts);
 }

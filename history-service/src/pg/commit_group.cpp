@@ -51,10 +51,12 @@ void CommitGroup::commit(Connection& own) {
         const bool called = me->leads || me->outcome != Member::Outcome::kPending;
         const bool taken = !called && std::erase(waiting_, me) == 0;
         if (!called && !taken) me->outcome = Member::Outcome::kAlone;
-        lock.unlock();
-        if (taken) me->woken.wait();
+        if (taken) {
+          lock.unlock();
+          me->woken.wait();
+        }
       }
-      if (me->leads) lock.lock();
+      if (me->leads && !lock.owns_lock()) lock.lock();
     }
     if (me->leads) group = take_group(me);
   }

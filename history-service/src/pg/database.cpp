@@ -21,6 +21,9 @@ Database::Database(std::string conninfo, int threads, CommitGroup::Options commi
 Database::~Database() { stop(); }
 
 void Database::post(std::function<void()> job) {
+  // An empty job would reach a thread as "nothing handed to you": it would go back to sleep
+  // off the idle list and never wake again.
+  if (!job) throw std::invalid_argument("pg::Database::post: the job is empty");
   IdleThread* woken = nullptr;
   {
     std::lock_guard lock(mutex_);

@@ -32,6 +32,7 @@ class Database {
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
+  /// Throws std::invalid_argument when `job` is empty.
   void post(std::function<void()> job);
   /// Runs `job` on the calling thread, with a connection kept for that, when every database
   /// thread is idle, nothing is queued and no other job runs this way; returns false, leaving

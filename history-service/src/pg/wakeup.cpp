@@ -1,6 +1,10 @@
 #include "pg/wakeup.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 
 #include <linux/futex.h>
@@ -16,16 +20,30 @@ static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_al
 
 int* word(std::atomic<int>& a) { return reinterpret_cast<int*>(&a); }
 
+/// Any other failure is a broken futex word (a bad address or operation): waiting on would
+/// hang or spin, and there is nobody to return an error to, so stop loudly.
+[[noreturn]] void futex_failed(const char* operation) {
+  std::fprintf(stderr, "reprise: pg::Wakeup: %s failed: %s\n", operation, std::strerror(errno));
+  std::abort();
+}
+
 /// Sleeps while *addr == expected, until woken or `until` (CLOCK_MONOTONIC; null: no limit).
 void futex_wait(std::atomic<int>& a, int expected, const timespec* until) {
   // FUTEX_WAIT_BITSET takes an absolute deadline, so a spurious return does not restart the
   // timeout. EAGAIN (the word changed first), EINTR and ETIMEDOUT all mean: look again.
-  syscall(SYS_futex, word(a), FUTEX_WAIT_BITSET_PRIVATE, expected, until, nullptr, FUTEX_BITSET_MATCH_ANY);
+  if (syscall(SYS_futex, word(a), FUTEX_WAIT_BITSET_PRIVATE, expected, until, nullptr, FUTEX_BITSET_MATCH_ANY) == -1 &&
+      errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+    futex_failed("FUTEX_WAIT_BITSET");
 }
 
-void futex_wake_one(std::atomic<int>& a) { syscall(SYS_futex, word(a), FUTEX_WAKE_PRIVATE, 1); }
+void futex_wake_one(std::atomic<int>& a) {
+  if (syscall(SYS_futex, word(a), FUTEX_WAKE_PRIVATE, 1) == -1) futex_failed("FUTEX_WAKE");
+}
 
 timespec monotonic_after(std::chrono::nanoseconds timeout) {
+  // A century is "no limit" in practice, and keeps the sum below from overflowing.
+  constexpr std::chrono::nanoseconds kLongest = std::chrono::hours(24 * 365 * 100);
+  timeout = std::clamp(timeout, std::chrono::nanoseconds::zero(), kLongest);
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
   const auto total = std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec) + timeout;
