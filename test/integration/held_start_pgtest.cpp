@@ -62,12 +62,7 @@ struct HeldStart {
 
 /// Has a worker poll wait on queue "held", then starts `body` there from a thread of its own.
 HeldStart hold_a_start(RepriseApi& api, int port, json body, const std::string& worker = "held-worker") {
-  // A poll that reads the queue empty reads it again once a second, off the idle list for that
-  // moment, and a start arriving then is not held (seen under load: the test failed one run in
-  // twenty); a poll that trusts an earlier read of it, this reader's, waits on the list throughout.
-  REQUIRE_FALSE(api.poll_workflow_task("held", "100ms", "reader"));
-  auto poll = poll_in_background(port, "held", worker);
-  wait_for_waiting_polls(api, "held", 1);
+  auto poll = poll_on_the_idle_list(api, port, "held", worker);
   HeldStart held{start_in_background(port, std::move(body)), {}};
   held.task = task_of(poll);
   return held;

@@ -19,11 +19,7 @@ TEST_CASE("a start hands its first workflow task to a poll waiting on the queue"
   auto url = fresh_database("sync_match_start");
   ServerProcess server({.database_url = url});
   RepriseApi api(server.port());
-  // A poll that reads the queue empty looks at it again once a second, off the idle list for
-  // that moment; one that trusts an earlier read of it (this one's) waits on the list throughout.
-  CHECK_FALSE(api.poll_workflow_task("matched", "100ms", "reader"));
-  auto poll = poll_in_background(server.port(), "matched", "waiting-worker");
-  wait_for_waiting_polls(api, "matched", 1);
+  auto poll = poll_on_the_idle_list(api, server.port(), "matched", "waiting-worker");
   auto described = api.http().get_json(api.path("/task-queues/matched"));
   CHECK(described.body["waiting_polls"][0] == json({{"identity", "waiting-worker"}, {"kind", "workflow"}}));
 

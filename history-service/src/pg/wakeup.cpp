@@ -20,8 +20,9 @@ static_assert(sizeof(std::atomic<int>) == sizeof(int) && std::atomic<int>::is_al
 
 int* word(std::atomic<int>& a) { return reinterpret_cast<int*>(&a); }
 
-/// Any other failure is a broken futex word (a bad address or operation): waiting on would
-/// hang or spin, and there is nobody to return an error to, so stop loudly.
+/// A futex call that fails other than as futex_wait expects (EAGAIN, EINTR, ETIMEDOUT) means a
+/// broken futex word (a bad address or operation): waiting on would hang or spin, and there is
+/// nobody to return an error to, so stop loudly.
 [[noreturn]] void futex_failed(const char* operation) {
   std::fprintf(stderr, "reprise: pg::Wakeup: %s failed: %s\n", operation, std::strerror(errno));
   std::abort();
