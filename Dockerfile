@@ -2,7 +2,7 @@
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config libboost1.74-dev libboost-context1.74-dev \
-      libpq-dev libfmt-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libssl-dev libjemalloc-dev \
+      libpq-dev libfmt-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libssl-dev libjemalloc-dev libsimdjson-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -11,7 +11,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DREPRISE_BUILD_TES
 
 FROM debian:12-slim
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libpq5 libfmt9 libspdlog1.10 libssl3 libjemalloc2 curl \
+      libpq5 libfmt9 libspdlog1.10 libssl3 libjemalloc2 libsimdjson14 curl \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/history-service/reprise-server /usr/local/bin/reprise-server
 USER nobody

@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 BUILD_DIR=${REPRISE_BUILD_DIR:-build}
 PACKAGES=(build-essential cmake ninja-build pkg-config ccache curl python3
           libboost1.74-dev libboost-context1.74-dev libpq-dev postgresql-15
-          libfmt-dev nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libssl-dev libjemalloc-dev)
+          libfmt-dev nlohmann-json3-dev catch2 libspdlog-dev libcli11-dev libssl-dev libjemalloc-dev libsimdjson-dev)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

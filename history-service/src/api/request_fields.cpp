@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 namespace reprise::api {
 
@@ -28,7 +29,7 @@ RequestFields::RequestFields(const std::string& body, std::size_t max_payload_by
     return;
   }
   try {
-    body_ = json::parse(body);
+    body_ = protocol::parse_json(body);
   } catch (const json::parse_error& e) {
     throw ApiError(ErrorCode::kMalformedJson,
                    fmt::format("the request body is not valid JSON: {}", e.what()));

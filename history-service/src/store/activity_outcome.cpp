@@ -1,6 +1,7 @@
 #include "store/activity_outcome.hpp"
 
 #include <fmt/format.h>
+#include <reprise/protocol/json_parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include "store/committed_state.hpp"
@@ -57,7 +58,7 @@ std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRo
                       {{"scheduled_event_id", a.scheduled_event_id},
                        {"attempt", a.attempt},
                        {"identity", a.started_identity.value_or(identity)},
-                       {"last_failure", a.last_failure ? json::parse(*a.last_failure) : json()}}});
+                       {"last_failure", a.last_failure ? protocol::parse_json(*a.last_failure) : json()}}});
   attributes["attempt"] = a.attempt;
   events.push_back({outcome, std::move(attributes)});
   return events;

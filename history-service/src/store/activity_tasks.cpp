@@ -1,6 +1,7 @@
 // Handing out activity tasks and taking their outcomes, with retries by the service.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 #include <reprise/protocol/duration.hpp>
 
 #include "pg/database.hpp"
@@ -57,7 +58,7 @@ std::optional<ActivityRow> ActivityRow::from_rows(const RunKey& run, std::int64_
   a.schedule_to_start_ms = r.i64(0, 5);
   a.start_to_close_ms = r.i64(0, 6);
   a.heartbeat_ms = r.i64(0, 7);
-  a.retry_policy = nlohmann::json::parse(r.text(0, 8)).get<protocol::RetryPolicy>();
+  a.retry_policy = protocol::parse_json(r.text(0, 8)).get<protocol::RetryPolicy>();
   a.scheduled_time = *opt_timestamp(r, 0, 9);
   a.attempt_scheduled_time = *opt_timestamp(r, 0, 10);
   a.attempt = static_cast<std::int32_t>(r.i64(0, 11));

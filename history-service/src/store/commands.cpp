@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 #include "store/committed_state.hpp"
 #include "store/create_run.hpp"
@@ -281,9 +282,9 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   next.task_timeout = a.duration("workflow_task_timeout").value_or(Duration{row.workflow_task_timeout_ms});
   if (next.task_timeout.count() <= 0) a.fail("workflow_task_timeout", "must be positive");
   if (a.has("retry_policy")) next.retry_policy = a.retry_policy();
-  else if (row.retry_policy) next.retry_policy = json::parse(*row.retry_policy).get<protocol::RetryPolicy>();
+  else if (row.retry_policy) next.retry_policy = protocol::parse_json(*row.retry_policy).get<protocol::RetryPolicy>();
   next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
-                                       : (row.memo ? json::parse(*row.memo) : json());
+                                       : (row.memo ? protocol::parse_json(*row.memo) : json());
   // Signals the code received but did not handle go to the new run, never lost.
   auto carried = a.payload("signals", ctx.limits);
   if (!carried.is_null() && !carried.is_array()) a.fail("signals", "must be an array of {signal_name, input}");
@@ -316,7 +317,7 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
 /// The request that started this run, rebuilt from its history (for a retry).
 StartRequest original_start(RunState& run) {
   auto r = run.connection().exec(first_batch_statement(run.key()));
-  auto started = json::parse(first_event(r.text(0, 0))).at("attributes");
+  auto started = protocol::parse_json(first_event(r.text(0, 0))).at("attributes");
   StartRequest s;
   s.ns = run.key().ns;
   s.workflow_id = run.key().workflow_id;
@@ -325,7 +326,7 @@ StartRequest original_start(RunState& run) {
   s.input = started.value("input", json());
   if (started.contains("run_timeout")) s.run_timeout = parse_duration(started["run_timeout"].get<std::string>());
   s.task_timeout = Duration{run.row().workflow_task_timeout_ms};
-  if (run.row().retry_policy) s.retry_policy = json::parse(*run.row().retry_policy).get<protocol::RetryPolicy>();
+  if (run.row().retry_policy) s.retry_policy = protocol::parse_json(*run.row().retry_policy).get<protocol::RetryPolicy>();
   s.memo = started.value("memo", json());
   return s;
 }
@@ -338,7 +339,7 @@ void fail_workflow(CommandContext& ctx, const Attributes& a) {
   // A run with a retry policy is retried as a new run of the same workflow id, after the
   // policy's backoff, until its attempts or its execution deadline run out.
   if (row.retry_policy) {
-    auto policy = json::parse(*row.retry_policy).get<protocol::RetryPolicy>();
+    auto policy = protocol::parse_json(*row.retry_policy).get<protocol::RetryPolicy>();
     std::string type = failure.is_object() ? failure.value("type", "") : "";
     bool non_retryable = failure.is_object() && failure.value("non_retryable", false);
     auto next_start = now() + policy.backoff_before(row.attempt + 1);

@@ -2,6 +2,7 @@
 // handler over the run's history. Nothing here writes to the history.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 #include "pg/database.hpp"
 #include "store/operations.hpp"
@@ -34,8 +35,8 @@ std::optional<QueryAnswer> take_query_answer(pg::Connection& conn, const RunKey&
                      "$3::uuid AND query_id = $4::uuid AND answered RETURNING result, failure",
                      {run.ns, run.workflow_id, run.run_id, query_id});
   if (r.rows() == 0) return std::nullopt;
-  return QueryAnswer{r.is_null(0, 0) ? json() : json::parse(r.text(0, 0)),
-                     r.is_null(0, 1) ? json() : json::parse(r.text(0, 1))};
+  return QueryAnswer{r.is_null(0, 0) ? json() : protocol::parse_json(r.text(0, 0)),
+                     r.is_null(0, 1) ? json() : protocol::parse_json(r.text(0, 1))};
 }
 
 void abandon_query(pg::Connection& conn, const RunKey& run, const std::string& query_id) {
@@ -79,7 +80,7 @@ std::optional<std::string> query_task_answer(pg::Connection& conn, const Claimed
                {"task_queue", queue.task_queue},
                {"query", {{"query_id", *task.query_id},
                           {"query_type", q.str(0, 0)},
-                          {"args", json::parse(q.text(0, 1))}}},
+                          {"args", protocol::parse_json(q.text(0, 1))}}},
                {"history_from_event_id", 1}};
   auto answer = head.dump();
   answer.pop_back();

@@ -1,6 +1,7 @@
 // Describe, list, history and namespaces: the read side of the API.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 #include "store/operations.hpp"
 #include "store/history_batches.hpp"
@@ -16,7 +17,7 @@ using protocol::format_timestamp;
 
 json opt_time(const std::optional<Timestamp>& t) { return t ? json(format_timestamp(*t)) : json(); }
 json opt_json(const std::optional<std::string>& text) {
-  return text ? json::parse(*text) : json();
+  return text ? protocol::parse_json(*text) : json();
 }
 
 json execution_json(const ExecutionRow& r) {
@@ -70,7 +71,7 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
                           {"activity_type", acts.str(i, 2)},
                           {"task_queue", acts.str(i, 3)},
                           {"attempt", acts.i64(i, 4)},
-                          {"retry_policy", json::parse(acts.text(i, 5))},
+                          {"retry_policy", protocol::parse_json(acts.text(i, 5))},
                           {"scheduled_time", opt_time(opt_timestamp(acts, i, 6))},
                           {"current_attempt_scheduled_time", opt_time(opt_timestamp(acts, i, 7))},
                           {"started_time", opt_time(started)},
@@ -98,7 +99,7 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
   if (!run.is_open()) {
     auto last = conn.exec(last_batch_statement(k, false));
     if (last.rows() == 1) {
-      auto event = json::parse(last_event(last.text(0, 0)));
+      auto event = protocol::parse_json(last_event(last.text(0, 0)));
       result = {{"event_type", std::move(event["event_type"])}, {"attributes", std::move(event["attributes"])}};
     }
   }

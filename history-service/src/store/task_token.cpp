@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 namespace reprise::store {
 namespace {
@@ -120,7 +121,7 @@ TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expect
   std::string text;
   if (!unbase64url(payload, text)) throw invalid("it is not base64url");
   try {
-    auto j = nlohmann::json::parse(text);
+    auto j = protocol::parse_json(text);
     TaskToken t;
     auto letter = j.at("k").get<std::string>();
     t.kind = letter == "w" ? TaskToken::Kind::kWorkflow

@@ -24,6 +24,7 @@
 #include <boost/beast/http.hpp>
 
 #include <reprise/errors.hpp>
+#include <reprise/protocol/json_parse.hpp>
 
 namespace reprise::detail {
 namespace asio = boost::asio;
@@ -249,7 +250,7 @@ nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::v
                                              std::chrono::milliseconds timeout) {
   auto [status, text] = call_text(address, method, target, std::move(body), timeout);
   if (text.empty()) return nlohmann::json::object();
-  auto answer = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto answer = protocol::parse_json_or_discarded(text);
   if (answer.is_discarded())
     throw ServiceError("Internal", "reprise-server at " + address + " answered " + target +
                                        " with a body that is not JSON", status);
@@ -318,7 +319,7 @@ std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string
     if (res.keep_alive()) give_back(std::move(connection));
 
     if (status >= 200 && status < 300) return {status, std::move(res.body())};
-    auto answer = nlohmann::json::parse(res.body(), nullptr, /*allow_exceptions=*/false);
+    auto answer = protocol::parse_json_or_discarded(res.body());
     if (res.body().empty()) answer = nlohmann::json::object();
     if (!answer.is_discarded() && answer.contains("error") && answer["error"].is_object()) {
       const auto& error = answer["error"];
