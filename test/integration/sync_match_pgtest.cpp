@@ -109,3 +109,24 @@ TEST_CASE("polls waiting on a queue found empty still get task rows that came wi
   }
   CHECK(claimed == std::set<std::string>{"quiet-1", "quiet-2"});
 }
+
+TEST_CASE("a poll that read its queue empty stays on the idle list while that is checked again",
+          "[pg][sync-match]") {
+  // The queue's emptiness is trusted for a second, then looked at again without claiming: a
+  // poll that left the idle list for that look would miss a start arriving meanwhile.
+  ServerProcess server({.database_url = fresh_database("sync_match_recheck")});
+  RepriseApi api(server.port());
+  auto poll = poll_in_background(server.port(), "lone", "lone-worker", "6s");  // reads the queue: empty
+  wait_for_waiting_polls(api, "lone", 1);
+  int looks = 0, missing = 0;
+  for (auto until = std::chrono::steady_clock::now() + 3500ms; std::chrono::steady_clock::now() < until; ++looks)
+    if (api.http().get_json(api.path("/task-queues/lone")).body["waiting_polls"].size() != 1) ++missing;
+  CHECK(looks > 200);  // about three looks a millisecond at the server through three checks
+  CHECK(missing == 0);
+
+  api.start_ok("lone-1", "Matched", "lone");
+  CHECK(api.event_types("lone-1").back() == "WorkflowTaskStarted");  // matched in the start's transaction
+  auto task = poll.get();
+  REQUIRE(task);
+  CHECK((*task)["workflow_id"] == "lone-1");
+}

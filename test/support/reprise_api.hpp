@@ -75,12 +75,8 @@ std::future<std::optional<json>> poll_in_background(int port, const std::string&
                                                     const std::string& timeout = "20s");
 /// Waits until `count` workflow polls wait on `queue` at the server with nothing to claim.
 void wait_for_waiting_polls(RepriseApi& api, const std::string& queue, std::size_t count);
-/// A workflow poll by `identity` that waits on the empty `queue` and stays on the server's idle
-/// list until its deadline, so that the next start's first task goes to it (sync match, held
-/// start). A poll that read the queue empty itself reads it again once a second, off the list
-/// for that moment (a start then is not matched: held-start tests failed one run in 25 under
-/// load); one that trusts an earlier read of it waits on the list throughout, so another poll
-/// reads the queue empty first. Throws if that read finds a task.
+/// A workflow poll by `identity` waiting on the empty `queue`, on the server's idle list until
+/// its deadline, so that the next start's first task goes to it (sync match, held start).
 std::future<std::optional<json>> poll_on_the_idle_list(RepriseApi& api, int port, const std::string& queue,
                                                        const std::string& identity);
 

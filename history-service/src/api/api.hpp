@@ -87,8 +87,12 @@ class Api {
   /// hung up); at its deadline, it answers empty; before it (the queue's emptiness due for a
   /// check), it polls again.
   void resume_poll(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
-  /// The hub's answer to a waiting poll: woken by new work, or its deadline passed.
+  /// The hub's answer to a waiting poll: woken by new work, its deadline passed, or the
+  /// emptiness it read is due for a check (check_queue_while_idle).
   void on_poll_wake(const std::shared_ptr<PollState>& state, const std::string& key, bool woken);
+  /// Looks whether the queue a poll read empty holds a task now, claiming nothing, while the
+  /// poll stays on the idle list; wakes a poll to claim if it does, and waits on either way.
+  void check_queue_while_idle(const std::shared_ptr<PollState>& state, const std::string& key, std::uint64_t seen);
   /// Sync match: takes a poll of `queue` that waits with nothing to claim off the idle list,
   /// for a transaction about to create a task there; nullptr when none waits here.
   std::shared_ptr<PollState> reserve_idle_poll(const store::QueueKey& queue);

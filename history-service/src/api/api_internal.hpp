@@ -23,6 +23,7 @@ struct Api::PollState {
   enum class Phase { kBusy, kIdle, kReserved, kAnswered } phase = Phase::kBusy;
   std::list<std::shared_ptr<PollState>>::iterator idle_position;
   std::optional<bool> wake_while_reserved;  // the hub's answer (woken or not) that came meanwhile
+  std::uint64_t seen = 0;  // the hub sequence its wait began from; guarded by Api::idle_mutex_
 };
 
 struct Api::HistoryWait {

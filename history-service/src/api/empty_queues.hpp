@@ -6,9 +6,10 @@
 ///
 /// Trusted for a limited time only. A task row can appear without a notification reaching
 /// this instance (one that crashed between its commit and its NOTIFY), and it must not wait
-/// for a poll's deadline: the poll that read looks again when the trust runs out, while the
-/// others wait on; one that then finds a task where the queue was thought empty wakes the next
-/// (found_task), until the unannounced rows are gone.
+/// for a poll's deadline: the poll that read looks again when the trust runs out (a look that
+/// claims nothing, on the idle list: Api::check_queue_while_idle), while the others wait on;
+/// one that then finds a task where the queue was thought empty wakes the next (found_task),
+/// until the unannounced rows are gone.
 
 #include <chrono>
 #include <cstdint>

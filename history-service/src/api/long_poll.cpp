@@ -56,9 +56,34 @@ void Api::wait_for_work(const std::shared_ptr<PollState>& s, const std::string& 
                         Clock::time_point until) {
   {
     std::lock_guard lock(idle_mutex_);
+    s->seen = seen;
     enter_idle(s, key);
   }
   hub_.wait(key, seen, until, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
+}
+
+void Api::check_queue_while_idle(const std::shared_ptr<PollState>& s, const std::string& key, std::uint64_t seen) {
+  auto wait_again = [this, s, key, seen](Clock::time_point until) {
+    hub_.wait(key, seen, std::min(s->deadline, until), [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
+  };
+  // Another poll's read, or another poll's check, vouches for the queue until then.
+  if (auto until = empty_queues_.wait_without_reading(key, seen, Clock::now())) return wait_again(*until);
+  db_.post([this, s, key, seen, wait_again] {
+    auto look_again = Clock::now();
+    try {
+      if (store::queue_has_task(db_.connection(), s->queue)) {
+        // Rows that came unannounced: a waiting poll (this one, if it is the only one) wakes
+        // and claims them the usual way, off the idle list.
+        empty_queues_.found_task(key, seen);
+        hub_.notify(key, 1);
+      } else {
+        look_again = empty_queues_.found_empty(key, seen, Clock::now());
+      }
+    } catch (...) {
+      hub_.notify(key, 1);  // it could not look: a poll reads the queue instead
+    }
+    wait_again(look_again);  // with `seen`: a notification since then wakes it at once
+  });
 }
 
 void Api::enter_idle(const std::shared_ptr<PollState>& s, const std::string& key) {
@@ -78,6 +103,7 @@ void Api::resume_poll(const std::shared_ptr<PollState>& s, const std::string& ke
 }
 
 void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& key, bool woken) {
+  std::optional<std::uint64_t> check_seen;
   {
     std::lock_guard lock(idle_mutex_);
     switch (s->phase) {
@@ -88,6 +114,13 @@ void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& k
         if (woken) hub_.notify(key, 1);  // answered already: the wake-up is for another poller
         return;
       case PollState::Phase::kIdle: {
+        // Not woken, with time left: it read the queue empty, and that is due for a check. The
+        // check claims nothing, so the poll waits on the idle list meanwhile, where a start or
+        // a new task can still be handed to it.
+        if (!woken && !draining_ && !s->client->gone() && Clock::now() < s->deadline) {
+          check_seen = s->seen;
+          break;
+        }
         auto idle = idle_polls_.find(key);
         idle->second.erase(s->idle_position);
         if (idle->second.empty()) idle_polls_.erase(idle);
@@ -98,6 +131,7 @@ void Api::on_poll_wake(const std::shared_ptr<PollState>& s, const std::string& k
         break;
     }
   }
+  if (check_seen) return check_queue_while_idle(s, key, *check_seen);
   resume_poll(s, key, woken);
 }
 

@@ -124,6 +124,10 @@ json task_queue_backlog(pg::Connection& conn, const std::string& ns, const std::
 
 // ---- Workflow tasks ----------------------------------------------------------------------
 
+/// Whether the queue holds a task row (of its kind), claimed by nobody or not: a look that
+/// claims nothing, for a poll that waits on the queue (see docs/architecture.md, Long polls).
+bool queue_has_task(pg::Connection& conn, const QueueKey& queue);
+
 /// Claims the oldest workflow task of the queue and records it started; returns the poll
 /// answer's "task" object as JSON text, or nothing when the queue is empty.
 std::optional<std::string> claim_workflow_task(pg::Connection& conn, const QueueKey& queue,

@@ -1,5 +1,7 @@
 #include "store/tables.hpp"
 
+#include "pg/database.hpp"
+#include "store/operations.hpp"
 #include "store/sql_values.hpp"
 
 namespace reprise::store {
@@ -29,6 +31,14 @@ std::optional<ClaimedTask> take_task(pg::Connection& conn, const QueueKey& queue
                      static_cast<std::int32_t>(r.i64(0, 3)), r.opt_str(0, 4)};
 }
 
+bool queue_has_task(pg::Connection& conn, const QueueKey& queue) {
+  return pg::in_transaction(conn, [&](pg::Connection& c) {
+    plan_with_indexes(c);
+    return c.exec("task_exists", "SELECT EXISTS (SELECT FROM tasks WHERE namespace = $1 AND task_queue = $2 AND kind = $3)",
+                  {queue.ns, queue.task_queue, queue.kind})
+        .boolean(0, 0);
+  });
+}
 
 void insert_task(pg::Connection& conn, const RunKey& run, const std::string& kind,
                  const std::string& task_queue, std::int64_t scheduled_event_id, std::int32_t attempt) {
