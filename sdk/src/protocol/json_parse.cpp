@@ -7,7 +7,8 @@
 
 #include <cctype>
 #include <cstring>
-#include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <simdjson.h>
@@ -81,8 +82,7 @@ std::optional<json> parse_fast(std::string_view text) {
   if (text.size() <= kKeptBufferBytes) {
     thread_local dom::parser parser;
     thread_local std::vector<char> padded;
-    if (padded.size() < kKeptBufferBytes + simdjson::SIMDJSON_PADDING)
-      padded.resize(kKeptBufferBytes + simdjson::SIMDJSON_PADDING);
+    if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
     std::memcpy(padded.data(), text.data(), text.size());
     if (parser.parse(padded.data(), text.size(), /*realloc_if_needed=*/false).get(root)) return std::nullopt;
     return to_json(root);
