@@ -86,6 +86,12 @@ TEST_CASE("malformed requests are answered 400 with an error code and the field 
     CHECK(r.status == 400);
     CHECK(error_code(r) == "MalformedJson");
     CHECK_FALSE(error_message(r).empty());
+    // A number no double holds is malformed too, not an internal error.
+    r = http.request("POST", api.path("/workflows"), R"({"workflow_id": "w", "input": 1e400})",
+                     {{"Content-Type", "application/json"}});
+    CHECK(r.status == 400);
+    CHECK(error_code(r) == "MalformedJson");
+    CHECK_THAT(error_message(r), Catch::Contains("number overflow"));
     r = http.request("POST", api.path("/workflows"), "[1, 2]", {{"Content-Type", "application/json"}});
     CHECK(r.status == 400);
     CHECK(error_code(r) == "InvalidArgument");

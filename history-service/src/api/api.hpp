@@ -78,9 +78,13 @@ class Api {
   void check_namespace(const std::string& ns);
 
   void poll(std::shared_ptr<PollState> state);
-  /// A poll with nothing to claim waits on the hub, on the idle list, until `until`.
+  /// A poll with nothing to claim waits on the hub, on the idle list, until `until` (at most
+  /// its deadline).
   void wait_for_work(const std::shared_ptr<PollState>& state, const std::string& key, std::uint64_t seen,
                      std::chrono::steady_clock::time_point until);
+  /// The hub wait of a poll on the idle list, until `until` or its deadline, whichever is first.
+  void wait_on_hub(const std::shared_ptr<PollState>& state, const std::string& key, std::uint64_t seen,
+                   std::chrono::steady_clock::time_point until);
   /// Puts a poll on its queue's idle list; the caller holds idle_mutex_.
   void enter_idle(const std::shared_ptr<PollState>& state, const std::string& key);
   /// A poll the hub answered: woken, it claims again (or passes the wake-up on when its worker

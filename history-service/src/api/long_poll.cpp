@@ -48,7 +48,7 @@ void Api::poll(std::shared_ptr<PollState> s) {
       hub_.notify(key, 1);
       return s->respond(error_response(std::current_exception()));
     }
-    wait_for_work(s, key, seen, std::min(s->deadline, look_again));
+    wait_for_work(s, key, seen, look_again);
   });
 }
 
@@ -59,16 +59,19 @@ void Api::wait_for_work(const std::shared_ptr<PollState>& s, const std::string& 
     s->seen = seen;
     enter_idle(s, key);
   }
-  hub_.wait(key, seen, until, [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
+  wait_on_hub(s, key, seen, until);
+}
+
+void Api::wait_on_hub(const std::shared_ptr<PollState>& s, const std::string& key, std::uint64_t seen,
+                      Clock::time_point until) {
+  hub_.wait(key, seen, std::min(s->deadline, until), [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
 }
 
 void Api::check_queue_while_idle(const std::shared_ptr<PollState>& s, const std::string& key, std::uint64_t seen) {
-  auto wait_again = [this, s, key, seen](Clock::time_point until) {
-    hub_.wait(key, seen, std::min(s->deadline, until), [this, s, key](bool woken) { on_poll_wake(s, key, woken); });
-  };
   // Another poll's read, or another poll's check, vouches for the queue until then.
-  if (auto until = empty_queues_.wait_without_reading(key, seen, Clock::now())) return wait_again(*until);
-  db_.post([this, s, key, seen, wait_again] {
+  if (auto until = empty_queues_.wait_without_reading(key, seen, Clock::now()))
+    return wait_on_hub(s, key, seen, *until);
+  db_.post([this, s, key, seen] {
     auto look_again = Clock::now();
     try {
       if (store::queue_has_task(db_.connection(), s->queue)) {
@@ -82,7 +85,7 @@ void Api::check_queue_while_idle(const std::shared_ptr<PollState>& s, const std:
     } catch (...) {
       hub_.notify(key, 1);  // it could not look: a poll reads the queue instead
     }
-    wait_again(look_again);  // with `seen`: a notification since then wakes it at once
+    wait_on_hub(s, key, seen, look_again);  // with `seen`: a notification since then wakes it at once
   });
 }
 

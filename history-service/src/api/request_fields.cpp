@@ -30,7 +30,7 @@ RequestFields::RequestFields(const std::string& body, std::size_t max_payload_by
   }
   try {
     body_ = protocol::parse_json(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     throw ApiError(ErrorCode::kMalformedJson,
                    fmt::format("the request body is not valid JSON: {}", e.what()));
   }

@@ -78,18 +78,17 @@ bool nlohmann_must_read(std::string_view text) {
 /// nullopt where nlohmann's parser must decide: text simdjson refuses, or may read otherwise.
 std::optional<json> parse_fast(std::string_view text) {
   if (nlohmann_must_read(text)) return std::nullopt;
+  thread_local dom::parser kept_parser;
+  thread_local std::vector<char> kept_buffer;
+  dom::parser own_parser;  // allocates only when it parses
+  std::vector<char> own_buffer;
+  const bool keep = text.size() <= kKeptBufferBytes;
+  auto& parser = keep ? kept_parser : own_parser;
+  auto& padded = keep ? kept_buffer : own_buffer;  // simdjson reads a little past the text
+  if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  std::memcpy(padded.data(), text.data(), text.size());
   dom::element root;
-  if (text.size() <= kKeptBufferBytes) {
-    thread_local dom::parser parser;
-    thread_local std::vector<char> padded;
-    if (padded.size() < text.size() + simdjson::SIMDJSON_PADDING) padded.resize(text.size() + simdjson::SIMDJSON_PADDING);
-    std::memcpy(padded.data(), text.data(), text.size());
-    if (parser.parse(padded.data(), text.size(), /*realloc_if_needed=*/false).get(root)) return std::nullopt;
-    return to_json(root);
-  }
-  dom::parser parser;
-  simdjson::padded_string copy(text.data(), text.size());
-  if (parser.parse(copy).get(root)) return std::nullopt;
+  if (parser.parse(padded.data(), text.size(), /*realloc_if_needed=*/false).get(root)) return std::nullopt;
   return to_json(root);
 }
 

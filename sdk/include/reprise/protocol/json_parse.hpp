@@ -2,7 +2,7 @@
 /// JSON text to nlohmann::json, two to three times faster than nlohmann::json::parse on the
 /// API's messages, with exactly its results: the same values of the same types (a non-negative
 /// integer is number_unsigned, a duplicate key keeps its last value), and for text it refuses
-/// the same nlohmann::json::parse_error. Every request body the service reads and every answer
+/// the same exception (parse_error, or out_of_range for a number too large for a double). Every request body the service reads and every answer
 /// the SDK reads goes through it. See docs/architecture.md, "Decisions" (simdjson).
 
 #include <string_view>
@@ -11,7 +11,7 @@
 
 namespace reprise::protocol {
 
-/// Throws nlohmann::json::parse_error, as nlohmann::json::parse(text) would.
+/// Throws what nlohmann::json::parse(text) would: json::parse_error, or json::out_of_range.
 nlohmann::json parse_json(std::string_view text);
 
 /// nlohmann::json::parse(text, nullptr, false): a discarded value instead of the exception.
