@@ -38,6 +38,7 @@
 #include <reprise/testing.hpp>
 
 #include "bench_workflows.hpp"
+#include "dev/cluster_watcher.hpp"
 #include "dev/local_cluster.hpp"
 
 namespace fs = std::filesystem;
@@ -539,6 +540,9 @@ int main(int argc, char** argv) {
   const fs::path dir = tmpl;
   fs::permissions(dir, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
   log("working in " + dir.string());
+  // Stops the cluster and removes `dir` if this process is interrupted or killed: pg_ctl runs
+  // PostgreSQL in a session of its own, which a Ctrl-C would not reach.
+  reprise::dev::ClusterWatcher watcher(dir / "pgdata", dir);
 
   Env env;
   std::vector<Child*> children;
@@ -946,6 +950,7 @@ int main(int argc, char** argv) {
     std::error_code ignored;
     fs::remove_all(dir, ignored);
   } else {
+    watcher.keep();
     std::printf("kept %s (PostgreSQL still runs: pg_ctl -D %s/pgdata stop)\n", dir.c_str(), dir.c_str());
   }
   return exit_code;

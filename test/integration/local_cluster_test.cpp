@@ -1,19 +1,26 @@
 // The private PostgreSQL cluster every integration test and `reprise-server --dev` rely on.
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 #include <libpq-fe.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "dev/cluster_watcher.hpp"
 #include "dev/local_cluster.hpp"
 #include "support/postgres_fixture.hpp"
 #include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
+using reprise::dev::ClusterWatcher;
 using reprise::dev::LocalCluster;
 using reprise::dev::LocalClusterOptions;
 using reprise::test::TempDir;
@@ -32,6 +39,25 @@ std::string query_value(const std::string& conninfo, const std::string& sql) {
 }
 
 bool server_running(const fs::path& data_dir) { return fs::exists(data_dir / "postmaster.pid"); }
+
+pid_t postmaster_pid(const fs::path& data_dir) {
+  pid_t pid = 0;
+  std::ifstream(data_dir / "postmaster.pid") >> pid;
+  return pid;
+}
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+/// Waits up to 30 s for `done()`.
+template <class Done>
+bool eventually(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -149,4 +175,62 @@ TEST_CASE("the shared test cluster hands out a fresh database per call", "[clust
   CHECK(a != b);
   query_value(a, "CREATE TABLE t (v int)");
   CHECK(query_value(b, "SELECT to_regclass('t') IS NULL") == "t");
+}
+
+TEST_CASE("a cluster's watcher stops it and removes its directory when the owning process is killed", "[cluster]") {
+  TempDir dir("watcher");
+  const auto owned = dir.path() / "owned", data_dir = owned / "pgdata";
+  fs::create_directories(owned);
+  // The owner: a child that sets up the watcher, says so, and waits to be killed.
+  int ready[2];
+  REQUIRE(::pipe(ready) == 0);
+  const pid_t owner = ::fork();
+  REQUIRE(owner >= 0);
+  if (owner == 0) {
+    ::close(ready[0]);
+    try {
+      ClusterWatcher watcher(data_dir, owned);
+      const char byte = 1;
+      if (::write(ready[1], &byte, 1) == 1)
+        for (;;) ::pause();
+    } catch (...) {
+    }
+    ::_exit(1);
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  REQUIRE(::read(ready[0], &byte, 1) == 1);
+  ::close(ready[0]);
+  const auto log_file = dir.path() / "server.log";  // outside what the watcher removes
+  auto cluster = LocalCluster::open({.data_dir = data_dir, .log_file = log_file});
+  cluster.detach();  // the cluster is the dead owner's to clean up
+  const pid_t postmaster = postmaster_pid(data_dir);
+  REQUIRE(process_alive(postmaster));
+
+  ::kill(owner, SIGKILL);
+  int status = 0;
+  ::waitpid(owner, &status, 0);
+  CHECK(eventually([&] { return !process_alive(postmaster) && !fs::exists(owned); }));
+  CHECK(fs::exists(dir.path()));  // only what it was given
+  // Stopped by the watcher, not by PostgreSQL noticing later that its directory is gone.
+  std::ifstream log(log_file);
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("received immediate shutdown request") != std::string::npos);
+}
+
+TEST_CASE("a kept cluster outlives its watcher", "[cluster]") {
+  TempDir dir("watcher");
+  const auto data_dir = dir.path() / "pgdata";
+  {
+    ClusterWatcher watcher(data_dir, dir.path());
+    auto cluster = LocalCluster::open({.data_dir = data_dir});
+    cluster.detach();
+    watcher.keep();
+  }
+  CHECK(server_running(data_dir));
+  CHECK(process_alive(postmaster_pid(data_dir)));
+  auto again = LocalCluster::open({.data_dir = data_dir});
+  CHECK(query_value(again.connection_string(), "SELECT 1") == "1");
+  again.stop();
+  CHECK_FALSE(server_running(data_dir));
 }

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/request_fields.hpp"
@@ -17,7 +18,7 @@ namespace reprise::api {
 using protocol::ApiError;
 using protocol::ErrorCode;
 
-http::Response json_response(const json& body, int status) { return {status, body.dump()}; }
+http::Response json_response(const json& body, int status) { return {status, protocol::dump_json(body)}; }
 
 http::Response error_response(std::exception_ptr error) {
   auto answer = [](ErrorCode code, const std::string& message) {

@@ -1,6 +1,7 @@
 #include "store/activity_outcome.hpp"
 
 #include <fmt/format.h>
+#include <reprise/protocol/json_dump.hpp>
 #include <reprise/protocol/json_parse.hpp>
 #include <spdlog/spdlog.h>
 
@@ -108,7 +109,7 @@ void retry_or_fail_activity(pg::Connection& conn, const ActivityRow& a, const js
         started_time = NULL, started_identity = NULL, last_failure = $7, start_to_close_at = NULL
       WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint)",
               {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
-               std::to_string(next_attempt), format_timestamp(next_start), failure.dump()});
+               std::to_string(next_attempt), format_timestamp(next_start), protocol::dump_json(failure)});
     if (a.heartbeat_ms)
       delete_timer(conn, a.run, TimerSpec{timer_kind::kActivityHeartbeat, a.scheduled_event_id}.key());
     TimerSpec retry{timer_kind::kActivityRetry, a.scheduled_event_id, next_attempt, next_start};

@@ -3,6 +3,7 @@
 #include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/json_parse.hpp>
 #include <reprise/protocol/duration.hpp>
+#include <reprise/protocol/json_dump.hpp>
 
 #include "pg/database.hpp"
 #include "store/activity_outcome.hpp"
@@ -220,7 +221,7 @@ bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const
            "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id "
            "= $4::bigint",
            {a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id),
-            format_timestamp(at), details.dump()});
+            format_timestamp(at), protocol::dump_json(details)});
     if (a.heartbeat_ms) {
       TimerSpec t{timer_kind::kActivityHeartbeat, a.scheduled_event_id, a.attempt,
                   at + std::chrono::milliseconds(a.heartbeat_ms)};

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
 #include "store/committed_state.hpp"
@@ -145,7 +146,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
   auto scheduled_id = run.append(EventType::kActivityTaskScheduled, attrs);
 
   auto at = now();
-  auto input_text = input.dump();
+  auto input_text = protocol::dump_json(input);
   // Eager dispatch: the completing worker runs it; the attempt starts in this transaction.
   const bool eager = ctx.eager_activity_slots > 0 && task_queue == run.row().task_queue;
   conn.defer("activity_insert", R"(
@@ -159,7 +160,7 @@ void schedule_activity(CommandContext& ctx, const Attributes& a) {
              activity_id, activity_type, task_queue, input_text,
              std::to_string(schedule_to_close.count()), std::to_string(schedule_to_start.count()),
              std::to_string(start_to_close.count()), std::to_string(heartbeat.count()),
-             json(policy).dump(), protocol::format_timestamp(at),
+             protocol::dump_json(json(policy)), protocol::format_timestamp(at),
              eager ? pg::Param(protocol::format_timestamp(at)) : std::nullopt,
              eager ? pg::Param(ctx.identity) : std::nullopt,
              eager ? pg::Param(protocol::format_timestamp(at + start_to_close)) : std::nullopt});

@@ -6,14 +6,15 @@
 #include <fmt/compile.h>
 #include <fmt/format.h>
 #include <reprise/protocol/duration.hpp>
+#include <reprise/protocol/json_dump.hpp>
 
 #include "store/history_batches.hpp"
-#include "store/json_text.hpp"
 #include "store/operations.hpp"
 #include "store/timer_spec.hpp"
 
 namespace reprise::store {
 
+using protocol::append_json_string;
 using protocol::format_duration;
 using protocol::format_timestamp;
 using std::chrono::milliseconds;
@@ -44,7 +45,7 @@ StartedWorkflowTask handed_task(RunState& run, const std::string& task_queue, co
                {"scheduled_event_id", row.wft_scheduled_event_id},
                {"started_event_id", row.wft_started_event_id},
                {"history_from_event_id", from}};
-  StartedWorkflowTask task{head.dump(), nullptr, {}, from};
+  StartedWorkflowTask task{protocol::dump_json(head), nullptr, {}, from};
   task.head.pop_back();  // the history is spliced in as text, without re-parsing it
   // Taken now, before the save: nothing more reaches this run's history in the transaction,
   // since events that arrive while its task is in flight are buffered.

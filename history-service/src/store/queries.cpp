@@ -2,6 +2,7 @@
 // handler over the run's history. Nothing here writes to the history.
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
 #include "pg/database.hpp"
@@ -21,7 +22,7 @@ RunKey submit_query(pg::Connection& conn, const QueryRequest& req, Effects& effe
     c.exec("query_insert",
            "INSERT INTO queries (namespace, workflow_id, run_id, query_id, query_type, args) "
            "VALUES ($1, $2, $3::uuid, $4::uuid, $5, $6)",
-           {key.ns, key.workflow_id, key.run_id, req.query_id, req.query_type, req.args.dump()});
+           {key.ns, key.workflow_id, key.run_id, req.query_id, req.query_type, protocol::dump_json(req.args)});
     insert_query_task(c, key, run.row().task_queue, req.query_id);
     effects.new_tasks.push_back({key.ns, run.row().task_queue, "workflow"});
     return key;
@@ -53,7 +54,7 @@ void answer_query(pg::Connection& conn, const TaskToken& token, const json& resu
                      "$1 AND workflow_id = $2 AND run_id = $3::uuid AND query_id = $4::uuid AND NOT "
                      "answered",
                      {token.run.ns, token.run.workflow_id, token.run.run_id, token.query_id,
-                      result.dump(), failure.is_null() ? pg::Param() : pg::Param(failure.dump())});
+                      protocol::dump_json(result), failure.is_null() ? pg::Param() : pg::Param(protocol::dump_json(failure))});
   if (r.affected() == 0)
     throw ApiError(ErrorCode::kStaleTaskToken,
                    fmt::format("query {} of {} was already answered, or its caller stopped waiting; "
@@ -82,7 +83,7 @@ std::optional<std::string> query_task_answer(pg::Connection& conn, const Claimed
                           {"query_type", q.str(0, 0)},
                           {"args", protocol::parse_json(q.text(0, 1))}}},
                {"history_from_event_id", 1}};
-  auto answer = head.dump();
+  auto answer = protocol::dump_json(head);
   answer.pop_back();
   answer += ",\"history\":" + history.events_json + "}";
   return answer;

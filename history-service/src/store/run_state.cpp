@@ -1,6 +1,7 @@
 #include "store/run_state.hpp"
 
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 
 #include <reprise/protocol/duration.hpp>
 
@@ -132,7 +133,7 @@ RunState RunState::create(pg::Connection& conn, ExecutionRow row) {
 std::int64_t RunState::append(EventType type, json attributes) { return append(type, std::move(attributes), now()); }
 
 std::int64_t RunState::append(EventType type, json attributes, Timestamp time) {
-  return record({0, type, time, attributes.dump(), {}});
+  return record({0, type, time, protocol::dump_json(attributes), {}});
 }
 
 std::int64_t RunState::record(NewEvent e) {
@@ -159,7 +160,7 @@ void RunState::add_external(EventType type, json attributes) {
 void RunState::add_external(std::vector<std::pair<EventType, json>> events) {
   for (auto& [type, attributes] : events) {
     if (workflow_task_in_flight())
-      buffered_.push_back({0, type, now(), attributes.dump(), {}});
+      buffered_.push_back({0, type, now(), protocol::dump_json(attributes), {}});
     else
       append(type, std::move(attributes));
   }

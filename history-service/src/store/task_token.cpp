@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
 namespace reprise::store {
@@ -106,7 +107,7 @@ std::string TaskTokenSigner::sign(const TaskToken& t) const {
                       {"t", t.started_event_id},
                       {"a", t.attempt}};
   if (!t.query_id.empty()) j["q"] = t.query_id;
-  std::string payload = base64url(j.dump());
+  std::string payload = base64url(protocol::dump_json(j));
   return payload + "." + base64url(mac(payload));
 }
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
+#include <reprise/protocol/json_dump.hpp>
 
 #include "pg/database.hpp"
 #include "store/commands.hpp"
@@ -159,8 +160,8 @@ RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun&
   row.start_time = start;
   row.workflow_task_timeout_ms = req.task_timeout.count();
   if (!req.request_id.empty()) row.start_request_id = req.request_id;
-  if (!req.memo.is_null()) row.memo = req.memo.dump();
-  if (req.retry_policy) row.retry_policy = json(*req.retry_policy).dump();
+  if (!req.memo.is_null()) row.memo = protocol::dump_json(req.memo);
+  if (req.retry_policy) row.retry_policy = protocol::dump_json(json(*req.retry_policy));
   row.attempt = attempt;
   row.execution_deadline = spec.execution_deadline;
   if (!row.execution_deadline && req.execution_timeout) row.execution_deadline = start + *req.execution_timeout;

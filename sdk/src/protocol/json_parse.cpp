@@ -6,6 +6,7 @@
 #include <reprise/protocol/json_parse.hpp>
 
 #include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -65,13 +66,24 @@ constexpr std::size_t kKeptBufferBytes = 16 * 1024;
 /// (nlohmann reads -0 as the signed integer 0, which simdjson's document cannot tell from 0).
 /// A "-0" after a digit or letter (a date, a UUID) is inside a string and harmless.
 bool nlohmann_must_read(std::string_view text) {
-  char before = ' ', two_before = ' ';
-  for (char c : text) {
-    if (static_cast<unsigned char>(c) < 0x20) return true;
-    if (c == '0' && before == '-' && !std::isalnum(static_cast<unsigned char>(two_before))) return true;
-    two_before = before;
-    before = c;
+  // A control byte: eight bytes at a time (a byte below 0x20 sets its high bit in w - 0x20..20
+  // while its own high bit is clear; a borrow only runs on from such a byte, so none is
+  // reported that is not there). Several times faster than a byte loop at -O2.
+  const char* const p = text.data();
+  const std::size_t n = text.size();
+  constexpr std::uint64_t kOnes = 0x0101010101010101u, kHighBits = 0x8080808080808080u;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p + i, sizeof w);
+    if ((w - kOnes * 0x20) & ~w & kHighBits) return true;
   }
+  for (; i < n; ++i)
+    if (static_cast<unsigned char>(p[i]) < 0x20) return true;
+  for (auto* dash = static_cast<const char*>(std::memchr(p, '-', n)); dash;
+       dash = static_cast<const char*>(std::memchr(dash + 1, '-', static_cast<std::size_t>(p + n - dash - 1))))
+    if (dash + 1 < p + n && dash[1] == '0' && (dash == p || !std::isalnum(static_cast<unsigned char>(dash[-1]))))
+      return true;
   return false;
 }
 

@@ -24,6 +24,7 @@
 #include <boost/beast/http.hpp>
 
 #include <reprise/errors.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
 namespace reprise::detail {
@@ -231,7 +232,7 @@ ServiceConnection::~ServiceConnection() = default;
 nlohmann::json ServiceConnection::post(std::string_view path, const nlohmann::json& body,
                                        std::chrono::milliseconds timeout) {
   return impl_->call(address_, http::verb::post, "/api/v1/namespaces/" + url_encode(ns_) + std::string(path),
-                     body.dump(), timeout);
+                     protocol::dump_json(body), timeout);
 }
 
 nlohmann::json ServiceConnection::get(std::string_view path_and_query, std::chrono::milliseconds timeout) {
