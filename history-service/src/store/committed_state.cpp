@@ -1,6 +1,7 @@
 #include "store/committed_state.hpp"
 
-#include <fmt/format.h>
+#include <string>
+#include <utility>
 
 namespace reprise::store {
 
@@ -20,7 +21,7 @@ CommittedRows<CommittedClose>& committed_closes() {
 }
 
 std::string activity_key(const RunKey& run, std::int64_t scheduled_event_id) {
-  return fmt::format("{}/{}", to_string(run), scheduled_event_id);
+  return join_key({run.ns, run.workflow_id, run.run_id, std::to_string(scheduled_event_id)});
 }
 
 namespace {
@@ -36,11 +37,13 @@ void remember_on_commit(pg::Connection& conn, const ExecutionRow& row) {
     conn.after_commit([key] { committed_runs().forget(key); });
     return;
   }
-  conn.after_commit([key, row] { committed_runs().put(key, row); });
+  conn.after_commit([key, row]() mutable { committed_runs().put(key, std::move(row)); });  // hooks run once
 }
 
 void remember_close_on_commit(pg::Connection& conn, const RunKey& run, CommittedClose close) {
-  conn.after_commit([key = to_string(run), close = std::move(close)] { committed_closes().put(key, close); });
+  conn.after_commit([key = to_string(run), close = std::move(close)]() mutable {
+    committed_closes().put(key, std::move(close));
+  });
 }
 
 void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {
@@ -51,7 +54,7 @@ void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {
   auto kept = started;
   kept.input.clear();
   kept.heartbeat_details.reset();
-  conn.after_commit([key, kept = std::move(kept)] { committed_activities().put(key, kept); });
+  conn.after_commit([key, kept = std::move(kept)]() mutable { committed_activities().put(key, std::move(kept)); });
 }
 
 }  // namespace reprise::store

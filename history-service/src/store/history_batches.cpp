@@ -4,6 +4,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace reprise::store {
@@ -15,7 +16,7 @@ std::string render_event(std::int64_t event_id, protocol::EventType type, protoc
     throw std::logic_error("an event's attributes were not compact JSON (they hold a newline)");
   std::string out;
   out.reserve(attributes.size() + 112);
-  fmt::format_to(std::back_inserter(out), R"({{"event_id":{},"event_type":"{}","event_time":"{}","attributes":)",
+  fmt::format_to(std::back_inserter(out), FMT_COMPILE(R"({{"event_id":{},"event_type":"{}","event_time":"{}","attributes":)"),
                  event_id, protocol::to_string(type), protocol::format_timestamp(time));
   out += attributes;
   out += '}';
