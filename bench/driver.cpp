@@ -540,9 +540,10 @@ int main(int argc, char** argv) {
   const fs::path dir = tmpl;
   fs::permissions(dir, fs::perms::others_exec | fs::perms::group_exec, fs::perm_options::add);
   log("working in " + dir.string());
-  // Stops the cluster and removes `dir` if this process is interrupted or killed: pg_ctl runs
-  // PostgreSQL in a session of its own, which a Ctrl-C would not reach.
-  reprise::dev::ClusterWatcher watcher(dir / "pgdata", dir);
+  // Stops the cluster if this process is interrupted or killed (pg_ctl runs PostgreSQL in a
+  // session of its own, which a Ctrl-C would not reach), and removes `dir` unless asked to keep
+  // it: the logs of an interrupted --keep run are what its user wants to read.
+  reprise::dev::ClusterWatcher watcher(dir / "pgdata", keep ? fs::path() : dir);
 
   Env env;
   std::vector<Child*> children;

@@ -197,6 +197,13 @@ TEST_CASE("a cluster's watcher stops it and removes its directory when the ownin
     }
     ::_exit(1);
   }
+  // However this test ends, the owner goes, and with it (through its watcher) the cluster.
+  struct KillOwner {
+    pid_t pid;
+    ~KillOwner() {
+      if (::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+    }
+  } kill_owner{owner};
   ::close(ready[1]);
   char byte = 0;
   REQUIRE(::read(ready[0], &byte, 1) == 1);
@@ -208,14 +215,28 @@ TEST_CASE("a cluster's watcher stops it and removes its directory when the ownin
   REQUIRE(process_alive(postmaster));
 
   ::kill(owner, SIGKILL);
-  int status = 0;
-  ::waitpid(owner, &status, 0);
+  ::waitpid(owner, nullptr, 0);
   CHECK(eventually([&] { return !process_alive(postmaster) && !fs::exists(owned); }));
   CHECK(fs::exists(dir.path()));  // only what it was given
   // Stopped by the watcher, not by PostgreSQL noticing later that its directory is gone.
   std::ifstream log(log_file);
   const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK(text.find("received immediate shutdown request") != std::string::npos);
+}
+
+TEST_CASE("a watcher with no directory to remove stops the cluster and leaves the directory", "[cluster]") {
+  TempDir dir("watcher");
+  const auto data_dir = dir.path() / "pgdata";
+  pid_t postmaster = 0;
+  {
+    ClusterWatcher watcher(data_dir, {});
+    auto cluster = LocalCluster::open({.data_dir = data_dir});
+    cluster.detach();
+    postmaster = postmaster_pid(data_dir);
+    REQUIRE(process_alive(postmaster));
+  }  // the watcher has finished when its destructor returns
+  CHECK_FALSE(process_alive(postmaster));
+  CHECK(fs::exists(data_dir / "PG_VERSION"));
 }
 
 TEST_CASE("a kept cluster outlives its watcher", "[cluster]") {
@@ -226,6 +247,7 @@ TEST_CASE("a kept cluster outlives its watcher", "[cluster]") {
     auto cluster = LocalCluster::open({.data_dir = data_dir});
     cluster.detach();
     watcher.keep();
+    watcher.keep();  // twice is harmless
   }
   CHECK(server_running(data_dir));
   CHECK(process_alive(postmaster_pid(data_dir)));

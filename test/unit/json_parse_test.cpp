@@ -87,6 +87,25 @@ TEST_CASE("parse_json refuses what nlohmann refuses, with nlohmann's error", "[j
                            "\"\xff\"", "\"\xc3\"", "\"\xed\xa0\x80\"", "\"unterminated", R"({"a":1,})", "[,1]", "1e400", "-1e400"})
     check_refused(text);
   check_refused(std::string("\"a\0b\"", 5));
+  check_refused("[1,2,-");
+  check_accepted("[-0]");
+  check_accepted("{\"a\":[1,-0.0]}");
+}
+
+TEST_CASE("a control character inside a string is refused at any offset, beside any bytes", "[json]") {
+  // parse_json leaves this to simdjson, which must refuse it as nlohmann does: at every offset
+  // of its 64-byte blocks' first words, beside ASCII and beside multi-byte UTF-8.
+  for (const std::string& filler : {std::string("abcdefgh"), std::string("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80")}) {
+    for (char control : {'\x01', '\x1f', '\0', '\n'}) {
+      for (std::size_t at = 0; at < 16; ++at) {
+        std::string inside = filler + filler + filler;
+        inside.insert(std::min(at, inside.size()), 1, control);
+        check_refused("\"" + inside + "\"");
+        check_refused("{\"key\":[\"" + inside + "\"]}");
+      }
+    }
+    check_accepted("\"" + filler + filler + filler + "\"");
+  }
 }
 
 TEST_CASE("parse_json matches nlohmann on random documents, compact and indented", "[json]") {

@@ -4,8 +4,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
-#include <fcntl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -24,10 +25,13 @@ ClusterWatcher::ClusterWatcher(const std::filesystem::path& data_dir, const std:
       "if [ -n \"$pid\" ] && [ \"$(cat /proc/$pid/comm 2>/dev/null)\" = postgres ] && kill -QUIT \"$pid\"; then\n"
       "  i=0; while kill -0 \"$pid\" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done\n"
       "fi\n"
-      "rm -rf \"$2\"\n";
+      "[ -z \"$2\" ] || rm -rf \"$2\"\n";
   int fds[2];
-  // Close-on-exec: no other child (a server, pg_ctl) may hold the write end open.
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  // A socket rather than a pipe, so that keep() can write without risking SIGPIPE once the
+  // watcher is gone (MSG_NOSIGNAL). Close-on-exec: no other child (a server, pg_ctl) may hold
+  // this end open.
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
   write_end_ = fds[1];
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -54,13 +58,14 @@ ClusterWatcher::ClusterWatcher(const std::filesystem::path& data_dir, const std:
 
 void ClusterWatcher::keep() {
   static constexpr char kKeep[] = "keep\n";
-  if (write_end_ >= 0 && ::write(write_end_, kKeep, sizeof kKeep - 1) < 0) {
-    // The watcher is gone already: there is nothing left that would clean up.
-  }
+  if (write_end_ < 0) return;
+  // Failing means the watcher is gone already: nothing is left that would clean up.
+  (void)::send(write_end_, kKeep, sizeof kKeep - 1, MSG_NOSIGNAL);
+  ::close(std::exchange(write_end_, -1));
 }
 
 ClusterWatcher::~ClusterWatcher() {
-  ::close(write_end_);
+  if (write_end_ >= 0) ::close(write_end_);
   int status;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }

@@ -10,27 +10,27 @@
 
 namespace reprise::dev {
 
-/// A small /bin/sh process that waits for end of file on a pipe only this object holds. The
-/// pipe closes when this object is destroyed or its process dies; the watcher then stops the
+/// A small /bin/sh process that waits for end of file on a socket only this object holds. The
+/// socket closes when this object is destroyed or its process dies; the watcher then stops the
 /// server of `data_dir` (SIGQUIT: immediate shutdown, as nothing in it is worth keeping) and
-/// removes `remove_dir`. It runs in its own process group, so a Ctrl-C or a kill of the owner's
-/// group does not take it along.
+/// removes `remove_dir` (unless it is empty: to keep the logs of a run, say). It runs in its own
+/// process group, so a Ctrl-C or a kill of the owner's group does not take it along.
 ///
 ///     TempDir dir;
 ///     ClusterWatcher watcher(dir / "pgdata", dir);  // before the cluster starts
 ///     auto cluster = LocalCluster::open({.data_dir = dir / "pgdata"});
 class ClusterWatcher {
  public:
-  /// Throws std::runtime_error when /bin/sh cannot be started.
+  /// Throws std::runtime_error when /bin/sh cannot be started. An empty `remove_dir` removes nothing.
   ClusterWatcher(const std::filesystem::path& data_dir, const std::filesystem::path& remove_dir);
   ClusterWatcher(const ClusterWatcher&) = delete;
   ClusterWatcher& operator=(const ClusterWatcher&) = delete;
   /// Lets the watcher go to work (or, after keep(), leave), and waits for it to finish.
   ~ClusterWatcher();
 
-  /// Keeps the cluster and the directory after all: the watcher leaves without touching them
-  /// (`reprise-bench --keep`). Only a normal exit keeps them; a killed process still cleans up
-  /// if it dies before this call.
+  /// Keeps the cluster running and the directory after all: the watcher leaves without touching
+  /// them (`reprise-bench --keep` at its end). Before this call, a killed owner's cluster is
+  /// still stopped. Safe to call twice.
   void keep();
 
  private:

@@ -101,7 +101,7 @@ std::string activity_task_json(const ActivityRow& a, const std::string& workflow
   out += a.heartbeat_ms ? "\"" + format_duration(milliseconds(a.heartbeat_ms)) + "\"" : std::string("null");
   // Stable across attempts: the key an activity uses to make its effect idempotent.
   field(R"(,"idempotency_key":)",
-        fmt::format("{}/{}/{}/{}", a.run.ns, a.run.workflow_id, a.run.run_id, a.scheduled_event_id));
+        join_key({a.run.ns, a.run.workflow_id, a.run.run_id, std::to_string(a.scheduled_event_id)}));
   field(R"(,"namespace":)", a.run.ns);
   field(R"(,"run_id":)", a.run.run_id);
   fmt::format_to(std::back_inserter(out),

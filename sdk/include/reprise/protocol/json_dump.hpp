@@ -5,7 +5,7 @@
 /// only its quotes, backslashes and control characters escaped. Strings with other bytes, and
 /// floating-point numbers, are written by nlohmann's own code, so they stay exactly its own,
 /// errors included. Every answer the service writes and every request the SDK sends goes
-/// through it. See docs/architecture.md, "Decisions" (simdjson).
+/// through it. See docs/architecture.md, "Decisions" (dump_json).
 
 #include <string>
 #include <string_view>
