@@ -132,8 +132,10 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
     return service_answer;
   }
   try {
-    auto result = (*fn)(ctx, task.value("input", json()));
-    json body = {{"result", result}};
+    static const json kNoInput;
+    const auto input = task.find("input");  // not value(): that copies the payload
+    json body = json::object();
+    body["result"] = (*fn)(ctx, input != task.end() ? *input : kNoInput);
     if (!sticky_queue.empty()) {
       body["sticky_task_queue"] = sticky_queue;
       if (continuation)
