@@ -65,6 +65,8 @@ void append_by_nlohmann(std::string& out, const json& value) {
   serializer.dump(value, /*pretty_print=*/false, /*ensure_ascii=*/false, /*indent_step=*/0);
 }
 
+/// `text` as a JSON string; `as_value` is the json that holds it, for nlohmann to write without
+/// a copy when it must (null for an object's key, which is not one).
 void append_string(std::string& out, const std::string& text, const json* as_value) {
   const auto start = out.size();
   if (append_quoted(out, text, /*only_ascii=*/true)) return;
