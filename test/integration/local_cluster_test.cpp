@@ -6,7 +6,6 @@
 #include <iterator>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <catch2/catch.hpp>
 #include <libpq-fe.h>
@@ -18,12 +17,15 @@
 #include "dev/local_cluster.hpp"
 #include "support/postgres_fixture.hpp"
 #include "support/temp_dir.hpp"
+#include "support/wait.hpp"
 
 namespace fs = std::filesystem;
 using reprise::dev::ClusterWatcher;
 using reprise::dev::LocalCluster;
 using reprise::dev::LocalClusterOptions;
 using reprise::test::TempDir;
+using reprise::test::wait_until;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -47,17 +49,6 @@ pid_t postmaster_pid(const fs::path& data_dir) {
 }
 
 bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
-
-/// Waits up to 30 s for `done()`.
-template <class Done>
-bool eventually(Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
 
 }  // namespace
 
@@ -216,7 +207,8 @@ TEST_CASE("a cluster's watcher stops it and removes its directory when the ownin
 
   ::kill(owner, SIGKILL);
   ::waitpid(owner, nullptr, 0);
-  CHECK(eventually([&] { return !process_alive(postmaster) && !fs::exists(owned); }));
+  wait_until([&] { return !process_alive(postmaster) && !fs::exists(owned); }, 30s,
+             "the watcher stops the server and removes its directory");
   CHECK(fs::exists(dir.path()));  // only what it was given
   // Stopped by the watcher, not by PostgreSQL noticing later that its directory is gone.
   std::ifstream log(log_file);
