@@ -1,4 +1,7 @@
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cstdint>
 #include <reprise/protocol/timestamp.hpp>
 
 using namespace reprise::protocol;
@@ -20,6 +23,29 @@ TEST_CASE("every field of a timestamp is written zero-padded, before 1970 and pa
   CHECK(format_timestamp(t + milliseconds{(10'000LL - 2026) * 366 * 86'400'000}).find('-') == 5);  // year 10016
   for (long long ms : {1LL, 999LL, 86'399'999LL, 951'782'400'000LL /* 2000-02-29 */, 4'102'444'799'999LL})
     CHECK(parse_timestamp(format_timestamp(Timestamp{milliseconds{ms}})) == Timestamp{milliseconds{ms}});
+}
+
+TEST_CASE("the fixed-layout writer agrees with a general formatter over years 0 to 9999", "[unit][timestamp]") {
+  using namespace std::chrono;
+  auto reference = [](Timestamp t) {  // what the writer replaced: every field padded by fmt
+    auto day = floor<days>(t);
+    year_month_day ymd{day};
+    hh_mm_ss hms{t - day};
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", int(ymd.year()), unsigned(ymd.month()),
+                       unsigned(ymd.day()), hms.hours().count(), hms.minutes().count(), hms.seconds().count(),
+                       hms.subseconds().count());
+  };
+  const auto first = sys_days{year{0} / 1 / 1}.time_since_epoch().count() * 86'400'000LL;
+  const auto last = sys_days{year{10'000} / 1 / 1}.time_since_epoch().count() * 86'400'000LL - 1;
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 20'000; ++i) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const auto ms = first + static_cast<long long>((state >> 11) % static_cast<std::uint64_t>(last - first + 1));
+    const Timestamp t{milliseconds{ms}};
+    REQUIRE(format_timestamp(t) == reference(t));
+  }
+  for (long long ms : {first, last, first - 1, last + 1, 0LL, -1LL})
+    CHECK(format_timestamp(Timestamp{milliseconds{ms}}) == reference(Timestamp{milliseconds{ms}}));
 }
 
 TEST_CASE("timestamps not in UTC or not dates are rejected", "[unit][timestamp]") {

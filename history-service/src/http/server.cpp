@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <iterator>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -14,6 +15,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -84,9 +86,12 @@ Request to_request(bhttp::request<bhttp::string_body>&& req, const std::string& 
 std::string serialize(const Response& response, unsigned version, bool keep_alive) {
   const auto status = static_cast<bhttp::status>(response.status);
   auto reason = bhttp::obsolete_reason(status);
-  std::string out = fmt::format("HTTP/{}.{} {} {}\r\nServer: reprise\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-                                version / 10, version % 10, response.status, std::string_view(reason.data(), reason.size()),
-                                response.content_type, response.body.size());
+  std::string out;
+  out.reserve(160 + response.content_type.size() + response.body.size());  // the head, then the body
+  fmt::format_to(std::back_inserter(out),
+                 FMT_COMPILE("HTTP/{}.{} {} {}\r\nServer: reprise\r\nContent-Type: {}\r\nContent-Length: {}\r\n"),
+                 version / 10, version % 10, response.status, std::string_view(reason.data(), reason.size()),
+                 response.content_type, response.body.size());
   if (version >= 11 && !keep_alive) out += "Connection: close\r\n";
   if (version < 11 && keep_alive) out += "Connection: keep-alive\r\n";
   out += "\r\n";

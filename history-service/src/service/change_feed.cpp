@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
 #include <spdlog/spdlog.h>
@@ -26,17 +27,18 @@ constexpr auto kPeerCountEvery = std::chrono::seconds(1);
 }  // namespace
 
 // Lines are tab-separated; the API rejects names with control characters, so tabs and
-// newlines cannot occur inside a name.
+// newlines cannot occur inside a name. The formats are compiled: polls, starts and closes each
+// make keys.
 std::string queue_wait_key(const store::QueueKey& q) {
-  return fmt::format("q\t{}\t{}\t{}", q.ns, q.kind, q.task_queue);
+  return fmt::format(FMT_COMPILE("q\t{}\t{}\t{}"), q.ns, q.kind, q.task_queue);
 }
 std::string run_wait_key(const store::RunKey& r) {
-  return fmt::format("r\t{}\t{}\t{}", r.ns, r.workflow_id, r.run_id);
+  return fmt::format(FMT_COMPILE("r\t{}\t{}\t{}"), r.ns, r.workflow_id, r.run_id);
 }
 
 std::string query_wait_key(const std::string& query_id) { return "a\t" + query_id; }
 std::string close_wait_key(const store::RunKey& r) {
-  return fmt::format("c\t{}\t{}\t{}", r.ns, r.workflow_id, r.run_id);
+  return fmt::format(FMT_COMPILE("c\t{}\t{}\t{}"), r.ns, r.workflow_id, r.run_id);
 }
 
 ChangeFeed::ChangeFeed(std::string conninfo, WaitHub& hub) : conninfo_(std::move(conninfo)), hub_(hub) {}

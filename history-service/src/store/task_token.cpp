@@ -2,11 +2,14 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
 
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -17,38 +20,60 @@
 namespace reprise::store {
 namespace {
 
+/// SHA-256's block size: HMAC pads its key to it.
+constexpr std::size_t kBlock = 64;
+
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// Base64url without padding, three bytes to four letters at a time.
 std::string base64url(std::string_view in) {
-  std::string out;
-  std::uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 63];
-    }
+  std::string out((in.size() * 4 + 2) / 3, '\0');
+  const auto* from = reinterpret_cast<const unsigned char*>(in.data());
+  char* to = out.data();
+  std::size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3, to += 4) {
+    const std::uint32_t v = (from[i] << 16) | (from[i + 1] << 8) | from[i + 2];
+    to[0] = kAlphabet[v >> 18];
+    to[1] = kAlphabet[(v >> 12) & 63];
+    to[2] = kAlphabet[(v >> 6) & 63];
+    to[3] = kAlphabet[v & 63];
   }
-  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
+  if (const auto rest = in.size() - i; rest > 0) {  // one or two bytes: two or three letters
+    const std::uint32_t v = (from[i] << 16) | (rest == 2 ? from[i + 1] << 8 : 0);
+    to[0] = kAlphabet[v >> 18];
+    to[1] = kAlphabet[(v >> 12) & 63];
+    if (rest == 2) to[2] = kAlphabet[(v >> 6) & 63];
+  }
   return out;
 }
 
+/// Each byte's place in kAlphabet, or -1.
+constexpr std::array<std::int8_t, 256> kPlaces = [] {
+  std::array<std::int8_t, 256> places{};
+  places.fill(-1);
+  for (std::size_t i = 0; i < kAlphabet.size(); ++i) places[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
+  return places;
+}();
+
+/// Appends the bytes of base64url text (no padding) to `out`; false if a letter is not base64url.
 bool unbase64url(std::string_view in, std::string& out) {
+  const std::size_t start = out.size();
+  out.resize(start + in.size() * 3 / 4);
+  char* to = out.data() + start;
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : in) {
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string_view::npos) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(pos);
+    const auto place = kPlaces[static_cast<unsigned char>(c)];
+    if (place < 0) return false;
+    acc = (acc << 6) | static_cast<std::uint32_t>(place);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
+      *to++ = static_cast<char>((acc >> bits) & 0xFF);
     }
   }
+  out.resize(static_cast<std::size_t>(to - out.data()));
   return true;
 }
 
@@ -67,47 +92,151 @@ protocol::ApiError invalid(std::string_view why) {
                                 "; pass the token exactly as the poll returned it");
 }
 
+TaskToken checked_kind(const TaskToken& t, TaskToken::Kind expected) {
+  if (t.kind != expected)
+    throw invalid(fmt::format("it is {} token, and this call takes {} token", kind_name(t.kind), kind_name(expected)));
+  return t;
+}
+
+bool is_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+/// The payload: the JSON text dump() writes for {"a","k","n","q","r","s","t","w"} (keys sorted,
+/// "q" for query tasks only). Instances of different versions share a cluster during an
+/// upgrade, so every version signs this same text. Written directly: building the document to
+/// dump it was most of a token's cost. Names beyond ASCII go through nlohmann, which checks
+/// that they are UTF-8.
+std::string token_json(const TaskToken& t) {
+  if (!is_ascii(t.run.ns) || !is_ascii(t.run.workflow_id) || !is_ascii(t.run.run_id) || !is_ascii(t.query_id)) {
+    nlohmann::json j = {{"k", kind_letter(t.kind)}, {"n", t.run.ns},  {"w", t.run.workflow_id},
+                        {"r", t.run.run_id},        {"s", t.scheduled_event_id}, {"t", t.started_event_id},
+                        {"a", t.attempt}};
+    if (!t.query_id.empty()) j["q"] = t.query_id;
+    return protocol::dump_json(j);
+  }
+  std::string out;
+  out.reserve(96 + t.run.workflow_id.size() + t.query_id.size());
+  auto field = [&](std::string_view key, auto value) {
+    out += out.empty() ? "{\"" : ",\"";
+    out += key;
+    out += "\":";
+    if constexpr (std::is_arithmetic_v<decltype(value)>) {
+      char digits[24];
+      out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+    } else {
+      protocol::append_json_string(out, value);
+    }
+  };
+  field("a", t.attempt);
+  field("k", std::string_view(kind_letter(t.kind)));
+  field("n", std::string_view(t.run.ns));
+  if (!t.query_id.empty()) field("q", std::string_view(t.query_id));
+  field("r", std::string_view(t.run.run_id));
+  field("s", t.scheduled_event_id);
+  field("t", t.started_event_id);
+  field("w", std::string_view(t.run.workflow_id));
+  out += '}';
+  return out;
+}
+
+/// Reads a payload token_json wrote without escapes (the common case), without building a
+/// document; nullopt for anything else (an escaped character, another layout), which the
+/// general parser then reads. The signature was checked first, so the text is a token's.
+std::optional<TaskToken> read_token_json(std::string_view text) {
+  std::size_t at = 0;
+  auto take = [&](std::string_view expected) {
+    if (text.substr(at, expected.size()) != expected) return false;
+    at += expected.size();
+    return true;
+  };
+  auto string = [&](std::string& out) {
+    if (!take("\"")) return false;
+    const auto end = text.find_first_of("\"\\", at);
+    if (end == std::string_view::npos || text[end] != '"') return false;  // escaped: the general parser
+    out.assign(text.substr(at, end - at));
+    at = end + 1;
+    return true;
+  };
+  auto number = [&](auto& out) {
+    const auto [end, error] = std::from_chars(text.data() + at, text.data() + text.size(), out);
+    if (error != std::errc()) return false;
+    at = static_cast<std::size_t>(end - text.data());
+    return true;
+  };
+  TaskToken t;
+  std::string letter;
+  if (!take("{\"a\":") || !number(t.attempt) || !take(",\"k\":") || !string(letter) || !take(",\"n\":") ||
+      !string(t.run.ns))
+    return std::nullopt;
+  if (take(",\"q\":") && !string(t.query_id)) return std::nullopt;
+  if (!take(",\"r\":") || !string(t.run.run_id) || !take(",\"s\":") || !number(t.scheduled_event_id) ||
+      !take(",\"t\":") || !number(t.started_event_id) || !take(",\"w\":") || !string(t.run.workflow_id) ||
+      !take("}") || at != text.size())
+    return std::nullopt;
+  if (letter == "w") t.kind = TaskToken::Kind::kWorkflow;
+  else if (letter == "a") t.kind = TaskToken::Kind::kActivity;
+  else if (letter == "q") t.kind = TaskToken::Kind::kQuery;
+  else return std::nullopt;
+  return t;
+}
+
 }  // namespace
 
 struct TaskTokenSigner::Keyed {
-  EVP_MAC_CTX* context = nullptr;
-  ~Keyed() { EVP_MAC_CTX_free(context); }
+  EVP_MD* sha256 = nullptr;
+  // The key, padded to SHA-256's block, XOR 0x36 and XOR 0x5c (RFC 2104).
+  std::array<unsigned char, kBlock> inner_pad{}, outer_pad{};
+  ~Keyed() {
+    EVP_MD_free(sha256);
+    OPENSSL_cleanse(inner_pad.data(), inner_pad.size());
+    OPENSSL_cleanse(outer_pad.data(), outer_pad.size());
+  }
 };
 
 TaskTokenSigner::TaskTokenSigner(std::string_view secret) {
   auto keyed = std::make_shared<Keyed>();
-  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (hmac) keyed->context = EVP_MAC_CTX_new(hmac);
-  EVP_MAC_free(hmac);  // the context holds its own reference
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_construct_end()};
-  if (!keyed->context || !EVP_MAC_init(keyed->context, reinterpret_cast<const unsigned char*>(secret.data()),
-                                       secret.size(), params))
-    throw std::runtime_error("cannot set up HMAC-SHA256 for task tokens: OpenSSL has no HMAC or SHA256 provider");
+  keyed->sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (!keyed->sha256)
+    throw std::runtime_error("cannot set up HMAC-SHA256 for task tokens: OpenSSL has no SHA256 provider");
+  std::array<unsigned char, kBlock> key{};
+  if (secret.size() <= kBlock) {
+    std::copy(secret.begin(), secret.end(), key.begin());
+  } else {  // a key longer than a block is hashed first
+    unsigned int length = 0;
+    if (EVP_Digest(secret.data(), secret.size(), key.data(), &length, keyed->sha256, nullptr) != 1)
+      throw std::runtime_error("cannot hash the task token secret (OpenSSL)");
+  }
+  for (std::size_t i = 0; i < kBlock; ++i) {
+    keyed->inner_pad[i] = key[i] ^ 0x36;
+    keyed->outer_pad[i] = key[i] ^ 0x5c;
+  }
+  OPENSSL_cleanse(key.data(), key.size());
   keyed_ = std::move(keyed);
 }
 
 std::string TaskTokenSigner::mac(std::string_view payload) const {
-  std::unique_ptr<EVP_MAC_CTX, decltype(&EVP_MAC_CTX_free)> c(EVP_MAC_CTX_dup(keyed_->context), &EVP_MAC_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  std::size_t length = 0;
-  if (!c || !EVP_MAC_update(c.get(), reinterpret_cast<const unsigned char*>(payload.data()), payload.size()) ||
-      !EVP_MAC_final(c.get(), digest, &length, sizeof digest))
-    throw std::runtime_error("HMAC-SHA256 of a task token failed (OpenSSL)");
-  return std::string(reinterpret_cast<const char*>(digest), length);
+  // HMAC-SHA256 from two digests on this thread's context, which is reset, not reallocated,
+  // for the next: EVP_MAC copied OpenSSL's keyed state for each MAC (a dozen allocations),
+  // which cost more than the hashing.
+  thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                                    &EVP_MD_CTX_free);
+  auto* c = context.get();
+  unsigned char inner[EVP_MAX_MD_SIZE], outer[EVP_MAX_MD_SIZE];
+  unsigned int inner_length = 0, outer_length = 0;
+  const bool ok = c && EVP_DigestInit_ex(c, keyed_->sha256, nullptr) == 1 &&
+                  EVP_DigestUpdate(c, keyed_->inner_pad.data(), kBlock) == 1 &&
+                  EVP_DigestUpdate(c, payload.data(), payload.size()) == 1 &&
+                  EVP_DigestFinal_ex(c, inner, &inner_length) == 1 &&
+                  EVP_DigestInit_ex(c, keyed_->sha256, nullptr) == 1 &&
+                  EVP_DigestUpdate(c, keyed_->outer_pad.data(), kBlock) == 1 &&
+                  EVP_DigestUpdate(c, inner, inner_length) == 1 && EVP_DigestFinal_ex(c, outer, &outer_length) == 1;
+  if (!ok) throw std::runtime_error("HMAC-SHA256 of a task token failed (OpenSSL)");
+  return std::string(reinterpret_cast<const char*>(outer), outer_length);
 }
 
 std::string TaskTokenSigner::sign(const TaskToken& t) const {
-  nlohmann::json j = {{"k", kind_letter(t.kind)},
-                      {"n", t.run.ns},
-                      {"w", t.run.workflow_id},
-                      {"r", t.run.run_id},
-                      {"s", t.scheduled_event_id},
-                      {"t", t.started_event_id},
-                      {"a", t.attempt}};
-  if (!t.query_id.empty()) j["q"] = t.query_id;
-  std::string payload = base64url(protocol::dump_json(j));
+  std::string payload = base64url(token_json(t));
   return payload + "." + base64url(mac(payload));
 }
 
@@ -121,6 +250,7 @@ TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expect
     throw invalid("its signature does not match (forged, altered, or issued by another cluster)");
   std::string text;
   if (!unbase64url(payload, text)) throw invalid("it is not base64url");
+  if (auto t = read_token_json(text)) return checked_kind(*t, expected);
   try {
     auto j = protocol::parse_json(text);
     TaskToken t;
@@ -133,10 +263,7 @@ TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expect
     t.scheduled_event_id = j.at("s");
     t.started_event_id = j.at("t");
     t.attempt = j.at("a");
-    if (t.kind != expected)
-      throw invalid(fmt::format("it is {} token, and this call takes {} token", kind_name(t.kind),
-                                kind_name(expected)));
-    return t;
+    return checked_kind(t, expected);
   } catch (const nlohmann::json::exception&) {
     throw invalid("its payload is malformed");
   }

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 #include <reprise/protocol/timestamp.hpp>
 
@@ -35,7 +36,7 @@ struct TimerSpec {
   /// One row per kind and target: setting a timer again moves it.
   std::string key() const {
     if (user_timer_id) return "user_timer:" + *user_timer_id;
-    return fmt::format("{}:{}", kind, ref_id);
+    return fmt::format(FMT_COMPILE("{}:{}"), kind, ref_id);
   }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 namespace reprise::protocol {
@@ -47,13 +48,14 @@ Duration parse_duration(std::string_view text) {
 }
 
 std::string format_duration(Duration d) {
+  // Compiled: every activity scheduled and workflow task handed out writes its timeouts.
   auto ms = d.count();
   if (ms == 0) return "0s";
-  if (ms % 86'400'000 == 0) return fmt::format("{}d", ms / 86'400'000);
-  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
-  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
-  if (ms % 1'000 == 0) return fmt::format("{}s", ms / 1'000);
-  return fmt::format("{}ms", ms);
+  if (ms % 86'400'000 == 0) return fmt::format(FMT_COMPILE("{}d"), ms / 86'400'000);
+  if (ms % 3'600'000 == 0) return fmt::format(FMT_COMPILE("{}h"), ms / 3'600'000);
+  if (ms % 60'000 == 0) return fmt::format(FMT_COMPILE("{}m"), ms / 60'000);
+  if (ms % 1'000 == 0) return fmt::format(FMT_COMPILE("{}s"), ms / 1'000);
+  return fmt::format(FMT_COMPILE("{}ms"), ms);
 }
 
 }  // namespace reprise::protocol
