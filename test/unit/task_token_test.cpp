@@ -60,7 +60,7 @@ TEST_CASE("a token's signature is HMAC-SHA256 of its payload, so every version's
   TaskTokenSigner signer("secret");
   CHECK(signer.sign(sample()) == independent);
   CHECK(signer.verify(independent, TaskToken::Kind::kWorkflow).run == sample().run);
-  // The keyed context is copied for each MAC, never changed: signing again gives the same.
+  // The digest context is reset between MACs: signing again gives the same.
   CHECK(signer.sign(sample()) == independent);
 }
 
@@ -107,10 +107,18 @@ TEST_CASE("tokens naming escaped or non-ASCII ids, and query tokens, are the tex
     CHECK(signer.verify(signer.sign(t), TaskToken::Kind::kWorkflow).run.workflow_id == id);
   }
 
-  // Only an escape: the same id without the non-ASCII letter, signed as written directly.
+  // ASCII that needs escapes (quote, backslash, a control character; DEL goes raw), and a
+  // negative attempt: written directly, to the byte of the independent vector.
   TaskToken escaped = sample();
-  escaped.run.workflow_id = "a\"b\\c\x01";
-  CHECK(signer.verify(signer.sign(escaped), TaskToken::Kind::kWorkflow).run == escaped.run);
+  escaped.run.workflow_id = "a\"b\\c\x01\x7f";
+  escaped.attempt = -1;
+  const std::string escaped_vector =
+      "eyJhIjotMSwiayI6InciLCJuIjoiZGVmYXVsdCIsInIiOiIwMDMzY2UyNC1jODZmLTQwNDktYjA0Ni1jNjYzMTY2ZDM5NDMiLCJzIjoyLCJ0"
+      "IjozLCJ3IjoiYVwiYlxcY1x1MDAwMX8ifQ.Yb7O_2kD5nUKjUTt6-c7UcZW5iuDOR1ftIp_8bgFIMI";
+  CHECK(signer.sign(escaped) == escaped_vector);
+  back = signer.verify(escaped_vector, TaskToken::Kind::kWorkflow);
+  CHECK(back.run == escaped.run);
+  CHECK(back.attempt == -1);
 }
 
 TEST_CASE("a signed payload in another JSON layout still verifies", "[unit][token]") {
@@ -142,4 +150,19 @@ TEST_CASE("every thread signs and verifies alike (each has a digest context of i
     });
   for (auto& t : threads) t.join();
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("signed payloads the direct reader leaves to the general parser read the same or are refused",
+          "[unit][token]") {
+  // Computed outside Reprise like the others. A leading zero is not JSON: the general parser
+  // refuses it. An escaped letter (\u0041 for "A") is JSON, and reads as the letter.
+  TaskTokenSigner signer("secret");
+  const std::string leading_zero =
+      "eyJhIjowMSwiayI6InciLCJuIjoiZGVmYXVsdCIsInIiOiIwMDMzY2UyNC1jODZmLTQwNDktYjA0Ni1jNjYzMTY2ZDM5NDMiLCJzIjoyLCJ0Ij"
+      "ozLCJ3Ijoib3JkZXItMSJ9.oFWCHGmyKKEhrvAzUryzAvbntx_oE2PfsfOu_kBoRH8";
+  CHECK(code_of([&] { signer.verify(leading_zero, TaskToken::Kind::kWorkflow); }) == ErrorCode::kInvalidTaskToken);
+  const std::string escaped_letter =
+      "eyJhIjoxLCJrIjoidyIsIm4iOiJkZWZhdWx0IiwiciI6IjAwMzNjZTI0LWM4NmYtNDA0OS1iMDQ2LWM2NjMxNjZkMzk0MyIsInMiOjIsInQiOj"
+      "MsInciOiJvcmRlci1cdTAwNDEifQ.C9r71KAAcFOOWHo_JvzdFi_XYx1sJOZ6LWTb4VkU050";
+  CHECK(signer.verify(escaped_letter, TaskToken::Kind::kWorkflow).run.workflow_id == "order-A");
 }

@@ -65,7 +65,10 @@ bool unbase64url(std::string_view in, std::string& out) {
   int bits = 0;
   for (char c : in) {
     const auto place = kPlaces[static_cast<unsigned char>(c)];
-    if (place < 0) return false;
+    if (place < 0) {
+      out.resize(start);
+      return false;
+    }
     acc = (acc << 6) | static_cast<std::uint32_t>(place);
     bits += 6;
     if (bits >= 8) {
@@ -140,9 +143,10 @@ std::string token_json(const TaskToken& t) {
   return out;
 }
 
-/// Reads a payload token_json wrote without escapes (the common case), without building a
-/// document; nullopt for anything else (an escaped character, another layout), which the
-/// general parser then reads. The signature was checked first, so the text is a token's.
+/// Reads a payload token_json wrote with nothing to escape and nothing beyond ASCII (the common
+/// case) without building a document. Anything else (an escape, a control character, a byte
+/// beyond ASCII, a leading zero, another layout) is nullopt, and the general parser reads it:
+/// what this accepts is a subset of what that accepts. The signature was checked first.
 std::optional<TaskToken> read_token_json(std::string_view text) {
   std::size_t at = 0;
   auto take = [&](std::string_view expected) {
@@ -152,13 +156,21 @@ std::optional<TaskToken> read_token_json(std::string_view text) {
   };
   auto string = [&](std::string& out) {
     if (!take("\"")) return false;
-    const auto end = text.find_first_of("\"\\", at);
-    if (end == std::string_view::npos || text[end] != '"') return false;  // escaped: the general parser
+    auto end = at;
+    while (end < text.size() && text[end] != '"') {
+      const auto c = static_cast<unsigned char>(text[end]);
+      if (c < 0x20 || c >= 0x80 || c == '\\') return false;  // for the general parser
+      ++end;
+    }
+    if (end == text.size()) return false;
     out.assign(text.substr(at, end - at));
     at = end + 1;
     return true;
   };
   auto number = [&](auto& out) {
+    const auto first = at < text.size() && text[at] == '-' ? at + 1 : at;
+    const auto digit = [&](std::size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+    if (digit(first) && text[first] == '0' && digit(first + 1)) return false;  // a leading zero: not JSON
     const auto [end, error] = std::from_chars(text.data() + at, text.data() + text.size(), out);
     if (error != std::errc()) return false;
     at = static_cast<std::size_t>(end - text.data());
@@ -200,12 +212,12 @@ TaskTokenSigner::TaskTokenSigner(std::string_view secret) {
   if (!keyed->sha256)
     throw std::runtime_error("cannot set up HMAC-SHA256 for task tokens: OpenSSL has no SHA256 provider");
   std::array<unsigned char, kBlock> key{};
+  unsigned int length = 0;
   if (secret.size() <= kBlock) {
     std::copy(secret.begin(), secret.end(), key.begin());
-  } else {  // a key longer than a block is hashed first
-    unsigned int length = 0;
-    if (EVP_Digest(secret.data(), secret.size(), key.data(), &length, keyed->sha256, nullptr) != 1)
-      throw std::runtime_error("cannot hash the task token secret (OpenSSL)");
+  } else if (EVP_Digest(secret.data(), secret.size(), key.data(), &length, keyed->sha256, nullptr) != 1) {
+    OPENSSL_cleanse(key.data(), key.size());  // a key longer than a block is hashed first
+    throw std::runtime_error("cannot hash the task token secret (OpenSSL)");
   }
   for (std::size_t i = 0; i < kBlock; ++i) {
     keyed->inner_pad[i] = key[i] ^ 0x36;
