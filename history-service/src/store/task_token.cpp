@@ -80,8 +80,15 @@ bool unbase64url(std::string_view in, std::string& out) {
   return true;
 }
 
-const char* kind_letter(TaskToken::Kind k) {
+std::string_view kind_letter(TaskToken::Kind k) {
   return k == TaskToken::Kind::kWorkflow ? "w" : k == TaskToken::Kind::kActivity ? "a" : "q";
+}
+/// The kind a payload's "k" names; nullopt for a letter no version writes.
+std::optional<TaskToken::Kind> kind_of(std::string_view letter) {
+  if (letter == "w") return TaskToken::Kind::kWorkflow;
+  if (letter == "a") return TaskToken::Kind::kActivity;
+  if (letter == "q") return TaskToken::Kind::kQuery;
+  return std::nullopt;
 }
 const char* kind_name(TaskToken::Kind k) {
   return k == TaskToken::Kind::kWorkflow   ? "a workflow task"
@@ -95,7 +102,7 @@ protocol::ApiError invalid(std::string_view why) {
                                 "; pass the token exactly as the poll returned it");
 }
 
-TaskToken checked_kind(const TaskToken& t, TaskToken::Kind expected) {
+TaskToken checked_kind(TaskToken t, TaskToken::Kind expected) {
   if (t.kind != expected)
     throw invalid(fmt::format("it is {} token, and this call takes {} token", kind_name(t.kind), kind_name(expected)));
   return t;
@@ -108,16 +115,9 @@ bool is_ascii(std::string_view text) {
 /// The payload: the JSON text dump() writes for {"a","k","n","q","r","s","t","w"} (keys sorted,
 /// "q" for query tasks only). Instances of different versions share a cluster during an
 /// upgrade, so every version signs this same text. Written directly: building the document to
-/// dump it was most of a token's cost. Names beyond ASCII go through nlohmann, which checks
-/// that they are UTF-8.
+/// dump it was most of a token's cost. A name beyond ASCII is written by nlohmann (through
+/// append_json), which checks that it is UTF-8 and throws as dump() did.
 std::string token_json(const TaskToken& t) {
-  if (!is_ascii(t.run.ns) || !is_ascii(t.run.workflow_id) || !is_ascii(t.run.run_id) || !is_ascii(t.query_id)) {
-    nlohmann::json j = {{"k", kind_letter(t.kind)}, {"n", t.run.ns},  {"w", t.run.workflow_id},
-                        {"r", t.run.run_id},        {"s", t.scheduled_event_id}, {"t", t.started_event_id},
-                        {"a", t.attempt}};
-    if (!t.query_id.empty()) j["q"] = t.query_id;
-    return protocol::dump_json(j);
-  }
   std::string out;
   out.reserve(96 + t.run.workflow_id.size() + t.query_id.size());
   auto field = [&](std::string_view key, auto value) {
@@ -127,12 +127,14 @@ std::string token_json(const TaskToken& t) {
     if constexpr (std::is_arithmetic_v<decltype(value)>) {
       char digits[24];
       out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
-    } else {
+    } else if (is_ascii(value)) {
       protocol::append_json_string(out, value);
+    } else {
+      protocol::append_json(out, nlohmann::json(value));
     }
   };
   field("a", t.attempt);
-  field("k", std::string_view(kind_letter(t.kind)));
+  field("k", kind_letter(t.kind));
   field("n", std::string_view(t.run.ns));
   if (!t.query_id.empty()) field("q", std::string_view(t.query_id));
   field("r", std::string_view(t.run.run_id));
@@ -186,10 +188,9 @@ std::optional<TaskToken> read_token_json(std::string_view text) {
       !take(",\"t\":") || !number(t.started_event_id) || !take(",\"w\":") || !string(t.run.workflow_id) ||
       !take("}") || at != text.size())
     return std::nullopt;
-  if (letter == "w") t.kind = TaskToken::Kind::kWorkflow;
-  else if (letter == "a") t.kind = TaskToken::Kind::kActivity;
-  else if (letter == "q") t.kind = TaskToken::Kind::kQuery;
-  else return std::nullopt;
+  const auto kind = kind_of(letter);
+  if (!kind) return std::nullopt;
+  t.kind = *kind;
   return t;
 }
 
@@ -266,10 +267,7 @@ TaskToken TaskTokenSigner::verify(std::string_view token, TaskToken::Kind expect
   try {
     auto j = protocol::parse_json(text);
     TaskToken t;
-    auto letter = j.at("k").get<std::string>();
-    t.kind = letter == "w" ? TaskToken::Kind::kWorkflow
-             : letter == "a" ? TaskToken::Kind::kActivity
-                             : TaskToken::Kind::kQuery;
+    t.kind = kind_of(j.at("k").get<std::string>()).value_or(TaskToken::Kind::kQuery);
     t.query_id = j.value("q", "");
     t.run = {j.at("n"), j.at("w"), j.at("r")};
     t.scheduled_event_id = j.at("s");
