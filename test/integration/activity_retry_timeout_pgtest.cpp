@@ -208,8 +208,10 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
                          {"heartbeat_timeout", "500ms"},
                          {"retry_policy", once}});
     auto task = api.expect_activity_task("acts");
-    REQUIRE(api.heartbeat_activity(task["task_token"], {{"step", 1}}).status == 200);
+    // Read before the heartbeat is sent, so no later than the instant the service records for
+    // it (read after its answer, it was a millisecond late now and then).
     auto beat_at = wall_ms_now();
+    REQUIRE(api.heartbeat_activity(task["task_token"], {{"step", 1}}).status == 200);
     auto timed_out = wait_for_event(api, "to-hb", "ActivityTaskTimedOut");
     CHECK(timed_out["attributes"]["timeout_type"] == "Heartbeat");
     CHECK(timed_out["attributes"]["retry_state"] == "MaximumAttemptsReached");

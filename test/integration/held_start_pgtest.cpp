@@ -40,11 +40,15 @@ json task_of(std::future<std::optional<json>>& poll) {
   return *task;
 }
 
-/// How many transactions wrote the run's history.
+/// How many transactions wrote the run's history. Its batches are given to the failure
+/// message as first-last@transaction, so a wrong count says which transaction was extra.
 std::int64_t history_transactions(reprise::pg::Connection& db, const std::string& workflow_id) {
-  return db.exec("held_history_xacts", "SELECT count(DISTINCT xmin::text) FROM history_batches WHERE workflow_id = $1",
-                 {workflow_id})
-      .i64(0, 0);
+  auto result = db.exec("held_history_xacts",
+                        "SELECT count(DISTINCT xmin::text), string_agg(first_event_id || '-' || last_event_id || '@' "
+                        "|| xmin::text, ' ' ORDER BY first_event_id) FROM history_batches WHERE workflow_id = $1",
+                        {workflow_id});
+  UNSCOPED_INFO("history batches of " << workflow_id << ": " << result.text(0, 1));
+  return result.i64(0, 0);
 }
 
 /// Waits for a start that answers once it has committed.

@@ -6,12 +6,16 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
+#include <iostream>
 #include <thread>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "support/test_failures.hpp"
 
 extern char** environ;
 
@@ -58,17 +62,36 @@ int open_or_throw(const fs::path& path, int flags) {
 }  // namespace
 
 ServerProcess::ServerProcess(ServerOptions options)
-    : options_(std::move(options)), ready_file_(dir_.path() / "ready"), output_file_(dir_.path() / "output.log") {
+    : options_(std::move(options)),
+      ready_file_(dir_.path() / "ready"),
+      output_file_(dir_.path() / "output.log"),
+      failures_before_(failed_assertions()) {
   options_.binary = server_binary(options_.binary);
   start();
 }
 
 ServerProcess::~ServerProcess() {
-  if (pid_ <= 0) return;
-  ::kill(pid_, SIGKILL);
-  int status;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
   }
+  if (failed_assertions() > failures_before_) show_output_after_failure();
+}
+
+void ServerProcess::show_output_after_failure() noexcept try {
+  constexpr std::size_t kLastLines = 60;
+  const std::string text = output();
+  std::size_t from = text.size(), lines = 0;
+  while (from > 0 && !(text[from - 1] == '\n' && ++lines > kLastLines)) --from;
+  const auto kept = dir_.release() / output_file_.filename();
+  std::cout << "--- a test failed while this reprise-server ran; the end of its output (all of it: " << kept.string()
+            << ")\n"
+            << std::string_view(text).substr(from) << "--- end of reprise-server output\n"
+            << std::flush;
+} catch (...) {
+  // Showing the output is a courtesy; a destructor must not throw.
 }
 
 std::string ServerProcess::base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }

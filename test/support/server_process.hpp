@@ -32,7 +32,8 @@ struct ServerOptions {
 /// start_timeout. stdout and stderr go to a file (see output()). The server is killed
 /// (SIGKILL) and reaped on destruction, and also if the thread that started it exits
 /// (PR_SET_PDEATHSIG), so a crashed test leaves no server behind: start servers from the
-/// test's own thread.
+/// test's own thread. If an assertion failed while it existed, the destructor prints the end
+/// of the server's output and keeps the whole of it (the path is printed).
 ///
 ///     ServerProcess server({.database_url = fresh_database("restart")});
 ///     HttpClient http("127.0.0.1", server.port());
@@ -71,6 +72,8 @@ class ServerProcess {
   void start();
   /// Reaps the child if it has exited; returns true then (and sets exit_status_).
   bool try_reap();
+  /// Prints the end of output() and keeps the output file.
+  void show_output_after_failure() noexcept;
 
   ServerOptions options_;                 ///< what start() runs, kept for restart()
   TempDir dir_{"server"};                 ///< holds the ready file and the output file
@@ -79,6 +82,7 @@ class ServerProcess {
   pid_t pid_ = -1;                        ///< -1 once reaped
   int port_ = 0;                          ///< from the ready file of the current run
   int exit_status_ = -1;                  ///< of the last run, once reaped
+  std::size_t failures_before_;           ///< failed_assertions() when constructed
 };
 
 }  // namespace reprise::test

@@ -333,6 +333,9 @@ StartRequest original_start(RunState& run) {
 }
 
 void fail_workflow(CommandContext& ctx, const Attributes& a) {
+  // One instant for the failure, the retry's start and its backoff: read twice, the clock
+  // could cross a millisecond between them and the retry would wait a millisecond short.
+  PinnedNow one_instant(now());
   auto& run = ctx.run;
   const auto& row = run.row();
   auto failure = a.payload("failure", ctx.limits);
