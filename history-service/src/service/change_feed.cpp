@@ -50,6 +50,11 @@ void ChangeFeed::start() {
   listener_ = std::thread([this] { listen_loop(); });
 }
 
+bool ChangeFeed::wait_until_listening(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(listening_mutex_);
+  return listening_changed_.wait_for(lock, timeout, [&] { return listening_; });
+}
+
 void ChangeFeed::stop() {
   {
     // Under the lock, so the sender cannot check its wait condition between our store and
@@ -226,6 +231,11 @@ void ChangeFeed::listen_loop() {
       // and, since an instance that thought itself alone told nobody, everywhere.
       hub_.notify_everyone();
       queue_lines({kLookAgain});
+      {
+        std::lock_guard lock(listening_mutex_);
+        listening_ = true;
+      }
+      listening_changed_.notify_all();
       PGconn* raw = conn.native();
       while (!stopping_) {
         pollfd fd{PQsocket(raw), POLLIN, 0};

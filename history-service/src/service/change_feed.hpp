@@ -11,6 +11,7 @@
 /// whatever was published while nobody was told.
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <condition_variable>
 #include <functional>
@@ -47,6 +48,11 @@ class ChangeFeed {
   ~ChangeFeed();
 
   void start();
+  /// Waits until the listener has started listening, up to `timeout`; false if it has not.
+  /// An instance serves only after this: its listener's first act wakes every waiter (nothing
+  /// sent before it listened reached it), and a poll already waiting would be woken off the
+  /// idle list by it for no work, just as a start came to hand it a task.
+  bool wait_until_listening(std::chrono::milliseconds timeout);
   void stop();
   void publish(const store::Effects& effects);
   /// Called with the due time of every new timer (the timer loop's wake-up).
@@ -76,6 +82,9 @@ class ChangeFeed {
   std::atomic<bool> others_listen_{true};
   std::mutex peers_mutex_;
   std::uint64_t peer_news_ = 0;
+  std::mutex listening_mutex_;
+  std::condition_variable listening_changed_;
+  bool listening_ = false;  // set once the listener first listens
   std::thread sender_, listener_;
 };
 

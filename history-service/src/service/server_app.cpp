@@ -61,8 +61,14 @@ int run_server(const ServerAppOptions& options) {
     api.handle(std::move(r), std::move(respond));
   });
 
-  server.start();
   feed.start();
+  // Serving before the listener listens would let its first wake-up of every waiter take a
+  // poll off the idle list just as a start came for it. Not listening within the time
+  // (PostgreSQL refusing one more connection, say), it serves anyway: the listener keeps
+  // trying, and polls re-read the database when their emptiness is due for a check.
+  if (!feed.wait_until_listening(std::chrono::seconds(10)))
+    spdlog::warn("msg=\"not yet listening for other instances' notifications; serving anyway\"");
+  server.start();
   timers.start();
   spdlog::info("msg=\"serving\" address={} port={}", options.http.address, server.port());
   if (!options.ready_file.empty()) write_ready_file(options.ready_file, server.port());
