@@ -236,16 +236,38 @@ long long cpu_ticks(pid_t pid) {
   return s ? s->first : 0;
 }
 
-/// The postmaster and every process it forked (backends, walwriter, checkpointer...).
-long long postgres_ticks(pid_t postmaster) {
+/// Wake-ups of a process: the voluntary context switches of its threads (each a sleep the
+/// thread was woken from). Involuntary ones, preemptions, count the machine's contention, not
+/// the design, and are left out. A thread that exited is not counted (the server's and
+/// worker's threads live as long as they do).
+long long wakeups(pid_t pid) {
   long long total = 0;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) total += std::stoll(line.substr(line.find(':') + 1));
+  }
+  return total;
+}
+
+struct ProcessCost {
+  long long ticks = 0;     ///< utime+stime
+  long long wakeups = 0;  ///< voluntary context switches
+};
+
+/// The postmaster and every process it forked (backends, walwriter, checkpointer...).
+ProcessCost postgres_cost(pid_t postmaster) {
+  ProcessCost total;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const auto name = entry.path().filename().string();
     if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
     const pid_t pid = std::stoi(name);
     auto s = proc_stat(pid);
-    if (!s) continue;
-    if (pid == postmaster || s->second == postmaster) total += s->first;
+    if (!s || (pid != postmaster && s->second != postmaster)) continue;
+    total.ticks += s->first;
+    total.wakeups += wakeups(pid);
   }
   return total;
 }
@@ -308,7 +330,8 @@ void print_statements(const std::string& db_url, double workflows) {
 
 /// A point in time for the resource deltas: CPU of each process, WAL position, commits.
 struct Snapshot {
-  long long server = 0, worker = 0, postgres = 0;
+  long long server = 0, worker = 0, postgres = 0;                            ///< CPU ticks
+  long long server_wakeups = 0, worker_wakeups = 0, postgres_wakeups = 0;  ///< voluntary context switches
   double wal_lsn = 0;         ///< bytes, pg_current_wal_lsn()
   double xact_commit = 0;     ///< pg_stat_database of the reprise database
   double next_xid = 0;        ///< write transactions are the xids handed out
@@ -330,7 +353,11 @@ Snapshot snapshot(Env& env, Pg& monitor, bool wait_for_stats) {
   Snapshot s;
   s.server = cpu_ticks(env.server);
   s.worker = cpu_ticks(env.worker);
-  s.postgres = postgres_ticks(env.postmaster);
+  const auto pg = postgres_cost(env.postmaster);
+  s.postgres = pg.ticks;
+  s.server_wakeups = wakeups(env.server);
+  s.worker_wakeups = wakeups(env.worker);
+  s.postgres_wakeups = pg.wakeups;
   monitor.exec("SELECT pg_stat_clear_snapshot()");
   s.wal_lsn = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
   s.xact_commit = std::stod(monitor.one("SELECT xact_commit FROM pg_stat_database WHERE datname = '" + env.dbname + "'"));
@@ -342,7 +369,7 @@ Snapshot snapshot(Env& env, Pg& monitor, bool wait_for_stats) {
 
 struct InsertResult {
   double commits_per_s = 0, p50_ms = 0, p99_ms = 0;
-  double wal_per_commit = 0, pg_cpu_ms_per_commit = 0;
+  double wal_per_commit = 0, pg_cpu_ms_per_commit = 0, pg_wakeups_per_commit = 0;
 };
 
 InsertResult insert_loop(Env& env, const std::string& conninfo, int connections, double duration_s) {
@@ -350,7 +377,7 @@ InsertResult insert_loop(Env& env, const std::string& conninfo, int connections,
   for (int i = 0; i < connections; ++i) conns.push_back(std::make_unique<Pg>(conninfo));
   Pg monitor(env.conninfo_admin);
   const double wal0 = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
-  const long long cpu0 = postgres_ticks(env.postmaster);
+  const auto pg0 = postgres_cost(env.postmaster);
   std::atomic<bool> stop{false};
   std::atomic<long long> count{0};
   std::vector<std::vector<double>> latencies(connections);
@@ -375,7 +402,7 @@ InsertResult insert_loop(Env& env, const std::string& conninfo, int connections,
   for (auto& t : threads) t.join();
   const double elapsed = seconds_since(start);
   const double wal1 = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
-  const long long cpu1 = postgres_ticks(env.postmaster);
+  const auto pg1 = postgres_cost(env.postmaster);
   std::vector<double> all;
   for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
   InsertResult r;
@@ -383,7 +410,8 @@ InsertResult insert_loop(Env& env, const std::string& conninfo, int connections,
   r.p50_ms = percentile(all, 50);
   r.p99_ms = percentile(all, 99);
   r.wal_per_commit = (wal1 - wal0) / std::max<long long>(1, count);
-  r.pg_cpu_ms_per_commit = (cpu1 - cpu0) * 1000.0 / env.clk_tck / std::max<long long>(1, count);
+  r.pg_cpu_ms_per_commit = (pg1.ticks - pg0.ticks) * 1000.0 / env.clk_tck / std::max<long long>(1, count);
+  r.pg_wakeups_per_commit = double(pg1.wakeups - pg0.wakeups) / std::max<long long>(1, count);
   return r;
 }
 
@@ -586,6 +614,7 @@ int main(int argc, char** argv) {
     add({"B0", "INSERT commit latency p99, 1 connection", b0_1.p99_ms, "ms", "B0 p50", b0_1.p50_ms});
     add({"B0", "WAL bytes per INSERT (64 conn)", b0_64.wal_per_commit, "B"});
     add({"B0", "PostgreSQL CPU ms per INSERT (64 conn)", b0_64.pg_cpu_ms_per_commit, "ms"});
+    add({"B0", "PostgreSQL wake-ups per INSERT (64 conn)", b0_64.pg_wakeups_per_commit, ""});
 
     // ---- reprise-server and the worker ------------------------------------------------------
     children.push_back(&server);
@@ -626,6 +655,11 @@ int main(int argc, char** argv) {
           add({"B2", p + "CPU ms per wf, all processes (1 in flight" + mode + ")",
                ticks * 1000.0 / e.clk_tck / std::max<std::size_t>(1, lat.latency_ms.size()), "ms", "B0 PG CPU/INSERT",
                b0_64.pg_cpu_ms_per_commit});
+          const double woken = (s1.server_wakeups - s0.server_wakeups) + (s1.worker_wakeups - s0.worker_wakeups) +
+                               (s1.postgres_wakeups - s0.postgres_wakeups);
+          add({"B2", p + "wake-ups per wf, all processes (1 in flight" + mode + ")",
+               woken / std::max<std::size_t>(1, lat.latency_ms.size()), "", "B0 PG wake-ups/INSERT",
+               b0_64.pg_wakeups_per_commit});
         }
       };
       one_in_flight(env, "bench", 3, {});
@@ -677,6 +711,18 @@ int main(int argc, char** argv) {
         const double cpu_all = cpu_server + cpu_worker + cpu_pg;
         add({"B2", p + "CPU ms per wf: all processes", cpu_all, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit,
              steps == 3 ? "<= 1.5 ms" : "", steps == 3 ? std::optional<bool>(cpu_all <= 1.5) : std::nullopt});
+        // Wake-ups cost CPU on every machine; their count moves much less than CPU time does
+        // with the machine's speed (it still moves with timing: how commits group, say).
+        const double woken_server = (s1.server_wakeups - s0.server_wakeups) / done;
+        const double woken_worker = (s1.worker_wakeups - s0.worker_wakeups) / done;
+        const double woken_pg = (s1.postgres_wakeups - s0.postgres_wakeups) / done;
+        const char* woken_base = "B0 PG wake-ups/INSERT";
+        const double pg_woken = b0_64.pg_wakeups_per_commit;
+        add({"B2", p + "wake-ups per wf: reprise-server", woken_server, "", woken_base, pg_woken});
+        add({"B2", p + "wake-ups per wf: worker", woken_worker, "", woken_base, pg_woken});
+        add({"B2", p + "wake-ups per wf: PostgreSQL", woken_pg, "", woken_base, pg_woken});
+        add({"B2", p + "wake-ups per wf: all processes", woken_server + woken_worker + woken_pg, "", woken_base,
+             pg_woken});
         s0 = snapshot(env, monitor, false);  // stats already flushed above
       }
     }

@@ -15,7 +15,6 @@
 #include <stdexcept>
 
 #include <reprise/protocol/event_type.hpp>
-#include <spdlog/spdlog.h>
 
 #include "e2e/e2e_workflows.hpp"
 #include "support/postgres_fixture.hpp"
@@ -38,7 +37,6 @@ reprise::test::ServerProcess& shared_server() {
 
 const std::string& server_address() {
   static const std::string address = [] {
-    spdlog::set_level(spdlog::level::warn);  // workers log every start and stop at info
     return "127.0.0.1:" + std::to_string(shared_server().port());
   }();
   return address;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -208,6 +209,9 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
                          {"heartbeat_timeout", "500ms"},
                          {"retry_policy", once}});
     auto task = api.expect_activity_task("acts");
+    // Not a wait for an outcome: a gap between the start and the heartbeat, so that a timeout
+    // measured from the start would come too early for the check below.
+    std::this_thread::sleep_for(300ms);
     // Read before the heartbeat is sent, so no later than the instant the service records for
     // it (read after its answer, it was a millisecond late now and then).
     auto beat_at = wall_ms_now();

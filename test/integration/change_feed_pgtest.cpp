@@ -92,6 +92,17 @@ void wait_for_two_counts(reprise::pg::Connection& admin) {
 
 }  // namespace
 
+TEST_CASE("an instance serves only once it listens", "[pg][change-feed]") {
+  // Its listener's first act wakes every waiter; a poll already waiting would be woken off the
+  // idle list for nothing, just as a start came to hand it a task.
+  ServerProcess server({.database_url = fresh_database("change_feed_ready")});
+  const auto log = server.output();
+  const auto listening = log.find("listening for other instances' notifications");
+  const auto serving = log.find("msg=\"serving\"");
+  REQUIRE(serving != std::string::npos);
+  CHECK(listening < serving);
+}
+
 TEST_CASE("an instance alone sends no notifications; told of a peer, it sends look-again, then notifies",
           "[pg][change-feed]") {
   auto url = fresh_database("change_feed_alone");

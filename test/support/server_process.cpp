@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -65,7 +66,8 @@ ServerProcess::ServerProcess(ServerOptions options)
     : options_(std::move(options)),
       ready_file_(dir_.path() / "ready"),
       output_file_(dir_.path() / "output.log"),
-      failures_before_(failed_assertions()) {
+      failures_before_(failed_assertions()),
+      exceptions_before_(std::uncaught_exceptions()) {
   options_.binary = server_binary(options_.binary);
   start();
 }
@@ -77,7 +79,10 @@ ServerProcess::~ServerProcess() {
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
   }
-  if (failed_assertions() > failures_before_) show_output_after_failure();
+  // An exception that is not an assertion's (a wait_until timing out) is reported to Catch only
+  // after the test has unwound, so it is seen here as an exception in flight.
+  if (failed_assertions() > failures_before_ || std::uncaught_exceptions() > exceptions_before_)
+    show_output_after_failure();
 }
 
 void ServerProcess::show_output_after_failure() noexcept try {

@@ -32,8 +32,9 @@ struct ServerOptions {
 /// start_timeout. stdout and stderr go to a file (see output()). The server is killed
 /// (SIGKILL) and reaped on destruction, and also if the thread that started it exits
 /// (PR_SET_PDEATHSIG), so a crashed test leaves no server behind: start servers from the
-/// test's own thread. If an assertion failed while it existed, the destructor prints the end
-/// of the server's output and keeps the whole of it (the path is printed).
+/// test's own thread. If an assertion failed while it existed, or it is destroyed by an
+/// exception unwinding the test (a wait that timed out), the destructor prints the end of the
+/// server's output and keeps the whole of it (the path is printed).
 ///
 ///     ServerProcess server({.database_url = fresh_database("restart")});
 ///     HttpClient http("127.0.0.1", server.port());
@@ -83,6 +84,7 @@ class ServerProcess {
   int port_ = 0;                          ///< from the ready file of the current run
   int exit_status_ = -1;                  ///< of the last run, once reaped
   std::size_t failures_before_;           ///< failed_assertions() when constructed
+  int exceptions_before_;                 ///< std::uncaught_exceptions() when constructed
 };
 
 }  // namespace reprise::test

@@ -52,7 +52,7 @@ void ChangeFeed::start() {
 
 bool ChangeFeed::wait_until_listening(std::chrono::milliseconds timeout) {
   std::unique_lock lock(listening_mutex_);
-  return listening_changed_.wait_for(lock, timeout, [&] { return listening_; });
+  return listening_changed_.wait_for(lock, timeout, [&] { return listening_ || stopping_; }) && listening_;
 }
 
 void ChangeFeed::stop() {
@@ -63,6 +63,10 @@ void ChangeFeed::stop() {
     if (stopping_.exchange(true)) return;
   }
   wake_.notify_all();
+  {
+    std::lock_guard lock(listening_mutex_);  // so a waiter cannot miss stopping_
+  }
+  listening_changed_.notify_all();
   if (sender_.joinable()) sender_.join();
   if (listener_.joinable()) listener_.join();
 }
@@ -231,6 +235,7 @@ void ChangeFeed::listen_loop() {
       // and, since an instance that thought itself alone told nobody, everywhere.
       hub_.notify_everyone();
       queue_lines({kLookAgain});
+      spdlog::info("msg=\"listening for other instances' notifications\" channel={}", kChannel);
       {
         std::lock_guard lock(listening_mutex_);
         listening_ = true;

@@ -61,6 +61,9 @@ int run_server(const ServerAppOptions& options) {
     api.handle(std::move(r), std::move(respond));
   });
 
+  // Caught from here on (a signal during the wait below is queued, not fatal): --dev must
+  // stop its PostgreSQL however early it is told to stop.
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   feed.start();
   // Serving before the listener listens would let its first wake-up of every waiter take a
   // poll off the idle list just as a start came for it. Not listening within the time
@@ -75,7 +78,6 @@ int run_server(const ServerAppOptions& options) {
 
   // Graceful stop: no new connections; waiting polls answer empty without claiming; then
   // the io threads stop once every request has been answered (or after 10 s).
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   boost::asio::steady_timer drain_timer(io);
   auto drain_deadline = std::chrono::steady_clock::now();
   std::function<void()> stop_when_drained = [&] {

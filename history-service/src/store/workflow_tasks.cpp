@@ -117,6 +117,7 @@ std::int64_t history_limit() { return g_history_limit; }
 
 void record_workflow_task_failure(RunState& run, EventType type, json attributes,
                                   bool counts_as_attempt) {
+  PinnedNow one_instant(now());  // the retry's delay counts from its task's Scheduled event
   auto& row = run.row();
   spdlog::warn("msg=\"workflow task failed\" namespace={} workflow_id={} run_id={} event={} "
                "attempt={} cause={}",

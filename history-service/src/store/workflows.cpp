@@ -146,6 +146,9 @@ StartResult start_in(RunSet& runs, const StartRequest& req, const SignalRequest*
 /// Builds a new run in `conn`'s transaction: Started, optional first signal, first workflow
 /// task, and the run's deadlines. Also used by continue-as-new.
 RunState create_run(pg::Connection& conn, const StartRequest& req, const NewRun& spec) {
+  // One instant for the start time, the deadlines taken from it and the Started event (a
+  // pinned time, as a held start's, stays as it is).
+  PinnedNow one_instant(now());
   auto start = now();
   ExecutionRow row;
   row.key = {req.ns, req.workflow_id, spec.run_id};
