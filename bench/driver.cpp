@@ -252,10 +252,15 @@ long long wakeups(pid_t pid) {
   return total;
 }
 
+/// What a process (or several) has cost so far; the difference of two is a window's cost.
 struct ProcessCost {
-  long long ticks = 0;     ///< utime+stime
+  long long ticks = 0;    ///< utime+stime
   long long wakeups = 0;  ///< voluntary context switches
+  ProcessCost operator+(const ProcessCost& o) const { return {ticks + o.ticks, wakeups + o.wakeups}; }
+  ProcessCost operator-(const ProcessCost& o) const { return {ticks - o.ticks, wakeups - o.wakeups}; }
 };
+
+ProcessCost process_cost(pid_t pid) { return {cpu_ticks(pid), wakeups(pid)}; }
 
 /// The postmaster and every process it forked (backends, walwriter, checkpointer...).
 ProcessCost postgres_cost(pid_t postmaster) {
@@ -266,8 +271,7 @@ ProcessCost postgres_cost(pid_t postmaster) {
     const pid_t pid = std::stoi(name);
     auto s = proc_stat(pid);
     if (!s || (pid != postmaster && s->second != postmaster)) continue;
-    total.ticks += s->first;
-    total.wakeups += wakeups(pid);
+    total = total + ProcessCost{s->first, wakeups(pid)};
   }
   return total;
 }
@@ -330,8 +334,7 @@ void print_statements(const std::string& db_url, double workflows) {
 
 /// A point in time for the resource deltas: CPU of each process, WAL position, commits.
 struct Snapshot {
-  long long server = 0, worker = 0, postgres = 0;                            ///< CPU ticks
-  long long server_wakeups = 0, worker_wakeups = 0, postgres_wakeups = 0;  ///< voluntary context switches
+  ProcessCost server, worker, postgres;
   double wal_lsn = 0;         ///< bytes, pg_current_wal_lsn()
   double xact_commit = 0;     ///< pg_stat_database of the reprise database
   double next_xid = 0;        ///< write transactions are the xids handed out
@@ -351,13 +354,9 @@ Snapshot snapshot(Env& env, Pg& monitor, bool wait_for_stats) {
   // idle (PostgreSQL 15): wait for them before reading pg_stat_database.
   if (wait_for_stats) std::this_thread::sleep_for(std::chrono::milliseconds(11'000));
   Snapshot s;
-  s.server = cpu_ticks(env.server);
-  s.worker = cpu_ticks(env.worker);
-  const auto pg = postgres_cost(env.postmaster);
-  s.postgres = pg.ticks;
-  s.server_wakeups = wakeups(env.server);
-  s.worker_wakeups = wakeups(env.worker);
-  s.postgres_wakeups = pg.wakeups;
+  s.server = process_cost(env.server);
+  s.worker = process_cost(env.worker);
+  s.postgres = postgres_cost(env.postmaster);
   monitor.exec("SELECT pg_stat_clear_snapshot()");
   s.wal_lsn = std::stod(monitor.one("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')"));
   s.xact_commit = std::stod(monitor.one("SELECT xact_commit FROM pg_stat_database WHERE datname = '" + env.dbname + "'"));
@@ -651,14 +650,13 @@ int main(int argc, char** argv) {
         add({"B2", p + "latency p99 (1 in flight" + mode + ")", percentile(lat.latency_ms, 99), "ms", "B0 commit p50",
              b0_1.p50_ms});
         if (steps == 3) {
-          const double ticks = (s1.server - s0.server) + (s1.worker - s0.worker) + (s1.postgres - s0.postgres);
+          const auto used = (s1.server - s0.server) + (s1.worker - s0.worker) + (s1.postgres - s0.postgres);
+          const double ticks = used.ticks;
           add({"B2", p + "CPU ms per wf, all processes (1 in flight" + mode + ")",
                ticks * 1000.0 / e.clk_tck / std::max<std::size_t>(1, lat.latency_ms.size()), "ms", "B0 PG CPU/INSERT",
                b0_64.pg_cpu_ms_per_commit});
-          const double woken = (s1.server_wakeups - s0.server_wakeups) + (s1.worker_wakeups - s0.worker_wakeups) +
-                               (s1.postgres_wakeups - s0.postgres_wakeups);
           add({"B2", p + "wake-ups per wf, all processes (1 in flight" + mode + ")",
-               woken / std::max<std::size_t>(1, lat.latency_ms.size()), "", "B0 PG wake-ups/INSERT",
+               double(used.wakeups) / std::max<std::size_t>(1, lat.latency_ms.size()), "", "B0 PG wake-ups/INSERT",
                b0_64.pg_wakeups_per_commit});
         }
       };
@@ -690,9 +688,11 @@ int main(int argc, char** argv) {
         Snapshot s1s = snapshot(env, monitor, true);  // after stats flushed (xact_commit)
         const double done = std::max<std::size_t>(1, thr.latency_ms.size());
         const double tick_ms = 1000.0 / env.clk_tck;
-        const double cpu_server = (s1.server - s0.server) * tick_ms / done;
-        const double cpu_worker = (s1.worker - s0.worker) * tick_ms / done;
-        const double cpu_pg = (s1.postgres - s0.postgres) * tick_ms / done;
+        const auto server_used = s1.server - s0.server, worker_used = s1.worker - s0.worker,
+                   pg_used = s1.postgres - s0.postgres;
+        const double cpu_server = server_used.ticks * tick_ms / done;
+        const double cpu_worker = worker_used.ticks * tick_ms / done;
+        const double cpu_pg = pg_used.ticks * tick_ms / done;
         const std::string p = fmt::format("{}-step ", steps);
         if (pg_statements && steps == 3) print_statements(db_url, done);
         add({"B2", p + "wf/s (64 in flight)", thr.per_s(), "/s", "B0 64-conn commits/s", b0_64.commits_per_s,
@@ -713,9 +713,9 @@ int main(int argc, char** argv) {
              steps == 3 ? "<= 1.5 ms" : "", steps == 3 ? std::optional<bool>(cpu_all <= 1.5) : std::nullopt});
         // Wake-ups cost CPU on every machine; their count moves much less than CPU time does
         // with the machine's speed (it still moves with timing: how commits group, say).
-        const double woken_server = (s1.server_wakeups - s0.server_wakeups) / done;
-        const double woken_worker = (s1.worker_wakeups - s0.worker_wakeups) / done;
-        const double woken_pg = (s1.postgres_wakeups - s0.postgres_wakeups) / done;
+        const double woken_server = server_used.wakeups / done;
+        const double woken_worker = worker_used.wakeups / done;
+        const double woken_pg = pg_used.wakeups / done;
         const char* woken_base = "B0 PG wake-ups/INSERT";
         const double pg_woken = b0_64.pg_wakeups_per_commit;
         add({"B2", p + "wake-ups per wf: reprise-server", woken_server, "", woken_base, pg_woken});

@@ -5,10 +5,10 @@
 #include <cstring>
 #include <exception>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
-#include <iostream>
 #include <thread>
 
 #include <fcntl.h>

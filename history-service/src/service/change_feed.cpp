@@ -51,7 +51,7 @@ void ChangeFeed::start() {
 }
 
 bool ChangeFeed::wait_until_listening(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(listening_mutex_);
+  std::unique_lock lock(mutex_);  // stop() sets stopping_, and the listener listening_, under it
   return listening_changed_.wait_for(lock, timeout, [&] { return listening_ || stopping_; }) && listening_;
 }
 
@@ -63,9 +63,6 @@ void ChangeFeed::stop() {
     if (stopping_.exchange(true)) return;
   }
   wake_.notify_all();
-  {
-    std::lock_guard lock(listening_mutex_);  // so a waiter cannot miss stopping_
-  }
   listening_changed_.notify_all();
   if (sender_.joinable()) sender_.join();
   if (listener_.joinable()) listener_.join();
@@ -237,7 +234,7 @@ void ChangeFeed::listen_loop() {
       queue_lines({kLookAgain});
       spdlog::info("msg=\"listening for other instances' notifications\" channel={}", kChannel);
       {
-        std::lock_guard lock(listening_mutex_);
+        std::lock_guard lock(mutex_);
         listening_ = true;
       }
       listening_changed_.notify_all();

@@ -82,9 +82,8 @@ class ChangeFeed {
   std::atomic<bool> others_listen_{true};
   std::mutex peers_mutex_;
   std::uint64_t peer_news_ = 0;
-  std::mutex listening_mutex_;
-  std::condition_variable listening_changed_;
-  bool listening_ = false;  // set once the listener first listens
+  bool listening_ = false;  // set once the listener first listens (under mutex_)
+  std::condition_variable listening_changed_;  // listening_ or stopping_ set
   std::thread sender_, listener_;
 };
 
