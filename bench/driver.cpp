@@ -574,7 +574,7 @@ int main(int argc, char** argv) {
 
   Env env;
   std::vector<Child*> children;
-  Child server, worker, park_worker, idle_server, idle_worker;
+  Child server, worker, park_worker, mode_server, mode_worker;
   int exit_code = 0;
   try {
     // ---- the cluster, with default durability (fsync and synchronous_commit on) ------------
@@ -637,7 +637,9 @@ int main(int argc, char** argv) {
       // dead rows: their vacuuming would otherwise land in these (a run measured 2.78 ms so).
       // `flags`, the server's beyond the defaults, are named in the rows; the CPU a workflow
       // costs at one in flight shows what idle polling trades for its latency.
-      auto one_in_flight = [&](Env& e, const std::string& queue, int steps, const std::vector<std::string>& flags) {
+      // `durable`: nothing acknowledged can be lost, so the figure counts for the target.
+      auto one_in_flight = [&](Env& e, const std::string& queue, int steps, const std::vector<std::string>& flags,
+                               bool durable = true) {
         const std::string mode = flags.empty() ? "" : fmt::format(", {}", fmt::join(flags, " "));
         log(fmt::format("B2: {}-step workflows, one in flight{}", steps, mode));
         const Snapshot s0 = snapshot(e, monitor, false);
@@ -645,8 +647,9 @@ int main(int argc, char** argv) {
         const Snapshot s1 = snapshot(e, monitor, false);
         const double p50 = percentile(lat.latency_ms, 50);
         const std::string p = fmt::format("{}-step ", steps);
+        const bool target = steps == 3 && durable;
         add({"B2", p + "latency p50 (1 in flight" + mode + ")", p50, "ms", "B0 commit p50", b0_1.p50_ms,
-             steps == 3 ? "<= 16x" : "", steps == 3 ? std::optional<bool>(p50 <= 16 * b0_1.p50_ms) : std::nullopt});
+             target ? "<= 16x" : "", target ? std::optional<bool>(p50 <= 16 * b0_1.p50_ms) : std::nullopt});
         add({"B2", p + "latency p99 (1 in flight" + mode + ")", percentile(lat.latency_ms, 99), "ms", "B0 commit p50",
              b0_1.p50_ms});
         if (steps == 3) {
@@ -661,17 +664,23 @@ int main(int argc, char** argv) {
         }
       };
       one_in_flight(env, "bench", 3, {});
-      {
-        // The latency mode beside the default, right after it: a second server and worker over
-        // the same database, with --idle-poll (docs/architecture.md, "Idle polling"), then stopped.
-        const std::vector<std::string> idle_poll = {"--idle-poll", "1ms"};
-        Env idle_env = env;
-        children.push_back(&idle_server);
-        children.push_back(&idle_worker);
-        start_engine(dir, "idle-poll-", idle_poll, "bench-idle-poll", idle_server, idle_worker, idle_env);
-        one_in_flight(idle_env, "bench-idle-poll", 3, idle_poll);
-        idle_worker.terminate();
-        idle_server.terminate();
+      children.push_back(&mode_server);
+      children.push_back(&mode_worker);
+      // The opt-in latency modes beside the default, right after it, each with a server and
+      // worker of its own over the same database, stopped after it (docs/architecture.md, "Idle
+      // polling" and "Relaxed durability"). The relaxed one does not count for the target.
+      struct Mode {
+        std::string name;
+        std::vector<std::string> flags;
+        bool durable;
+      };
+      for (const Mode& m : {Mode{"idle-poll", {"--idle-poll", "1ms"}, true},
+                            Mode{"synchronous-commit-off", {"--synchronous-commit", "off"}, false}}) {
+        Env mode_env = env;
+        start_engine(dir, m.name + "-", m.flags, "bench-" + m.name, mode_server, mode_worker, mode_env);
+        one_in_flight(mode_env, "bench-" + m.name, 3, m.flags, m.durable);
+        mode_worker.terminate();
+        mode_server.terminate();
       }
       one_in_flight(env, "bench", 10, {});
       if (pg_statements) {

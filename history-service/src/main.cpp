@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
                  "needs --io-threads 1")
       ->capture_default_str()
       ->check(kDuration);
+  app.add_option("--synchronous-commit", options.synchronous_commit,
+                 "PostgreSQL's synchronous_commit for the server's sessions (default: the database's, normally "
+                 "on). off: faster, but a PostgreSQL crash can lose changes acknowledged in its last moments")
+      ->check(CLI::IsMember({"on", "off", "local", "remote_write", "remote_apply"}));
   app.add_option("--max-payload-bytes", options.api.limits.max_payload_bytes, "Largest payload accepted")
       ->capture_default_str();
   app.add_option("--history-max-events", options.api.limits.history_max_events,

@@ -2,6 +2,7 @@
 
 #include "pg/commit_group.hpp"
 
+#include <atomic>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -49,14 +50,15 @@ namespace {
 /// thread forever: TCP keepalives and a user timeout notice a vanished server, and the
 /// session timeouts end a statement, a lock wait or an idle transaction that hangs. Settings
 /// in the caller's conninfo win: it is expanded last.
-pg_conn* connect_with_defaults(const std::string& conninfo) {
+pg_conn* connect_with_defaults(const std::string& conninfo, std::string_view session_settings) {
+  std::string options =
+      "-c statement_timeout=60000 -c lock_timeout=30000 -c idle_in_transaction_session_timeout=120000";
+  if (!session_settings.empty()) options.append(" ").append(session_settings);
   const char* keywords[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
                             "keepalives_count", "tcp_user_timeout", "application_name", "options",
                             "dbname", nullptr};
-  const char* values[] = {"10", "1", "10", "5", "3", "30000", "reprise-server",
-                          "-c statement_timeout=60000 -c lock_timeout=30000 "
-                          "-c idle_in_transaction_session_timeout=120000",
-                          conninfo.c_str(), nullptr};
+  const char* values[] = {"10", "1", "10", "5", "3", "30000", "reprise-server", options.c_str(), conninfo.c_str(),
+                          nullptr};
   return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
 }
 
@@ -66,9 +68,17 @@ std::string one_line(std::string message) {
   return message;
 }
 
+std::atomic<std::uint64_t> sessions{0};
+
 }  // namespace
 
-Connection::Connection(const std::string& conninfo) : conn_(connect_with_defaults(conninfo)) {
+std::uint64_t sessions_opened() { return sessions.load(); }
+
+Connection::Connection(const std::string& conninfo, std::string_view session_settings) {
+  // Counted before the session exists, so that nothing this session commits can be
+  // remembered under the count from before it.
+  sessions.fetch_add(1);
+  conn_ = connect_with_defaults(conninfo, session_settings);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = one_line(PQerrorMessage(conn_));
     PQfinish(conn_);

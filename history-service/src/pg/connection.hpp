@@ -82,9 +82,19 @@ class Result {
 /// A parameter: text or NULL. Every value crosses as text; PostgreSQL casts it.
 using Param = std::optional<std::string>;
 
+/// How many connections this process has opened so far (each is a new PostgreSQL session).
+/// What a process remembers of its own commits is trusted only while no new session began:
+/// a database that lost commits it had acknowledged (a crash with synchronous_commit off, a
+/// failover to a replica behind) is met again through new connections, and a counter that
+/// moved says the remembered rows may be ahead of the database (store/committed_state.hpp).
+std::uint64_t sessions_opened();
+
 class Connection {
  public:
-  explicit Connection(const std::string& conninfo);
+  /// `session_settings` are PostgreSQL command-line options for this session ("-c name=value
+  /// ..."), applied after the defaults (connect_with_defaults in connection.cpp), so they win;
+  /// `conninfo`'s own `options`, if any, replace both.
+  explicit Connection(const std::string& conninfo, std::string_view session_settings = {});
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();

@@ -7,8 +7,10 @@ namespace reprise::pg {
 thread_local Database::Held* Database::current_ = nullptr;
 
 Database::Database(std::string conninfo, int threads, CommitGroup::Options commits,
-                   std::chrono::milliseconds check_after_idle, std::chrono::microseconds lone_request_spin)
+                   std::chrono::milliseconds check_after_idle, std::chrono::microseconds lone_request_spin,
+                   std::string session_settings)
     : conninfo_(std::move(conninfo)),
+      session_settings_(std::move(session_settings)),
       commits_(commits),
       check_after_idle_(check_after_idle),
       lone_request_spin_(lone_request_spin) {
@@ -49,7 +51,7 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
     if (stopping_ || here_busy_ || threads_.empty() || !jobs_.empty() || idle_.size() != threads_.size())
       return false;
     here_busy_ = true;
-    if (!here_.connection || here_.connection->broken() ||
+    if (!here_.connection || here_.connection->broken() || here_.losses_seen != losses_.load() ||
         std::chrono::steady_clock::now() - here_.last_used >= check_after_idle_) {
       // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
       // server that went away may take seconds, and the caller serves every connection.
@@ -78,21 +80,28 @@ void Database::run_with(Held& held, const std::function<void()>& job) {
     ~Restore() { current_ = previous; }
   } restore{std::exchange(current_, &held)};
   job();
+  if (held.connection && held.connection->broken()) losses_.fetch_add(1);
 }
 
 void Database::open_or_check(Held& held) {
   const auto now = std::chrono::steady_clock::now();
-  if (held.connection && !held.connection->broken() && now - held.last_used >= check_after_idle_) {
+  // Another connection found lost since this one was last used: PostgreSQL may have restarted,
+  // ending every session at once. Checked first, so that the request does not find out.
+  const auto losses = losses_.load();
+  const bool others_lost = std::exchange(held.losses_seen, losses) != losses;
+  if (held.connection && !held.connection->broken() && (others_lost || now - held.last_used >= check_after_idle_)) {
     try {
       held.connection->exec("reprise_ping", "SELECT 1");
     } catch (const PgError&) {
       held.connection.reset();  // closed meanwhile: connect again below
+      losses_.fetch_add(1);
+      held.losses_seen = losses + 1;  // this one is reopened below; the others are told
     }
   }
   held.last_used = now;
   if (!held.connection || held.connection->broken()) {
     held.connection.reset();
-    held.connection = std::make_unique<Connection>(conninfo_);
+    held.connection = std::make_unique<Connection>(conninfo_, session_settings_);
     held.connection->commit_with(&commits_);
     if (&held == &here_) held.connection->set_result_spin(lone_request_spin_);
   }

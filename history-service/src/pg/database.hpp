@@ -2,7 +2,9 @@
 /// The service's PostgreSQL access: a fixed set of threads, each owning one connection, that
 /// run blocking store work. HTTP threads post here; the one exception is `run_here_if_idle`.
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -25,10 +27,11 @@ class Database {
   /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
   /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
   /// `lone_request_spin`: how long the connection of `run_here_if_idle` polls for results
-  /// before sleeping (Connection::set_result_spin; --idle-poll).
+  /// before sleeping (Connection::set_result_spin; --idle-poll). `session_settings`: see
+  /// Connection (--synchronous-commit).
   Database(std::string conninfo, int threads, CommitGroup::Options commits = {},
            std::chrono::milliseconds check_after_idle = std::chrono::seconds(30),
-           std::chrono::microseconds lone_request_spin = {});
+           std::chrono::microseconds lone_request_spin = {}, std::string session_settings = {});
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
@@ -47,7 +50,7 @@ class Database {
   /// Throws PgError; std::logic_error outside a job of this pool.
   Connection& connection();
   /// A new connection owned by the caller (listeners, the timer loop, migrations).
-  std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_); }
+  std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_, session_settings_); }
   void stop();
   /// Threads waiting for a job.
   std::size_t idle_threads();
@@ -68,6 +71,7 @@ class Database {
   struct Held {
     std::unique_ptr<Connection> connection;
     std::chrono::steady_clock::time_point last_used;
+    std::uint64_t losses_seen = 0;  // losses_ when this connection was last checked or opened
   };
 
   /// Clears here_busy_ when the job that set it is over.
@@ -85,14 +89,19 @@ class Database {
   IdleThread* hand_to_idle_thread(std::function<void()> job);
   /// Runs `job` with `held` as the calling thread's connection.
   void run_with(Held& held, const std::function<void()>& job);
-  /// Opens `held`'s connection, or, unused for check_after_idle_, checks it with a round trip
-  /// and reopens it if it was closed meanwhile. Throws PgError.
+  /// Opens `held`'s connection, or, unused for check_after_idle_ or with another connection
+  /// lost since its last use, checks it with a round trip and reopens it if it was closed
+  /// meanwhile. Throws PgError.
   void open_or_check(Held& held);
 
   std::string conninfo_;
+  std::string session_settings_;
   CommitGroup commits_;  // shared by the pool's connections
   const std::chrono::milliseconds check_after_idle_;
   const std::chrono::microseconds lone_request_spin_;
+  // Connections found lost so far: after a PostgreSQL restart every other connection is dead
+  // too, and each is checked before its next job rather than fail that job's request.
+  std::atomic<std::uint64_t> losses_{0};
   std::mutex mutex_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
   // Most recently idle last. A job goes to the thread that idled last: with little load the

@@ -31,15 +31,30 @@ void write_ready_file(const std::filesystem::path& path, int port) {
   std::filesystem::rename(tmp, path);
 }
 
+/// Says so when the store's sessions acknowledge commits before flushing them, whether asked
+/// for (--synchronous-commit off) or configured in the database: an operator must know that
+/// "nothing acknowledged is lost" does not hold across a PostgreSQL crash.
+void warn_if_commits_not_flushed(pg::Connection& conn) {
+  const std::string setting = conn.exec("reprise_synchronous_commit", "SHOW synchronous_commit").str(0, 0);
+  if (setting != "off") return;
+  spdlog::warn(
+      "msg=\"synchronous_commit is off: changes are acknowledged before PostgreSQL flushes them, and a "
+      "PostgreSQL crash can lose those of its last moments (up to three times wal_writer_delay); see "
+      "docs/architecture.md, Relaxed durability\" synchronous_commit=off");
+}
+
 }  // namespace
 
 int run_server(const ServerAppOptions& options) {
+  const std::string session_settings =
+      options.synchronous_commit.empty() ? "" : "-c synchronous_commit=" + options.synchronous_commit;
   std::string secret;
   {
-    pg::Connection conn(options.database_url);
+    pg::Connection conn(options.database_url, session_settings);
     int applied = store::apply_migrations(conn);
     spdlog::info("msg=\"schema ready\" migrations_applied={}", applied);
     secret = store::token_secret(conn);
+    warn_if_commits_not_flushed(conn);
   }
 
   // The hint is the io thread count: with one (the default), asio never hands an event to a
@@ -50,10 +65,11 @@ int run_server(const ServerAppOptions& options) {
   pg::CommitGroup::Options commits;
   commits.next_group_size = static_cast<std::size_t>(std::max(2, options.database_threads / 2));
   pg::Database db(options.database_url, options.database_threads, commits, std::chrono::seconds(30),
-                  options.idle_poll);
+                  options.idle_poll, session_settings);
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);
-  TimerLoop timers(options.database_url, [&feed](const store::Effects& e) { feed.publish(e); });
+  TimerLoop timers(
+      options.database_url, [&feed](const store::Effects& e) { feed.publish(e); }, 4, session_settings);
   feed.on_timer([&timers](protocol::Timestamp at) { timers.timer_set(at); });
   store::set_history_limit(options.api.limits.history_max_events);
   api::Api api(io, db, hub, feed, store::TaskTokenSigner(secret), options.api);

@@ -21,6 +21,11 @@ struct ServerAppOptions {
   /// request before it sleeps, and how long a lone request's database wait polls for the
   /// answer: latency under light load for CPU (docs/architecture.md, "Idle polling"). 0: off.
   std::chrono::microseconds idle_poll{0};
+  /// PostgreSQL's synchronous_commit for the store's sessions; empty: the database's own
+  /// (on unless configured otherwise). "off" acknowledges a change before its commit is
+  /// flushed: faster, and a PostgreSQL crash may lose the last moments of acknowledged changes
+  /// (docs/architecture.md, "Relaxed durability").
+  std::string synchronous_commit;
   std::filesystem::path ready_file;  // written with the port once serving (for tests and scripts)
 };
 

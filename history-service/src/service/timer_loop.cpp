@@ -12,8 +12,9 @@ namespace reprise::service {
 
 using namespace std::chrono_literals;
 
-TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads)
-    : conninfo_(std::move(conninfo)), publish_(std::move(publish)), firing_threads_(std::max(1, firing_threads)) {}
+TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads,
+                     std::string session_settings)
+    : conninfo_(std::move(conninfo)), session_settings_(std::move(session_settings)), publish_(std::move(publish)), firing_threads_(std::max(1, firing_threads)) {}
 
 TimerLoop::~TimerLoop() { stop(); }
 
@@ -37,7 +38,7 @@ void TimerLoop::stop() {
 }
 
 bool TimerLoop::fire_due(std::unique_ptr<pg::Connection>& conn) {
-  if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
+  if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_, session_settings_);
   for (;;) {
     store::Effects effects;
     if (store::fire_due_timers(*conn, effects) == 0) return false;
@@ -87,7 +88,7 @@ void TimerLoop::run() {
       next_wake_ = store::now() + 1s;
     }
     try {
-      if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_);
+      if (!conn || conn->broken()) conn = std::make_unique<pg::Connection>(conninfo_, session_settings_);
       store::Effects first;
       if (store::fire_due_timers(*conn, first) > 0) {
         publish_(first);

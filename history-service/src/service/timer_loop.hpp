@@ -23,7 +23,9 @@ namespace reprise::service {
 
 class TimerLoop {
  public:
-  TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads = 4);
+  /// `session_settings`: see pg::Connection.
+  TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads = 4,
+            std::string session_settings = {});
   ~TimerLoop();
   void start();
   void stop();
@@ -37,6 +39,7 @@ class TimerLoop {
   void help();
 
   std::string conninfo_;
+  std::string session_settings_;
   std::function<void(const store::Effects&)> publish_;
   int firing_threads_;
   std::uint64_t drain_round_ = 0;  // bumped to send the helpers firing

@@ -37,12 +37,14 @@ void remember_on_commit(pg::Connection& conn, const ExecutionRow& row) {
     conn.after_commit([key] { committed_runs().forget(key); });
     return;
   }
-  conn.after_commit([key, row]() mutable { committed_runs().put(key, std::move(row)); });  // hooks run once
+  conn.after_commit([key, row, epoch = committed_runs().epoch()]() mutable {
+    committed_runs().put(key, std::move(row), epoch);  // hooks run once
+  });
 }
 
 void remember_close_on_commit(pg::Connection& conn, const RunKey& run, CommittedClose close) {
-  conn.after_commit([key = to_string(run), close = std::move(close)]() mutable {
-    committed_closes().put(key, std::move(close));
+  conn.after_commit([key = to_string(run), close = std::move(close), epoch = committed_closes().epoch()]() mutable {
+    committed_closes().put(key, std::move(close), epoch);
   });
 }
 
@@ -54,7 +56,9 @@ void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {
   auto kept = started;
   kept.input.clear();
   kept.heartbeat_details.reset();
-  conn.after_commit([key, kept = std::move(kept)]() mutable { committed_activities().put(key, std::move(kept)); });
+  conn.after_commit([key, kept = std::move(kept), epoch = committed_activities().epoch()]() mutable {
+    committed_activities().put(key, std::move(kept), epoch);
+  });
 }
 
 }  // namespace reprise::store

@@ -6,14 +6,24 @@
 /// nothing changed since. A row changed meanwhile, by this instance or another, fails that
 /// fence: the transaction rolls back, forgets what it used, and runs again from a locked read.
 /// Entries are only ever written after their transaction committed (pg::Connection hooks).
+///
+/// A commit acknowledged can still be lost: with synchronous_commit off, a PostgreSQL crash
+/// drops the last fraction of a second of them, and a failover to a replica behind drops what
+/// it had not received. A row remembered from such a commit is ahead of the database, and its
+/// version may come round again with other contents, which the fence cannot tell apart. The
+/// database is met again only through new sessions, so the rows are trusted only while
+/// pg::sessions_opened() stands: when it moves, everything is forgotten, and a commit hook
+/// registered before it moved writes nothing.
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "pg/connection.hpp"
 #include "store/activity_row.hpp"
 #include "store/run_state.hpp"
 
@@ -23,14 +33,22 @@ template <class Row>
 class CommittedRows {
  public:
   explicit CommittedRows(std::size_t capacity) : capacity_(capacity) {}
-  std::optional<Row> find(const std::string& key) const {
+  /// What `put` must be given: the count of sessions when the transaction that commits the
+  /// row began to remember it.
+  static std::uint64_t epoch() { return pg::sessions_opened(); }
+
+  std::optional<Row> find(const std::string& key) {
     std::lock_guard lock(mutex_);
+    forget_if_new_sessions();
     auto it = rows_.find(key);
     if (it == rows_.end()) return std::nullopt;
     return it->second;
   }
-  void put(const std::string& key, Row row) {
+  /// Remembers `row`, unless a session began since `epoch` (see above).
+  void put(const std::string& key, Row row, std::uint64_t epoch) {
     std::lock_guard lock(mutex_);
+    forget_if_new_sessions();
+    if (epoch != epoch_) return;
     auto [it, added] = rows_.insert_or_assign(key, std::move(row));
     if (!added) return;
     order_.push_back(key);
@@ -47,6 +65,13 @@ class CommittedRows {
   }
 
  private:
+  void forget_if_new_sessions() {
+    const auto now = pg::sessions_opened();
+    if (now == epoch_) return;
+    rows_.clear();
+    order_.clear();
+    epoch_ = now;
+  }
   void compact() {
     std::deque<std::string> kept;
     for (auto& k : order_)
@@ -54,7 +79,8 @@ class CommittedRows {
     order_ = std::move(kept);
   }
   std::size_t capacity_;
-  mutable std::mutex mutex_;
+  std::uint64_t epoch_ = 0;  // pg::sessions_opened() when the rows were last forgotten
+  std::mutex mutex_;
   std::unordered_map<std::string, Row> rows_;
   std::deque<std::string> order_;  // insertion order, for eviction
 };

@@ -1,0 +1,137 @@
+// PostgreSQL crashes under a server with and without --synchronous-commit off. With it, a
+// change acknowledged in the database's last moments may be lost: that is the mode's price,
+// and the check that it was lost shows the flag reached the store's sessions. What the server
+// must not do is go on believing the lost change: what it remembers of its own commits is
+// forgotten once it meets the database again, and the run goes on from what survived. Without
+// the flag, the same crash loses nothing.
+#include <csignal>
+#include <memory>
+#include <string>
+
+#include <catch2/catch.hpp>
+#include <libpq-fe.h>
+
+#include "dev/cluster_watcher.hpp"
+#include "dev/local_cluster.hpp"
+#include "support/reprise_api.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_dir.hpp"
+#include "support/wait.hpp"
+
+using namespace reprise::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
+
+Connection connect(const std::string& conninfo) { return {PQconnectdb(conninfo.c_str()), &PQfinish}; }
+
+/// Runs `sql` and returns the first column of its first row ("" when there is none).
+std::string query_value(PGconn* conn, const std::string& sql) {
+  std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn, sql.c_str()), &PQclear);
+  const auto status = PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) FAIL(sql << " failed: " << PQerrorMessage(conn));
+  if (status != PGRES_TUPLES_OK || PQntuples(result.get()) == 0) return {};
+  return PQgetvalue(result.get(), 0, 0);
+}
+
+/// Crashes PostgreSQL as a failing backend does: one session is killed with SIGKILL, so the
+/// postmaster ends every other session and recovers from the WAL on disk, without the WAL
+/// buffers nobody had written yet. Returns once the database accepts connections again.
+void crash_postgres(const std::string& conninfo) {
+  {
+    auto victim = connect(conninfo);
+    REQUIRE(PQstatus(victim.get()) == CONNECTION_OK);
+    REQUIRE(::kill(std::stoi(query_value(victim.get(), "SELECT pg_backend_pid()")), SIGKILL) == 0);
+  }
+  wait_until(
+      [&] {
+        auto conn = connect(conninfo);
+        return PQstatus(conn.get()) == CONNECTION_OK && PQping(conninfo.c_str()) == PQPING_OK;
+      },
+      60s, "PostgreSQL accepts connections again after its crash");
+}
+
+std::vector<std::string> event_types_once_served(RepriseApi& api, const std::string& workflow_id) {
+  // The server's first requests after the crash may find its connections dead (Unavailable);
+  // the next ones connect again.
+  wait_until([&] { return api.history(workflow_id).status == 200; }, 30s, "the server reads the database again");
+  return api.event_types(workflow_id);
+}
+
+/// A cluster of the test's own, since it is crashed, whose WAL writer waits 10 s between
+/// writes and which nothing else flushes meanwhile (no autovacuum, no background writer), so
+/// that a commit acknowledged without a flush is still unwritten when the crash comes.
+struct CrashableDatabase {
+  TempDir dir{"relaxed-durability"};
+  reprise::dev::ClusterWatcher watcher{dir.path() / "pgdata", {}};
+  reprise::dev::LocalCluster cluster = reprise::dev::LocalCluster::open(
+      {.data_dir = dir.path() / "pgdata",
+       .settings = {"wal_writer_delay=10000ms", "autovacuum=off", "bgwriter_lru_maxpages=0"}});
+  std::string url = cluster.create_database("relaxed");
+};
+
+}  // namespace
+
+TEST_CASE("with --synchronous-commit off a PostgreSQL crash loses the last close, and the server forgets it too",
+          "[fault][relaxed-durability]") {
+  CrashableDatabase db;
+  ServerProcess server({.database_url = db.url, .extra_args = {"--synchronous-commit", "off"}});
+  CHECK(server.output().find("synchronous_commit is off") != std::string::npos);
+  RepriseApi api(server.port());
+  api.start_ok("relaxed-1", "Relaxed", "relaxed");
+  const auto task = api.expect_workflow_task("relaxed");
+  {
+    // Everything so far is made durable, so that only what follows can be lost.
+    auto admin = connect(db.url);
+    query_value(admin.get(), "CHECKPOINT");
+  }
+  auto closed = api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")});
+  INFO(closed.raw);
+  REQUIRE(closed.status == 200);
+  // The server knows the run closed: it answers a result wait from what it committed.
+  REQUIRE(api.history("relaxed-1", "wait=close&timeout=1s").body.at("closed") == true);
+
+  crash_postgres(db.url);
+
+  // The close was acknowledged and is gone: the price of the mode, and proof that it applied.
+  const std::vector<std::string> before_close = {"WorkflowExecutionStarted", "WorkflowTaskScheduled",
+                                                 "WorkflowTaskStarted"};
+  REQUIRE(event_types_once_served(api, "relaxed-1") == before_close);
+  // The server no longer answers with the close it remembered: the run is open.
+  auto wait = api.history("relaxed-1", "wait=close&timeout=1s");
+  INFO(wait.raw);
+  REQUIRE(wait.status == 200);
+  CHECK(wait.body.at("closed") == false);
+  // The run goes on from what survived: its task is still in flight, and completing it again
+  // closes the run once.
+  auto again = api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")});
+  INFO(again.raw);
+  REQUIRE(again.status == 200);
+  CHECK(api.event_types("relaxed-1") ==
+        std::vector<std::string>{"WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
+                                 "WorkflowTaskCompleted", "WorkflowExecutionCompleted"});
+}
+
+TEST_CASE("by default a PostgreSQL crash loses nothing acknowledged", "[fault][relaxed-durability]") {
+  CrashableDatabase db;
+  ServerProcess server({.database_url = db.url});
+  CHECK(server.output().find("synchronous_commit is off") == std::string::npos);
+  RepriseApi api(server.port());
+  api.start_ok("durable-1", "Durable", "durable");
+  const auto task = api.expect_workflow_task("durable");
+  {
+    auto admin = connect(db.url);
+    query_value(admin.get(), "CHECKPOINT");
+  }
+  REQUIRE(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")}).status == 200);
+
+  crash_postgres(db.url);
+
+  CHECK(event_types_once_served(api, "durable-1") ==
+        std::vector<std::string>{"WorkflowExecutionStarted", "WorkflowTaskScheduled", "WorkflowTaskStarted",
+                                 "WorkflowTaskCompleted", "WorkflowExecutionCompleted"});
+  // The task was completed: its token is stale now.
+  CHECK(api.complete_workflow_task(task["task_token"], {RepriseApi::complete_workflow("done")}).status == 409);
+}
