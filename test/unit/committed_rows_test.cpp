@@ -12,9 +12,9 @@ namespace {
 /// Opens a session, as far as the count goes: nothing listens on port 1, and an attempt counts
 /// whether or not it connects (it can commit nothing either way).
 void open_a_session() {
-  const auto before = reprise::pg::sessions_opened();
+  const auto before = reprise::pg::session_generation();
   CHECK_THROWS_AS(reprise::pg::Connection("host=127.0.0.1 port=1 connect_timeout=2"), reprise::pg::PgError);
-  REQUIRE(reprise::pg::sessions_opened() == before + 1);
+  REQUIRE(reprise::pg::session_generation() == before + 1);
 }
 
 }  // namespace

@@ -13,6 +13,10 @@ struct CommitGroup::Member {
   enum class Outcome { kPending, kCommitted, kAlone, kFailed };
   std::vector<Connection::Deferred> batch;
   std::string key;  // never two members with the same non-empty key in one group
+  // session_generation() when its transaction began. A member that began before the leader's
+  // session opened may have decided on rows the database has since lost (committed_state.hpp):
+  // a leader on a session that met the database again does not carry it.
+  std::uint64_t began = 0;
   // Under the group's mutex: the verdict, or the call to lead the next group. Set before
   // `woken` is posted, so a woken member reads them without the mutex.
   Outcome outcome = Outcome::kPending;
@@ -28,9 +32,10 @@ void CommitGroup::commit(Connection& own) {
   auto me = std::make_shared<Member>();
   me->batch = std::exchange(own.deferred_, {});
   me->key = std::exchange(own.group_key_, {});
+  me->began = own.began_generation_;
   own.begin_pending_ = false;
   std::unique_lock lock(mutex_);
-  std::vector<std::shared_ptr<Member>> group;
+  std::vector<std::shared_ptr<Member>> group, alone;
   if (in_flight_ == 0) {
     fly_key(me->key);  // nothing in flight: lead a group of one at once
     ++in_flight_;
@@ -58,10 +63,11 @@ void CommitGroup::commit(Connection& own) {
       }
       if (me->leads && !lock.owns_lock()) lock.lock();
     }
-    if (me->leads) group = take_group(me);
+    if (me->leads) group = take_group(me, own.opened_generation_, alone);
   }
   if (!group.empty()) {
     lock.unlock();
+    for (const auto& m : alone) m->woken.post();
     lead(own, group);
     lock.lock();
     for (const auto& m : group) {
@@ -119,7 +125,9 @@ std::shared_ptr<CommitGroup::Member> CommitGroup::call_leader(const std::shared_
   return leader;
 }
 
-std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const std::shared_ptr<Member>& leader) {
+std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const std::shared_ptr<Member>& leader,
+                                                                          std::uint64_t leader_opened,
+                                                                          std::vector<std::shared_ptr<Member>>& alone) {
   // The leader, then everyone queued except a transaction whose run is taken (by an earlier
   // member of this group, or by the group in flight): it would fail the first one's version
   // fence and take the whole group down with it. It waits for a later group instead, still
@@ -129,6 +137,11 @@ std::vector<std::shared_ptr<CommitGroup::Member>> CommitGroup::take_group(const 
   later.reserve(waiting_.size());
   for (auto& m : waiting_) {
     if (m == leader) continue;
+    if (m->began < leader_opened) {
+      m->outcome = Member::Outcome::kAlone;
+      alone.push_back(m);
+      continue;
+    }
     if (key_in_flight(m->key)) {
       later.push_back(m);
       continue;

@@ -59,8 +59,11 @@ class CommitGroup {
 
  private:
   struct Member;
-  /// Takes the next group, led by `leader`, off the queue (the caller holds the mutex).
-  std::vector<std::shared_ptr<Member>> take_group(const std::shared_ptr<Member>& leader);
+  /// Takes the next group, led by `leader` on a session opened at generation `leader_opened`,
+  /// off the queue (the caller holds the mutex). Members that began before that session are
+  /// told to commit alone and moved to `alone`, to be woken once the mutex is let go.
+  std::vector<std::shared_ptr<Member>> take_group(const std::shared_ptr<Member>& leader, std::uint64_t leader_opened,
+                                                  std::vector<std::shared_ptr<Member>>& alone);
   /// Calls a queued member to lead a group now: `newcomer` (just queued, and running) if no
   /// transaction of its run is in flight or queued ahead of it, else the first in line whose
   /// run is not in flight. Nobody while a group is in flight and fewer than next_group_size

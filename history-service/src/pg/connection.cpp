@@ -68,16 +68,16 @@ std::string one_line(std::string message) {
   return message;
 }
 
-std::atomic<std::uint64_t> sessions{0};
+std::atomic<std::uint64_t> generation{0};
 
 }  // namespace
 
-std::uint64_t sessions_opened() { return sessions.load(); }
+std::uint64_t session_generation() { return generation.load(); }
 
 Connection::Connection(const std::string& conninfo, std::string_view session_settings) {
   // Counted before the session exists, so that nothing this session commits can be
   // remembered under the count from before it.
-  sessions.fetch_add(1);
+  opened_generation_ = generation.fetch_add(1) + 1;
   conn_ = connect_with_defaults(conninfo, session_settings);
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = one_line(PQerrorMessage(conn_));
@@ -92,6 +92,11 @@ Connection::~Connection() {
 }
 
 bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTION_OK; }
+
+void Connection::mark_lost() {
+  if (std::exchange(broken_, true)) return;
+  generation.fetch_add(1);
+}
 int Connection::backend_pid() const { return PQbackendPID(conn_); }
 
 namespace {
@@ -120,7 +125,7 @@ void Connection::fail(std::string_view what, pg_result* r) {
   }
   if (d.message.empty()) d.message = one_line(PQerrorMessage(conn_));
   bool lost = PQstatus(conn_) != CONNECTION_OK;
-  if (lost) broken_ = true;
+  if (lost) mark_lost();
   if (d.state.empty()) d.state = lost ? "08006" : "XX000";
   throw PgError(fmt::format("{}: {}", what, d.message), d.state, lost, false, d.primary, d.constraint);
 }
@@ -186,6 +191,7 @@ void Connection::begin() {
   rollback_hooks_.clear();
   begin_pending_ = true;
   in_transaction_ = true;
+  began_generation_ = generation.load();
 }
 
 void Connection::run_pipeline(bool commit) {
@@ -211,7 +217,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   std::vector<Sent> sent;
   std::unordered_set<std::string> preparing;
   auto lost = [&](std::string_view what) -> PgError {
-    broken_ = true;
+    mark_lost();
     if (commit)
       return PgError(fmt::format("COMMIT: the connection was lost ({}); the transaction may or may not have committed",
                                  what),
@@ -352,7 +358,7 @@ void Connection::commit_now() {
   }
   if (PQstatus(conn_) != CONNECTION_OK) {
     PQclear(r);
-    broken_ = true;
+    mark_lost();
     throw PgError("COMMIT: the connection was lost; the transaction may or may not have committed",
                   "08007", true, /*in_doubt=*/true);
   }
@@ -367,7 +373,7 @@ void Connection::commit_alone(const std::vector<Deferred>& batch) {
 
 void Connection::roll_back_sent() noexcept {
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-    broken_ = true;
+    mark_lost();
     return;
   }
   // A whole transaction sent in one pipeline ended at its Sync, committed or rolled back.

@@ -82,12 +82,13 @@ class Result {
 /// A parameter: text or NULL. Every value crosses as text; PostgreSQL casts it.
 using Param = std::optional<std::string>;
 
-/// How many connections this process has opened so far (each is a new PostgreSQL session).
-/// What a process remembers of its own commits is trusted only while no new session began:
-/// a database that lost commits it had acknowledged (a crash with synchronous_commit off, a
-/// failover to a replica behind) is met again through new connections, and a counter that
-/// moved says the remembered rows may be ahead of the database (store/committed_state.hpp).
-std::uint64_t sessions_opened();
+/// A count that moves whenever this process opens a connection (or tries to) or finds one
+/// lost. What a process remembers of its own commits is trusted only while it stands: a
+/// database that lost commits it had acknowledged (a crash with synchronous_commit off, a
+/// failover to a replica behind) ends the sessions that saw them and is met again through new
+/// ones, so a count that moved says the remembered rows may be ahead of the database
+/// (store/committed_state.hpp).
+std::uint64_t session_generation();
 
 class Connection {
  public:
@@ -157,6 +158,8 @@ class Connection {
   void set_result_spin(std::chrono::microseconds spin) { spin_ = spin; }
 
   bool broken() const;
+  /// Marks the connection lost, when the caller found out through native() (a listener).
+  void mark_lost();
   int backend_pid() const;
   /// The raw handle, for LISTEN/NOTIFY users in connection-aware code.
   pg_conn* native() const { return conn_; }
@@ -193,6 +196,8 @@ class Connection {
   friend class CommitGroup;
 
   pg_conn* conn_ = nullptr;
+  std::uint64_t opened_generation_ = 0;  // session_generation() once this session was counted
+  std::uint64_t began_generation_ = 0;   // session_generation() at the last begin()
   bool in_transaction_ = false;      // between begin() and commit()/rollback()
   bool begin_pending_ = false;       // begin() ran; BEGIN goes out with the first statement
   std::vector<Deferred> deferred_;

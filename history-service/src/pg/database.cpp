@@ -94,8 +94,9 @@ void Database::open_or_check(Held& held) {
       held.connection->exec("reprise_ping", "SELECT 1");
     } catch (const PgError&) {
       held.connection.reset();  // closed meanwhile: connect again below
-      losses_.fetch_add(1);
-      held.losses_seen = losses + 1;  // this one is reopened below; the others are told
+      // Told already when the check was for another's loss; else the others are told now
+      // (this one is reopened below).
+      if (!others_lost) held.losses_seen = losses_.fetch_add(1) + 1;
     }
   }
   held.last_used = now;
@@ -145,6 +146,14 @@ void Database::stop() {
 
 void Database::run(IdleThread& self) {
   Held mine;
+  // Opened before the first job, not on demand: a commit group does not carry a transaction
+  // that began before its leader's session opened (commit_group.cpp), so a connection opened
+  // under load would commit alone what it found queued. Later openings are reconnections.
+  try {
+    open_or_check(mine);
+  } catch (const PgError&) {
+    // The first job connects again, and reports why it cannot.
+  }
   for (;;) {
     std::function<void()> job;
     {

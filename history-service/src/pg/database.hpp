@@ -21,6 +21,7 @@ namespace reprise::pg {
 
 class Database {
  public:
+  /// Each thread opens its connection as it starts, and takes jobs after that.
   /// `commits`: see CommitGroup. `check_after_idle`: a connection unused for
   /// this long is checked with a round trip before it is used. The pool hands work to the
   /// thread that idled last, so under light load most connections sit unused for long, and a

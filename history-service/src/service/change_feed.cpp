@@ -244,7 +244,10 @@ void ChangeFeed::listen_loop() {
         int ready = ::poll(&fd, 1, 200);
         if (ready < 0 && errno != EINTR) throw std::runtime_error("poll() on the listen connection failed");
         if (ready <= 0) continue;
-        if (!PQconsumeInput(raw)) throw std::runtime_error(PQerrorMessage(raw));
+        if (!PQconsumeInput(raw)) {
+          conn.mark_lost();  // the database may have restarted: see pg::session_generation()
+          throw std::runtime_error(PQerrorMessage(raw));
+        }
         while (PGnotify* n = PQnotifies(raw)) {
           if (n->be_pid != sender_pid_) {
             peer_seen();

@@ -33,9 +33,15 @@ void write_ready_file(const std::filesystem::path& path, int port) {
 
 /// Says so when the store's sessions acknowledge commits before flushing them, whether asked
 /// for (--synchronous-commit off) or configured in the database: an operator must know that
-/// "nothing acknowledged is lost" does not hold across a PostgreSQL crash.
-void warn_if_commits_not_flushed(pg::Connection& conn) {
+/// "nothing acknowledged is lost" does not hold across a PostgreSQL crash. And when they do not
+/// run with what --synchronous-commit asked for: an `options` in --database-url replaces it.
+void warn_about_synchronous_commit(pg::Connection& conn, const std::string& asked) {
   const std::string setting = conn.exec("reprise_synchronous_commit", "SHOW synchronous_commit").str(0, 0);
+  if (!asked.empty() && setting != asked)
+    spdlog::warn(
+        "msg=\"--synchronous-commit {} was asked for, but the server's sessions run with {}: an options= in "
+        "--database-url replaces the server's session settings; add -c synchronous_commit={} to it\"",
+        asked, setting, asked);
   if (setting != "off") return;
   spdlog::warn(
       "msg=\"synchronous_commit is off: changes are acknowledged before PostgreSQL flushes them, and a "
@@ -54,7 +60,7 @@ int run_server(const ServerAppOptions& options) {
     int applied = store::apply_migrations(conn);
     spdlog::info("msg=\"schema ready\" migrations_applied={}", applied);
     secret = store::token_secret(conn);
-    warn_if_commits_not_flushed(conn);
+    warn_about_synchronous_commit(conn, options.synchronous_commit);
   }
 
   // The hint is the io thread count: with one (the default), asio never hands an event to a

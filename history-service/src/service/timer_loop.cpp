@@ -14,7 +14,10 @@ using namespace std::chrono_literals;
 
 TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads,
                      std::string session_settings)
-    : conninfo_(std::move(conninfo)), session_settings_(std::move(session_settings)), publish_(std::move(publish)), firing_threads_(std::max(1, firing_threads)) {}
+    : conninfo_(std::move(conninfo)),
+      session_settings_(std::move(session_settings)),
+      publish_(std::move(publish)),
+      firing_threads_(std::max(1, firing_threads)) {}
 
 TimerLoop::~TimerLoop() { stop(); }
 

@@ -10,10 +10,13 @@
 /// A commit acknowledged can still be lost: with synchronous_commit off, a PostgreSQL crash
 /// drops the last fraction of a second of them, and a failover to a replica behind drops what
 /// it had not received. A row remembered from such a commit is ahead of the database, and its
-/// version may come round again with other contents, which the fence cannot tell apart. The
-/// database is met again only through new sessions, so the rows are trusted only while
-/// pg::sessions_opened() stands: when it moves, everything is forgotten, and a commit hook
-/// registered before it moved writes nothing.
+/// version may come round again with other contents, which the fence cannot tell apart. Such
+/// a loss ends the sessions that saw the commits, and the database is met again only through
+/// new ones, so the rows are trusted only while pg::session_generation() stands (it moves when
+/// a connection opens or is found lost): when it moves, everything is forgotten, and a commit
+/// hook registered before it moved writes nothing. A transaction that read rows here before
+/// the count moved is not carried by a commit group's leader on a newer session
+/// (pg/commit_group.cpp), so it cannot commit them on the database met again.
 
 #include <cstddef>
 #include <cstdint>
@@ -35,7 +38,7 @@ class CommittedRows {
   explicit CommittedRows(std::size_t capacity) : capacity_(capacity) {}
   /// What `put` must be given: the count of sessions when the transaction that commits the
   /// row began to remember it.
-  static std::uint64_t epoch() { return pg::sessions_opened(); }
+  static std::uint64_t epoch() { return pg::session_generation(); }
 
   std::optional<Row> find(const std::string& key) {
     std::lock_guard lock(mutex_);
@@ -66,7 +69,7 @@ class CommittedRows {
 
  private:
   void forget_if_new_sessions() {
-    const auto now = pg::sessions_opened();
+    const auto now = pg::session_generation();
     if (now == epoch_) return;
     rows_.clear();
     order_.clear();
@@ -79,7 +82,7 @@ class CommittedRows {
     order_ = std::move(kept);
   }
   std::size_t capacity_;
-  std::uint64_t epoch_ = 0;  // pg::sessions_opened() when the rows were last forgotten
+  std::uint64_t epoch_ = 0;  // pg::session_generation() when the rows were last forgotten
   std::mutex mutex_;
   std::unordered_map<std::string, Row> rows_;
   std::deque<std::string> order_;  // insertion order, for eviction
