@@ -69,8 +69,9 @@ struct GroupFixture {
   /// `check_after_idle`: see pg::Database.
   explicit GroupFixture(std::chrono::milliseconds queue_wait = std::chrono::minutes(1), std::size_t next_group_size = 8,
                         std::chrono::milliseconds check_after_idle = std::chrono::seconds(30))
-      : db(url, 4, {.longest_queue_wait = queue_wait, .most_in_flight = 2, .next_group_size = next_group_size},
-           check_after_idle) {
+      : db(url, {.threads = 4,
+                 .commits = {.longest_queue_wait = queue_wait, .most_in_flight = 2, .next_group_size = next_group_size},
+                 .check_after_idle = check_after_idle}) {
     store::apply_migrations(admin);
     admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text); INSERT INTO items VALUES (0, 'held'), (5, 'old')");
     // Every thread's session open before any transaction begins: a leader on a session opened
@@ -227,7 +228,7 @@ TEST_CASE("a pool connection closed while it sat idle is replaced before a trans
   pg::Connection admin(url);
   admin.exec_script("CREATE TABLE items (id bigint PRIMARY KEY, v text)");
   // One thread, checked whenever it was idle at all (30 s in production).
-  pg::Database db(url, 1, {}, 0ms);
+  pg::Database db(url, {.threads = 1, .check_after_idle = 0ms});
   auto first = post_write(db, "INSERT INTO items VALUES (1, 'a')");
   REQUIRE(get(first).error.empty());
   // Closed behind its back, as idle_session_timeout or a proxy would.

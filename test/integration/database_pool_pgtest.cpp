@@ -57,7 +57,7 @@ std::pair<std::thread::id, std::int64_t> run_here(pg::Database& db) {
 TEST_CASE("a job runs on the calling thread, with a connection of its own, only while the pool is idle") {
   const std::string url = fresh_database("database_pool");
   // check_after_idle long enough that no connection here is checked in the meantime.
-  pg::Database db(url, kThreads, {}, 10min);
+  pg::Database db(url, {.threads = kThreads, .check_after_idle = 10min});
   wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
 
   SECTION("the first lone job is refused while a database thread opens the connection") {
@@ -148,7 +148,7 @@ TEST_CASE("a job runs on the calling thread, with a connection of its own, only 
 
 TEST_CASE("a connection kept for the caller and unused for check_after_idle is checked by a database thread") {
   const std::string url = fresh_database("database_pool_idle");
-  pg::Database db(url, kThreads, {}, 500ms);
+  pg::Database db(url, {.threads = kThreads, .check_after_idle = 500ms});
   wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
   const auto first_pid = run_here(db).second;
   // A job that does not use the connection leaves it unused; once that has lasted

@@ -92,7 +92,7 @@ TEST_CASE("a connection polling for its results stops when its backend goes away
 }
 
 TEST_CASE("the pool's lone-request connection polls for its results", "[pg][idle-poll]") {
-  pg::Database db(fresh_database("idle_poll_pool"), 1, {}, std::chrono::seconds(30), 1s);
+  pg::Database db(fresh_database("idle_poll_pool"), {.threads = 1, .lone_request_spin = 1s});
   std::chrono::nanoseconds cpu{};
   // Refused until a database thread has opened the connection kept for the caller.
   wait_until([&] {

@@ -4,11 +4,9 @@
 #include <csignal>
 #include <fstream>
 #include <iterator>
-#include <memory>
 #include <string>
 
 #include <catch2/catch.hpp>
-#include <libpq-fe.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include "dev/cluster_watcher.hpp"
 #include "dev/local_cluster.hpp"
 #include "support/postgres_fixture.hpp"
+#include "support/raw_sql.hpp"
 #include "support/temp_dir.hpp"
 #include "support/wait.hpp"
 
@@ -23,22 +22,12 @@ namespace fs = std::filesystem;
 using reprise::dev::ClusterWatcher;
 using reprise::dev::LocalCluster;
 using reprise::dev::LocalClusterOptions;
+using reprise::test::query_value;
 using reprise::test::TempDir;
 using reprise::test::wait_until;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// Runs `sql` and returns the first column of the first row ("" when there is none).
-std::string query_value(const std::string& conninfo, const std::string& sql) {
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
-  if (PQstatus(conn.get()) != CONNECTION_OK) FAIL("cannot connect to " << conninfo << ": " << PQerrorMessage(conn.get()));
-  std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn.get(), sql.c_str()), &PQclear);
-  const auto status = PQresultStatus(result.get());
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) FAIL(sql << " failed: " << PQerrorMessage(conn.get()));
-  if (status != PGRES_TUPLES_OK || PQntuples(result.get()) == 0) return {};
-  return PQgetvalue(result.get(), 0, 0);
-}
 
 bool server_running(const fs::path& data_dir) { return fs::exists(data_dir / "postmaster.pid"); }
 

@@ -13,6 +13,7 @@
 
 #include "dev/cluster_watcher.hpp"
 #include "dev/local_cluster.hpp"
+#include "support/raw_sql.hpp"
 #include "support/reprise_api.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_dir.hpp"
@@ -26,15 +27,6 @@ namespace {
 using Connection = std::unique_ptr<PGconn, decltype(&PQfinish)>;
 
 Connection connect(const std::string& conninfo) { return {PQconnectdb(conninfo.c_str()), &PQfinish}; }
-
-/// Runs `sql` and returns the first column of its first row ("" when there is none).
-std::string query_value(PGconn* conn, const std::string& sql) {
-  std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn, sql.c_str()), &PQclear);
-  const auto status = PQresultStatus(result.get());
-  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) FAIL(sql << " failed: " << PQerrorMessage(conn));
-  if (status != PGRES_TUPLES_OK || PQntuples(result.get()) == 0) return {};
-  return PQgetvalue(result.get(), 0, 0);
-}
 
 /// Crashes PostgreSQL as a failing backend does: one session is killed with SIGKILL, so the
 /// postmaster ends every other session and recovers from the WAL on disk, without the WAL

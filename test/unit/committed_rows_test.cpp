@@ -6,6 +6,7 @@
 #include "store/committed_state.hpp"
 
 using reprise::store::CommittedRows;
+using reprise::pg::session_generation;
 
 namespace {
 
@@ -21,24 +22,24 @@ void open_a_session() {
 
 TEST_CASE("remembered rows are forgotten once a database session opens", "[committed-state]") {
   CommittedRows<int> rows(10);
-  rows.put("a", 1, rows.epoch());
+  rows.put("a", 1, session_generation());
   REQUIRE(rows.find("a") == 1);
-  const auto before = rows.epoch();
+  const auto before = session_generation();
   open_a_session();
   CHECK_FALSE(rows.find("a"));
   // A commit whose transaction began remembering before that session writes nothing.
   rows.put("b", 2, before);
   CHECK_FALSE(rows.find("b"));
-  rows.put("c", 3, rows.epoch());
+  rows.put("c", 3, session_generation());
   CHECK(rows.find("c") == 3);
 }
 
 TEST_CASE("remembered rows keep the most recent ones, up to their capacity", "[committed-state]") {
   CommittedRows<int> rows(2);
-  rows.put("a", 1, rows.epoch());
-  rows.put("b", 2, rows.epoch());
-  rows.put("a", 10, rows.epoch());  // replaced, not added
-  rows.put("c", 3, rows.epoch());
+  rows.put("a", 1, session_generation());
+  rows.put("b", 2, session_generation());
+  rows.put("a", 10, session_generation());  // replaced, not added
+  rows.put("c", 3, session_generation());
   CHECK_FALSE(rows.find("a"));  // the oldest added goes first
   CHECK(rows.find("b") == 2);
   CHECK(rows.find("c") == 3);

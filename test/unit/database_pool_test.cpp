@@ -32,7 +32,7 @@ std::thread::id run_one(reprise::pg::Database& db) {
 TEST_CASE("jobs posted one at a time all run on the thread that idled last") {
   // So under light load one thread and one PostgreSQL backend do the work with warm caches,
   // rather than each request waking the thread that has slept longest.
-  reprise::pg::Database db("host=invalid.invalid", 8);
+  reprise::pg::Database db("host=invalid.invalid", {.threads = 8});
   wait_until_all_idle(db, 8);
   std::set<std::thread::id> threads;
   for (int i = 0; i < 20; ++i) {
@@ -57,7 +57,7 @@ TEST_CASE("jobs posted together spread over the idle threads, and all run before
       if (!done) release.set_value();
     }
   };
-  reprise::pg::Database db("host=invalid.invalid", 4);
+  reprise::pg::Database db("host=invalid.invalid", {.threads = 4});
   ReleaseOnExit release_on_exit{release};
   wait_until_all_idle(db, 4);
   for (int i = 0; i < 4; ++i) {

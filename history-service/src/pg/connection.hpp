@@ -138,6 +138,9 @@ class Connection {
   void rollback() noexcept;
   /// Runs `hook` once the current transaction has committed; dropped if it does not.
   void after_commit(std::function<void()> hook) { commit_hooks_.push_back(std::move(hook)); }
+  /// session_generation() when the current transaction began: what a commit hook that
+  /// remembers what it read must be tied to (store/committed_state.hpp).
+  std::uint64_t began_generation() const { return began_generation_; }
   /// Runs `hook` if the current transaction rolls back or its COMMIT fails (or is in doubt).
   void after_rollback(std::function<void()> hook) { rollback_hooks_.push_back(std::move(hook)); }
 

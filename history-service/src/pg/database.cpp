@@ -6,15 +6,9 @@
 namespace reprise::pg {
 thread_local Database::Held* Database::current_ = nullptr;
 
-Database::Database(std::string conninfo, int threads, CommitGroup::Options commits,
-                   std::chrono::milliseconds check_after_idle, std::chrono::microseconds lone_request_spin,
-                   std::string session_settings)
-    : conninfo_(std::move(conninfo)),
-      session_settings_(std::move(session_settings)),
-      commits_(commits),
-      check_after_idle_(check_after_idle),
-      lone_request_spin_(lone_request_spin) {
-  for (int i = 0; i < threads; ++i) {
+Database::Database(std::string conninfo, Options options)
+    : conninfo_(std::move(conninfo)), options_(std::move(options)), commits_(options_.commits) {
+  for (int i = 0; i < options_.threads; ++i) {
     places_.push_back(std::make_unique<IdleThread>());
     threads_.emplace_back([this, place = places_.back().get()] { run(*place); });
   }
@@ -52,7 +46,7 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
       return false;
     here_busy_ = true;
     if (!here_.connection || here_.connection->broken() || here_.losses_seen != losses_.load() ||
-        std::chrono::steady_clock::now() - here_.last_used >= check_after_idle_) {
+        std::chrono::steady_clock::now() - here_.last_used >= options_.check_after_idle) {
       // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
       // server that went away may take seconds, and the caller serves every connection.
       opener = hand_to_idle_thread([this] {
@@ -89,7 +83,7 @@ void Database::open_or_check(Held& held) {
   // ending every session at once. Checked first, so that the request does not find out.
   const auto losses = losses_.load();
   const bool others_lost = std::exchange(held.losses_seen, losses) != losses;
-  if (held.connection && !held.connection->broken() && (others_lost || now - held.last_used >= check_after_idle_)) {
+  if (held.connection && !held.connection->broken() && (others_lost || now - held.last_used >= options_.check_after_idle)) {
     try {
       held.connection->exec("reprise_ping", "SELECT 1");
     } catch (const PgError&) {
@@ -102,9 +96,9 @@ void Database::open_or_check(Held& held) {
   held.last_used = now;
   if (!held.connection || held.connection->broken()) {
     held.connection.reset();
-    held.connection = std::make_unique<Connection>(conninfo_, session_settings_);
+    held.connection = std::make_unique<Connection>(conninfo_, options_.session_settings);
     held.connection->commit_with(&commits_);
-    if (&held == &here_) held.connection->set_result_spin(lone_request_spin_);
+    if (&held == &here_) held.connection->set_result_spin(options_.lone_request_spin);
   }
 }
 

@@ -21,18 +21,25 @@ namespace reprise::pg {
 
 class Database {
  public:
+  struct Options {
+    /// Database threads, each with one connection.
+    int threads = 4;
+    /// See CommitGroup.
+    CommitGroup::Options commits;
+    /// A connection unused for this long is checked with a round trip before it is used. The
+    /// pool hands work to the thread that idled last, so under light load most connections sit
+    /// unused for long, and a server's idle_session_timeout or a proxy may close them
+    /// meanwhile; a transaction sent whole would otherwise find out only at its COMMIT, as an
+    /// in-doubt failure.
+    std::chrono::milliseconds check_after_idle = std::chrono::seconds(30);
+    /// How long the connection of `run_here_if_idle` polls for results before sleeping
+    /// (Connection::set_result_spin; --idle-poll).
+    std::chrono::microseconds lone_request_spin{};
+    /// See Connection (--synchronous-commit).
+    std::string session_settings;
+  };
   /// Each thread opens its connection as it starts, and takes jobs after that.
-  /// `commits`: see CommitGroup. `check_after_idle`: a connection unused for
-  /// this long is checked with a round trip before it is used. The pool hands work to the
-  /// thread that idled last, so under light load most connections sit unused for long, and a
-  /// server's idle_session_timeout or a proxy may close them meanwhile; a transaction sent
-  /// whole would otherwise find out only at its COMMIT, as an in-doubt failure.
-  /// `lone_request_spin`: how long the connection of `run_here_if_idle` polls for results
-  /// before sleeping (Connection::set_result_spin; --idle-poll). `session_settings`: see
-  /// Connection (--synchronous-commit).
-  Database(std::string conninfo, int threads, CommitGroup::Options commits = {},
-           std::chrono::milliseconds check_after_idle = std::chrono::seconds(30),
-           std::chrono::microseconds lone_request_spin = {}, std::string session_settings = {});
+  Database(std::string conninfo, Options options);
   ~Database();
 
   /// Runs `job` on a database thread. Inside it, `connection()` is that thread's connection.
@@ -51,7 +58,7 @@ class Database {
   /// Throws PgError; std::logic_error outside a job of this pool.
   Connection& connection();
   /// A new connection owned by the caller (listeners, the timer loop, migrations).
-  std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_, session_settings_); }
+  std::unique_ptr<Connection> connect() const { return std::make_unique<Connection>(conninfo_, options_.session_settings); }
   void stop();
   /// Threads waiting for a job.
   std::size_t idle_threads();
@@ -96,10 +103,8 @@ class Database {
   void open_or_check(Held& held);
 
   std::string conninfo_;
-  std::string session_settings_;
+  const Options options_;
   CommitGroup commits_;  // shared by the pool's connections
-  const std::chrono::milliseconds check_after_idle_;
-  const std::chrono::microseconds lone_request_spin_;
   // Connections found lost so far: after a PostgreSQL restart every other connection is dead
   // too, and each is checked before its next job rather than fail that job's request.
   std::atomic<std::uint64_t> losses_{0};

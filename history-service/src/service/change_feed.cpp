@@ -167,11 +167,10 @@ void ChangeFeed::send_loop() {
       if (count_now) next_count = std::chrono::steady_clock::now() + kPeerCountEvery;
       if (!count_now && lines.empty()) continue;
       if (!conn || conn->broken()) {
-        conn = std::make_unique<pg::Connection>(conninfo_);
-        sender_pid_ = conn->backend_pid();
         // A notification is a wake-up, not data: one lost in a crash costs a waiter a re-read
         // at its deadline. So these commits do not wait for the WAL flush.
-        conn->exec_script("SET synchronous_commit = off");
+        conn = std::make_unique<pg::Connection>(conninfo_, "-c synchronous_commit=off");
+        sender_pid_ = conn->backend_pid();
       }
       if (count_now) count_peers(*conn);
       if (lines.empty()) continue;

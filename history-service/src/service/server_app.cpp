@@ -70,12 +70,13 @@ int run_server(const ServerAppOptions& options) {
   // reaches under load with one in flight, so the groups do not shrink (docs/architecture.md).
   pg::CommitGroup::Options commits;
   commits.next_group_size = static_cast<std::size_t>(std::max(2, options.database_threads / 2));
-  pg::Database db(options.database_url, options.database_threads, commits, std::chrono::seconds(30),
-                  options.idle_poll, session_settings);
+  pg::Database db(options.database_url, {.threads = options.database_threads,
+                                         .commits = commits,
+                                         .lone_request_spin = options.idle_poll,
+                                         .session_settings = session_settings});
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);
-  TimerLoop timers(
-      options.database_url, [&feed](const store::Effects& e) { feed.publish(e); }, 4, session_settings);
+  TimerLoop timers(options.database_url, session_settings, [&feed](const store::Effects& e) { feed.publish(e); });
   feed.on_timer([&timers](protocol::Timestamp at) { timers.timer_set(at); });
   store::set_history_limit(options.api.limits.history_max_events);
   api::Api api(io, db, hub, feed, store::TaskTokenSigner(secret), options.api);

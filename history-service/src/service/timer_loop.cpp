@@ -12,17 +12,14 @@ namespace reprise::service {
 
 using namespace std::chrono_literals;
 
-TimerLoop::TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads,
-                     std::string session_settings)
-    : conninfo_(std::move(conninfo)),
-      session_settings_(std::move(session_settings)),
-      publish_(std::move(publish)),
-      firing_threads_(std::max(1, firing_threads)) {}
+TimerLoop::TimerLoop(std::string conninfo, std::string session_settings,
+                     std::function<void(const store::Effects&)> publish)
+    : conninfo_(std::move(conninfo)), session_settings_(std::move(session_settings)), publish_(std::move(publish)) {}
 
 TimerLoop::~TimerLoop() { stop(); }
 
 void TimerLoop::start() {
-  for (int i = 1; i < firing_threads_; ++i) helpers_.emplace_back([this] { help(); });
+  for (int i = 1; i < kFiringThreads; ++i) helpers_.emplace_back([this] { help(); });
   thread_ = std::thread([this] { run(); });
 }
 

@@ -24,8 +24,7 @@ namespace reprise::service {
 class TimerLoop {
  public:
   /// `session_settings`: see pg::Connection.
-  TimerLoop(std::string conninfo, std::function<void(const store::Effects&)> publish, int firing_threads = 4,
-            std::string session_settings = {});
+  TimerLoop(std::string conninfo, std::string session_settings, std::function<void(const store::Effects&)> publish);
   ~TimerLoop();
   void start();
   void stop();
@@ -41,7 +40,9 @@ class TimerLoop {
   std::string conninfo_;
   std::string session_settings_;
   std::function<void(const store::Effects&)> publish_;
-  int firing_threads_;
+  // Threads firing due timers at once, each on its own connection: a burst of due timers
+  // fires in parallel, as the pool's writes do.
+  static constexpr int kFiringThreads = 4;
   std::uint64_t drain_round_ = 0;  // bumped to send the helpers firing
   int helpers_busy_ = 0;           // helpers still firing in the current round
   std::condition_variable helpers_wake_, helpers_done_;

@@ -37,13 +37,13 @@ void remember_on_commit(pg::Connection& conn, const ExecutionRow& row) {
     conn.after_commit([key] { committed_runs().forget(key); });
     return;
   }
-  conn.after_commit([key, row, epoch = committed_runs().epoch()]() mutable {
+  conn.after_commit([key, row, epoch = conn.began_generation()]() mutable {
     committed_runs().put(key, std::move(row), epoch);  // hooks run once
   });
 }
 
 void remember_close_on_commit(pg::Connection& conn, const RunKey& run, CommittedClose close) {
-  conn.after_commit([key = to_string(run), close = std::move(close), epoch = committed_closes().epoch()]() mutable {
+  conn.after_commit([key = to_string(run), close = std::move(close), epoch = conn.began_generation()]() mutable {
     committed_closes().put(key, std::move(close), epoch);
   });
 }
@@ -56,7 +56,7 @@ void remember_on_commit(pg::Connection& conn, const ActivityRow& started) {
   auto kept = started;
   kept.input.clear();
   kept.heartbeat_details.reset();
-  conn.after_commit([key, kept = std::move(kept), epoch = committed_activities().epoch()]() mutable {
+  conn.after_commit([key, kept = std::move(kept), epoch = conn.began_generation()]() mutable {
     committed_activities().put(key, std::move(kept), epoch);
   });
 }

@@ -36,10 +36,6 @@ template <class Row>
 class CommittedRows {
  public:
   explicit CommittedRows(std::size_t capacity) : capacity_(capacity) {}
-  /// What `put` must be given: the count of sessions when the transaction that commits the
-  /// row began to remember it.
-  static std::uint64_t epoch() { return pg::session_generation(); }
-
   std::optional<Row> find(const std::string& key) {
     std::lock_guard lock(mutex_);
     forget_if_new_sessions();
@@ -47,7 +43,8 @@ class CommittedRows {
     if (it == rows_.end()) return std::nullopt;
     return it->second;
   }
-  /// Remembers `row`, unless a session began since `epoch` (see above).
+  /// Remembers `row`, unless the count of sessions moved since `epoch`, when the transaction
+  /// that committed it began (pg::Connection::began_generation; see above).
   void put(const std::string& key, Row row, std::uint64_t epoch) {
     std::lock_guard lock(mutex_);
     forget_if_new_sessions();
