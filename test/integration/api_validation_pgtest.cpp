@@ -135,6 +135,53 @@ TEST_CASE("malformed requests are answered 400 with an error code and the field 
     INFO(r.raw);
     CHECK(r.status == 400);
     CHECK(mentions(r, "timeout"));
+    // Past what a workflow task may take (the row keeps it in 32 bits of milliseconds).
+    body = good;
+    body["workflow_task_timeout"] = "25d";
+    r = api.start(body);
+    INFO(r.raw);
+    CHECK(r.status == 400);
+    CHECK(mentions(r, "workflow_task_timeout"));
+    CHECK(mentions(r, "at most 1d"));
+  }
+
+  SECTION("a command with a value it cannot have is a bad command that names the field") {
+    // Each fails its task visibly (WorkflowTaskFailed) and changes nothing else. A timeout of
+    // zero is no limit in some engines; here a limit is left out for that, and a zero one would
+    // time the run (or every one of its tasks) out at once.
+    const std::vector<std::pair<json, std::string>> bad = {
+        {RepriseApi::command("StartChildWorkflowExecution",
+                             {{"workflow_id", "v-child"}, {"workflow_type", "C"}, {"run_timeout", "0s"}}),
+         "run_timeout"},
+        {RepriseApi::command("StartChildWorkflowExecution",
+                             {{"workflow_id", "v-child"}, {"workflow_type", "C"}, {"execution_timeout", "0ms"}}),
+         "execution_timeout"},
+        {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"run_timeout", "0s"}}), "run_timeout"},
+        {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"workflow_task_timeout", "30d"}}),
+         "workflow_task_timeout"},
+        {RepriseApi::command("SignalExternalWorkflowExecution",
+                             {{"workflow_id", "v-other"}, {"run_id", "not-a-uuid"}, {"signal_name", "s"}}),
+         "run_id"},
+        {RepriseApi::command("RequestCancelExternalWorkflowExecution", {{"workflow_id", "v-other"}, {"run_id", "12345"}}),
+         "run_id"},
+        {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"signals", json::array({1, 2})}}), "signals"},
+        {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"signals", json::array({{{"input", 1}}})}}),
+         "signals"}};
+    int n = 0;
+    for (const auto& [command, field] : bad) {
+      const auto id = "v-bad-" + std::to_string(n++);
+      api.start_ok(id, "T", id);  // a queue each: a failed task is handed out again
+      auto task = api.expect_workflow_task(id);
+      auto r = api.complete_workflow_task(task["task_token"], {command});
+      INFO(command.dump() << " -> " << r.raw);
+      CHECK(r.status == 400);
+      CHECK(error_code(r) == "InvalidArgument");
+      CHECK(mentions(r, field));
+      auto types = api.event_types(id);
+      CHECK(count_of(types, "WorkflowTaskFailed") == 1);
+      CHECK(count_of(types, "WorkflowTaskCompleted") == 0);
+      CHECK(types.back() == "WorkflowTaskScheduled");  // the task is retried, nothing else done
+    }
   }
 
   SECTION("an unknown command fails the workflow task") {

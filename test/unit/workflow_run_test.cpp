@@ -86,8 +86,15 @@ std::string cancellable(WorkflowContext& ctx) {
   }
 }
 
+/// Sleeps until a deadline `amount` ms after its start: negative, the deadline has passed.
+int until_deadline(WorkflowContext& ctx, int amount) {
+  ctx.sleep(std::chrono::milliseconds(amount));
+  return amount;
+}
+
 Registry registry() {
   Registry r;
+  r.add_workflow("until_deadline", until_deadline);
   r.add_activity("charge", charge);
   r.add_activity("refund", refund);
   r.add_workflow("order", order);
@@ -145,6 +152,18 @@ TEST_CASE("a replay feeds recorded results back and asks only for what comes nex
   REQUIRE(commands.size() == 1);
   CHECK(type_of(commands[0]) == "StartTimer");
   CHECK(commands[0]["attributes"]["start_to_fire_timeout"] == "1s");
+}
+
+TEST_CASE("a sleep until a deadline already past asks for a timer that fires at once", "[unit][replay]") {
+  // A negative duration would be refused by the service, and again on every retry of the
+  // task, each computing it from a later now().
+  Engine e;
+  HistoryBuilder h;
+  h.started("until_deadline", -5000).task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "StartTimer");
+  CHECK(commands[0]["attributes"]["start_to_fire_timeout"] == "0s");
 }
 
 TEST_CASE("a finished timer completes the run with the activity's recorded result", "[unit][replay]") {
@@ -227,6 +246,16 @@ TEST_CASE("signals reach their handler in order, and queries read the state", "[
   CHECK(commands[0]["attributes"]["result"] == 42);
   // The function returned: its state (and so its handlers) is gone.
   CHECK_THROWS_WITH(e.run->query("total", nullptr), Catch::Contains("has returned"));
+}
+
+TEST_CASE("a signal whose input the handler cannot take is dropped, and the run goes on", "[unit][replay][signal]") {
+  Engine e;
+  HistoryBuilder h;
+  h.started("signals", nullptr).task().signaled("add", "yes").signaled("add", 2).signaled("add", 40).task(false);
+  auto commands = e.apply(h.events());
+  REQUIRE(commands.size() == 1);
+  CHECK(type_of(commands[0]) == "CompleteWorkflowExecution");
+  CHECK(commands[0]["attributes"]["result"] == 42);
 }
 
 TEST_CASE("side effects and versions are recorded live and read back on replay", "[unit][replay][marker]") {

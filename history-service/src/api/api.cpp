@@ -146,8 +146,10 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
       throw ApiError(ErrorCode::kInvalidArgument,
                      fmt::format("field \"{}\" must be positive; leave it out for no limit", field));
   s.task_timeout = f.duration("workflow_task_timeout").value_or(protocol::Duration{10'000});
-  if (s.task_timeout.count() <= 0)
-    throw ApiError(ErrorCode::kInvalidArgument, "field \"workflow_task_timeout\" must be positive");
+  if (s.task_timeout.count() <= 0 || s.task_timeout > store::kLongestWorkflowTaskTimeout)
+    throw ApiError(ErrorCode::kInvalidArgument,
+                   fmt::format("field \"workflow_task_timeout\" must be positive and at most {}",
+                               protocol::format_duration(store::kLongestWorkflowTaskTimeout)));
   s.id_reuse_policy = parse_reuse_policy(f.text("id_reuse_policy"));
   s.retry_policy = f.retry_policy("retry_policy");
   s.memo = f.payload("memo");

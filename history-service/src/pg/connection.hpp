@@ -40,6 +40,9 @@ class PgError : public std::runtime_error {
   const std::string& constraint() const noexcept { return constraint_; }
   /// RP400: a check in SQL found the request invalid; primary_message() says why, for the caller.
   bool rejected_request() const noexcept { return sqlstate_ == "RP400"; }
+  /// Class 22, a data exception: a value the request carried does not fit its column (a run
+  /// id that is not a UUID, a number out of range).
+  bool data_exception() const noexcept { return sqlstate_.starts_with("22"); }
   bool connection_lost() const noexcept { return connection_lost_; }
   bool in_doubt() const noexcept { return in_doubt_; }
   /// Serialization failure or deadlock: the whole transaction may be run again.

@@ -171,7 +171,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
       });
       break;
     } catch (const pg::PgError& e) {
-      if (!eager.continuation || !(e.rejected_request() || activity_id_taken(e))) throw;
+      if (!eager.continuation || !(e.rejected_request() || e.data_exception() || activity_id_taken(e))) throw;
       eager.continuation = nullptr;  // a bad command: recorded as a plain result; the task that follows reports it
     } catch (const CancelRacedOutcome&) {
       eager.continuation = nullptr;

@@ -11,6 +11,7 @@
 #include "store/tables.hpp"
 #include "store/uuid.hpp"
 
+#include <algorithm>
 #include <set>
 
 namespace reprise::store {
@@ -73,6 +74,20 @@ class Attributes {
     } catch (const std::invalid_argument& e) {
       fail(field, e.what());
     }
+  }
+  /// A workflow's execution or run timeout: positive when given; left out, no limit.
+  std::optional<Duration> workflow_timeout(std::string_view field) const {
+    auto d = duration(field);
+    if (d && d->count() == 0) fail(field, "must be positive; leave it out for no limit");
+    return d;
+  }
+  /// A workflow task timeout: as given, or else `inherited`; positive and at most a day.
+  Duration workflow_task_timeout(Duration inherited) const {
+    auto d = duration("workflow_task_timeout").value_or(inherited);
+    if (d.count() <= 0) fail("workflow_task_timeout", "must be positive");
+    if (d > kLongestWorkflowTaskTimeout)
+      fail("workflow_task_timeout", fmt::format("must be at most {}", format_duration(kLongestWorkflowTaskTimeout)));
+    return d;
   }
   json payload(std::string_view field, const Limits& limits) const {
     auto it = find(field);
@@ -208,6 +223,9 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
                          "run_id = $3::uuid AND scheduled_event_id = $4::bigint",
                          {ns, wid, rid, sid});
   if (found.rows() == 0 && ctx.has_buffered) throw CancelRacedOutcome{};
+  // Its outcome may have come through another instance since the row remembered here: read
+  // the run again before calling the command bad.
+  if (found.rows() == 0 && run.remembered()) throw pg::WriteConflict{};
   if (found.rows() == 0)
     a.fail("scheduled_event_id",
            fmt::format("{} names no pending activity of this run (it may have finished already)",
@@ -259,6 +277,7 @@ void cancel_timer(CommandContext& ctx, const Attributes& a) {
   TimerSpec spec{timer_kind::kUserTimer, 0, 0, {}, timer_id};
   auto started = run.pending_user_timer(spec.key());
   if (!started && ctx.has_buffered) throw CancelRacedOutcome{};
+  if (!started && run.remembered()) throw pg::WriteConflict{};  // it may have fired elsewhere: read again
   if (!started)
     a.fail("timer_id", fmt::format("\"{}\" names no pending timer of this run (it may have fired)",
                                    timer_id));
@@ -277,18 +296,21 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   next.workflow_type = a.opt_str("workflow_type", row.workflow_type);
   next.task_queue = a.opt_str("task_queue", row.task_queue);
   next.input = a.payload("input", ctx.limits);
-  next.run_timeout = a.duration("run_timeout");
+  next.run_timeout = a.workflow_timeout("run_timeout");
   if (!next.run_timeout && row.run_deadline)
     next.run_timeout = std::chrono::duration_cast<Duration>(*row.run_deadline - row.start_time);
-  next.task_timeout = a.duration("workflow_task_timeout").value_or(Duration{row.workflow_task_timeout_ms});
-  if (next.task_timeout.count() <= 0) a.fail("workflow_task_timeout", "must be positive");
+  next.task_timeout = a.workflow_task_timeout(Duration{row.workflow_task_timeout_ms});
   if (a.has("retry_policy")) next.retry_policy = a.retry_policy();
   else if (row.retry_policy) next.retry_policy = protocol::parse_json(*row.retry_policy).get<protocol::RetryPolicy>();
   next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
                                        : (row.memo ? protocol::parse_json(*row.memo) : json());
   // Signals the code received but did not handle go to the new run, never lost.
   auto carried = a.payload("signals", ctx.limits);
-  if (!carried.is_null() && !carried.is_array()) a.fail("signals", "must be an array of {signal_name, input}");
+  const bool signals_ok = carried.is_null() || (carried.is_array() && std::all_of(carried.begin(), carried.end(), [](const json& s) {
+                                                  auto name = s.find("signal_name");
+                                                  return s.is_object() && name != s.end() && name->is_string();
+                                                }));
+  if (!signals_ok) a.fail("signals", "must be an array of {signal_name, input}");
   auto new_run_id = new_uuid();
   json attrs = {{"new_run_id", new_run_id},
                 {"workflow_type", next.workflow_type},
@@ -387,9 +409,9 @@ void start_child(CommandContext& ctx, const Attributes& a) {
   child.workflow_type = a.str("workflow_type");
   child.task_queue = a.opt_str("task_queue", run.row().task_queue);
   child.input = a.payload("input", ctx.limits);
-  child.execution_timeout = a.duration("execution_timeout");
-  child.run_timeout = a.duration("run_timeout");
-  child.task_timeout = a.duration("workflow_task_timeout").value_or(Duration{run.row().workflow_task_timeout_ms});
+  child.execution_timeout = a.workflow_timeout("execution_timeout");
+  child.run_timeout = a.workflow_timeout("run_timeout");
+  child.task_timeout = a.workflow_task_timeout(Duration{run.row().workflow_task_timeout_ms});
   if (a.has("retry_policy")) child.retry_policy = a.retry_policy();
   child.memo = a.payload("memo", ctx.limits);
   auto policy = parent_close_policy(a);
@@ -433,6 +455,8 @@ void start_child(CommandContext& ctx, const Attributes& a) {
 void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
   auto& run = ctx.run;
   RunKey target{run.key().ns, a.str("workflow_id"), a.opt_str("run_id", "")};
+  if (!target.run_id.empty() && !is_uuid(target.run_id))
+    a.fail("run_id", "must be a run id (a UUID such as 0f8b2c1e-5d4a-4b6e-9c3d-7a1e2f3b4c5d), or left out for the open run");
   json initiated = {{"workflow_id", target.workflow_id},
                     {"run_id", target.run_id},
                     {"workflow_task_completed_event_id", ctx.completed_event_id}};

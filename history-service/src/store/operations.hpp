@@ -45,6 +45,11 @@ struct SignalRequest {
   std::string identity, request_id;
 };
 
+/// The longest workflow task timeout a run may have: a task that takes longer is lost work,
+/// not a slow one (Temporal allows two minutes), and the run's row keeps it in milliseconds
+/// in a 32-bit column.
+inline constexpr Duration kLongestWorkflowTaskTimeout = std::chrono::hours(24);
+
 struct StartRequest {
   std::string ns, workflow_id, workflow_type, task_queue;
   json input;

@@ -95,18 +95,38 @@ std::optional<RunState> RunState::load(pg::Connection& conn, const RunKey& key, 
   return from_rows(conn, conn.exec(s));
 }
 
-pg::Connection::Statement RunState::load_latest_statement(const std::string& ns, const std::string& workflow_id,
-                                                          bool lock) {
-  return {lock ? "run_load_latest_locked" : "run_load_latest",
-          fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
-                      "ORDER BY (status = 'Running') DESC, start_time DESC LIMIT 1{}",
+pg::Connection::Statement RunState::load_open_statement(const std::string& ns, const std::string& workflow_id,
+                                                        bool lock) {
+  return {lock ? "run_load_open_locked" : "run_load_open",
+          fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 AND status = 'Running'{}",
                       kExecutionColumns, lock ? " FOR UPDATE" : ""),
           {ns, workflow_id}};
 }
 
 std::optional<RunState> RunState::load_latest(pg::Connection& conn, const std::string& ns,
                                               const std::string& workflow_id, bool lock) {
-  return from_rows(conn, conn.exec(load_latest_statement(ns, workflow_id, lock)));
+  // Two statements, not one ordered by status: a statement that waits for a row's lock reads
+  // that row again afterwards and drops it if its WHERE no longer holds, but it neither sorts
+  // again nor sees rows committed after it began. An "open first" ordering would hand back a
+  // run closed by continue-as-new while it waited, and not the run that replaced it. The open
+  // run's statement drops such a run; a statement begun afterwards sees its successor.
+  const pg::Connection::Statement newest = {
+      lock ? "run_load_newest_locked" : "run_load_newest",
+      fmt::format("SELECT {} FROM executions WHERE namespace = $1 AND workflow_id = $2 "
+                  "ORDER BY start_time DESC LIMIT 1{}",
+                  kExecutionColumns, lock ? " FOR UPDATE" : ""),
+      {ns, workflow_id}};
+  std::optional<RunState> closed;
+  for (int pass = 0; pass < 3; ++pass) {
+    if (auto open = from_rows(conn, conn.exec(load_open_statement(ns, workflow_id, lock)))) return open;
+    // Locked, a closed run is the answer only once no run is open after its lock was taken:
+    // the newest run's statement too may have waited for a run that continued as new.
+    if (closed) return closed;
+    auto latest = from_rows(conn, conn.exec(newest));
+    if (!latest || latest->is_open() || !lock) return latest;
+    closed = std::move(latest);
+  }
+  return closed;
 }
 
 std::optional<RunState> RunState::find(pg::Connection& conn, const RunKey& key, bool lock) {

@@ -98,10 +98,13 @@ class RunState {
   /// other rows (pg::Connection::exec_all).
   static pg::Connection::Statement load_statement(const RunKey& key, bool lock = false);
   static std::optional<RunState> from_rows(pg::Connection& conn, const pg::Result& rows);
-  /// What load_latest() runs, for reading it in one round trip with other rows.
-  static pg::Connection::Statement load_latest_statement(const std::string& ns, const std::string& workflow_id,
-                                                         bool lock = false);
-  /// The open run of a workflow id, or else its most recently started run.
+  /// The open run of a workflow id (by the executions_one_open_run index), for reading it in
+  /// one round trip with other rows; when it finds none, load_latest() has the answer.
+  static pg::Connection::Statement load_open_statement(const std::string& ns, const std::string& workflow_id,
+                                                       bool lock = false);
+  /// The open run of a workflow id, or else its most recently started run. Locked, it is the
+  /// run open once the lock is held: a run that closes while this waits for its lock
+  /// (continue-as-new, a retry) gives way to the run that follows it.
   static std::optional<RunState> load_latest(pg::Connection& conn, const std::string& ns,
                                              const std::string& workflow_id, bool lock = false);
   /// The run `key` names: an empty run_id means the open run of the workflow id, else its latest.
@@ -112,7 +115,17 @@ class RunState {
   static protocol::ApiError not_found(const RunKey& key);
   /// A run as this process last committed it (committed_runs()): save() is fenced on its
   /// version, so a row that changed since fails the transaction instead of being overwritten.
-  static RunState from_committed(pg::Connection& conn, ExecutionRow row) { return RunState(conn, std::move(row), false); }
+  static RunState from_committed(pg::Connection& conn, ExecutionRow row) {
+    RunState run(conn, std::move(row), false);
+    run.remembered_ = true;
+    return run;
+  }
+  /// Whether this run was read from what this process committed last (from_committed), not
+  /// from the database. Its row may be stale (another instance may have changed it since:
+  /// save() is fenced and fails then), and so may what was derived from it: a change that
+  /// finds the database disagreeing with it must throw pg::WriteConflict, so that the
+  /// transaction runs again on the row as it is, rather than refuse the request.
+  bool remembered() const { return remembered_; }
   /// A new run; save() inserts it.
   static RunState create(pg::Connection& conn, ExecutionRow row);
 
@@ -201,6 +214,7 @@ class RunState {
   pg::Connection* conn_;
   ExecutionRow row_;                     // the run as it will be after save()
   bool is_new_;                          // save() inserts rather than updates
+  bool remembered_ = false;              // read from committed state, not the database
   bool closed_here_ = false;             // close() ran and save() has not yet written it
   bool closed_saved_ = false;            // saved a close; RunSet has not cascaded it yet
   bool row_changed_ = false;             // the execution row differs from the database

@@ -1,8 +1,10 @@
 #pragma once
 
+#include <cctype>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <string_view>
 
 #include <fmt/compile.h>
 #include <fmt/format.h>
@@ -24,6 +26,19 @@ inline std::string new_uuid() {
   lo = (lo & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
   return fmt::format(FMT_COMPILE("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}"), hi >> 32, (hi >> 16) & 0xFFFF,
                      hi & 0xFFFF, lo >> 48, lo & 0xFFFFFFFFFFFFULL);
+}
+
+/// Whether `text` is a UUID as PostgreSQL's uuid type reads it in its canonical form
+/// (8-4-4-4-12 hexadecimal digits), so that a bad one is refused with the field's name rather
+/// than by the database.
+inline bool is_uuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
 }
 
 }  // namespace reprise::store

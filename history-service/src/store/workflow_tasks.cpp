@@ -268,8 +268,8 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
         check_activity_ids = true;
         continue;
       }
-      // A command a check in SQL refused: a bad command.
-      if (!e.rejected_request()) throw;
+      // A command a check in SQL refused, or a value of one that fits no column: a bad command.
+      if (!e.rejected_request() && !e.data_exception()) throw;
       throw ApiError(ErrorCode::kInvalidArgument, e.primary_message());
     } catch (const CancelRacedOutcome&) {
       unhandled = true;  // rolled back; the next round records the rejection instead

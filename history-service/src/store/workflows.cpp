@@ -89,13 +89,16 @@ json signal_attributes(const SignalRequest& s) {
 /// TerminateIfRunning); returns the run id of an earlier start with the same request id,
 /// which makes this start a no-op.
 std::optional<std::string> check_reuse(RunSet& runs, const StartRequest& req) {
-  // One round trip: the request id's earlier run, and the workflow id's latest run (locked).
-  std::vector<pg::Connection::Statement> reads{RunState::load_latest_statement(req.ns, req.workflow_id, /*lock=*/true)};
+  // One round trip: the request id's earlier run, and the workflow id's open run (locked);
+  // without an open run, its latest.
+  auto& conn = runs.connection();
+  std::vector<pg::Connection::Statement> reads{RunState::load_open_statement(req.ns, req.workflow_id, /*lock=*/true)};
   if (!req.request_id.empty()) reads.push_back(applied_request_statement({req.ns, req.workflow_id, ""}, req.request_id));
-  auto rows = runs.connection().exec_all(std::move(reads));
+  auto rows = conn.exec_all(std::move(reads));
   if (rows.size() > 1)
     if (auto earlier = applied_request(rows[1])) return earlier;
-  auto* latest = runs.adopt(RunState::from_rows(runs.connection(), rows[0]));
+  auto open = RunState::from_rows(conn, rows[0]);
+  auto* latest = runs.adopt(open ? std::move(open) : RunState::load_latest(conn, req.ns, req.workflow_id, /*lock=*/true));
   if (!latest) return std::nullopt;
   const auto& row = std::as_const(*latest).row();
   if (latest->is_open()) {

@@ -201,7 +201,8 @@ class WorkflowContext {
 
   // ---- Time -----------------------------------------------------------------------------
 
-  /// Durable: survives worker and service restarts; a 30-day sleep is one timer.
+  /// Durable: survives worker and service restarts; a 30-day sleep is one timer. A duration
+  /// of zero or less (a deadline already past: `ctx.sleep(deadline - ctx.now())`) fires at once.
   void sleep(std::chrono::milliseconds duration, const SourceLocation& loc = SourceLocation::current());
   Future<void> start_timer(std::chrono::milliseconds duration, const SourceLocation& loc = SourceLocation::current());
   /// The time of the current workflow task: the same on every replay.
@@ -253,10 +254,21 @@ class WorkflowContext {
 
   // ---- Signals and queries ------------------------------------------------------------------
 
-  /// Calls `handler` for each signal named `name`, in the order they were received.
+  /// Calls `handler` for each signal named `name`, in the order they were received. A signal
+  /// whose input is not a T is dropped with a warning (the sender's mistake must not stop the
+  /// run, and every replay drops it again).
   template <class T>
   void on_signal(const std::string& name, std::function<void(T)> handler) {
-    on_signal_payload(name, [handler = std::move(handler)](const Payload& p) { handler(from_payload<T>(p)); });
+    on_signal_payload(name, [this, name, handler = std::move(handler)](const Payload& p) {
+      std::optional<T> value;
+      try {
+        value.emplace(from_payload<T>(p));
+      } catch (const std::exception& e) {
+        drop_undecodable_signal(name, e.what());
+        return;
+      }
+      handler(std::move(*value));
+    });
   }
   void on_signal_payload(const std::string& name, std::function<void(const Payload&)> handler);
   /// Answers queries named `name` from the workflow's state. Must not change the state.
@@ -290,6 +302,7 @@ class WorkflowContext {
                                                          const ActivityOptions& options,
                                                          const SourceLocation& loc);
   Payload record_side_effect(const std::function<Payload()>& fn, const SourceLocation& loc);
+  void drop_undecodable_signal(const std::string& name, const char* error);
 
   detail::WorkflowRun* run_;
 };

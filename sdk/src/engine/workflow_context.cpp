@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <reprise/workflow.hpp>
 
 #include "engine/workflow_run.hpp"
@@ -105,6 +106,12 @@ void WorkflowContext::spawn(std::function<void()> body) { run_->spawn(std::move(
 
 void WorkflowContext::on_signal_payload(const std::string& name, std::function<void(const Payload&)> handler) {
   run_->on_signal(name, std::move(handler));
+}
+
+void WorkflowContext::drop_undecodable_signal(const std::string& name, const char* error) {
+  spdlog::warn("msg=\"signal dropped: its input is not what the handler takes\" workflow_id={} run_id={} "
+               "signal_name={} error=\"{}\"",
+               run_->info().workflow_id, run_->info().run_id, name, error);
 }
 
 void WorkflowContext::on_query_payload(const std::string& name, std::function<Payload(const Payload&)> handler) {

@@ -425,6 +425,9 @@ std::shared_ptr<FutureState> WorkflowRun::signal_external(const std::string& wor
 std::shared_ptr<FutureState> WorkflowRun::start_timer(std::chrono::milliseconds duration,
                                                       const std::source_location& loc) {
   auto id = std::to_string(++timer_seq_);
+  // A deadline already past fires at once: a negative duration would fail the task on every
+  // attempt, each computing it from a later now().
+  duration = std::max(duration, std::chrono::milliseconds(0));
   auto& cmd = issue(CommandType::kStartTimer, {{"timer_id", id}, {"start_to_fire_timeout", duration_text(duration)}},
                     "timer_id=" + id, loc);
   timers_[id] = &cmd;
