@@ -1,12 +1,15 @@
 #include "activity_runner.hpp"
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <thread>
 
 #include <fmt/format.h>
 #include <reprise/activity.hpp>
 #include <reprise/protocol/duration.hpp>
+#include <reprise/protocol/json_dump.hpp>
 #include <spdlog/spdlog.h>
 
 namespace reprise::detail {
@@ -34,41 +37,69 @@ ActivityInfo info_of(const json& t) {
   return info;
 }
 
-/// Sends heartbeats at most every half heartbeat timeout (or every second without one): the
-/// latest details are what matters, and the service must hear from us before the timeout.
+/// Sends heartbeats at most once per interval (a third of the heartbeat timeout, at most a
+/// second): the latest details are what matters. One recorded within the interval is held,
+/// and sent when the interval ends, by a thread of its own (started with the first held one),
+/// unless a newer one replaces it first: the service must hear of every heartbeat within the
+/// timeout, or it times the attempt out although the activity never went that long without one.
 class HeartbeatBatcher {
  public:
   HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout)
       : service_(service), token_(std::move(token)),
         interval_(timeout.count() > 0 ? std::min(timeout / 3, std::chrono::milliseconds(1000))
                                       : std::chrono::milliseconds(1000)) {}
+  HeartbeatBatcher(const HeartbeatBatcher&) = delete;
+  HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
+  ~HeartbeatBatcher() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    wake_.notify_one();
+    if (sender_.joinable()) sender_.join();
+  }
 
-  /// Sends at most one heartbeat per interval (a third of the timeout, at most a second, so a
-  /// skipped one can never make the service see a gap longer than the activity's own); the
-  /// details of a skipped one wait for flush().
+  /// Sends `details` now, or holds them until the interval since the last one sent ends.
+  /// Returns whether the service asked the activity to stop (canceled, or the attempt is over).
   bool record(const json& details) {
-    auto now = Clock::now();
-    if (sent_once_ && now - last_sent_ < interval_) {
+    std::unique_lock lock(mutex_);
+    if (sent_once_ && Clock::now() - last_sent_ < interval_) {
       pending_ = details;
+      if (!sender_.joinable()) sender_ = std::thread([this] { send_held_when_due(); });
+      wake_.notify_one();
       return cancel_requested_;
     }
-    send(details);
-    last_sent_ = now;
-    sent_once_ = true;
+    send(lock, details);
     return cancel_requested_;
   }
-  /// Sends the latest details not sent yet (before a failure, so the next attempt has them).
+  /// Sends the held details now (before a failure, so the next attempt has them).
   void flush() {
-    if (pending_) send(*std::exchange(pending_, std::nullopt));
+    std::unique_lock lock(mutex_);
+    if (pending_) send(lock, *std::exchange(pending_, std::nullopt));
   }
 
  private:
-  void send(const json& details) {
+  void send_held_when_due() {
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      if (!pending_) {
+        wake_.wait(lock);
+      } else if (Clock::now() < last_sent_ + interval_) {
+        wake_.wait_until(lock, last_sent_ + interval_);
+      } else {
+        send(lock, *std::exchange(pending_, std::nullopt));
+      }
+    }
+  }
+  /// Posts one heartbeat, the lock held: heartbeats of one attempt go one at a time, in order.
+  void send(std::unique_lock<std::mutex>&, const json& details) {
     pending_.reset();
+    last_sent_ = Clock::now();
+    sent_once_ = true;
     try {
       auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}},
                                   std::chrono::seconds(10));
-      cancel_requested_ = answer.value("cancel_requested", false);
+      cancel_requested_ = cancel_requested_ || answer.value("cancel_requested", false);
     } catch (const ServiceError& e) {
       // A stale token means this attempt is over (timed out, or the run closed): stop working.
       if (e.code() == "StaleTaskToken") cancel_requested_ = true;
@@ -76,19 +107,103 @@ class HeartbeatBatcher {
     }
   }
 
- public:
-
- private:
   ServiceConnection& service_;
-  std::string token_;
-  std::chrono::milliseconds interval_;
+  const std::string token_;
+  const std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
   Clock::time_point last_sent_;
   bool sent_once_ = false;
   bool cancel_requested_ = false;
+  bool done_ = false;
   std::optional<json> pending_;
+  std::thread sender_;
 };
 
+/// Posts an activity's outcome. It is worth a few tries: a restarting service would otherwise
+/// make the activity run again after its timeout. The token makes a repeat harmless.
+json post_outcome(ServiceConnection& service, std::string_view path, const json& body) {
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return post_answer(service, path, body);
+    } catch (const ServiceError& e) {
+      if (e.code() != "Unavailable" || attempt == 5) throw;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    }
+  }
+}
+
+/// The failure of an attempt whose result the service will never accept: not retryable, since
+/// every attempt would end the same way, and naming the refusal, which is what the workflow
+/// (and whoever reads its history) needs to know.
+json refused_result_failure(const ServiceError& refusal) {
+  return {{"message", fmt::format("the activity's result was refused by the service: {}", refusal.what())},
+          {"type", "ResultRefused"},
+          {"non_retryable", true}};
+}
+
+/// Completes the attempt with `body`. A completion refused for what it holds would otherwise be
+/// lost, the attempt would time out and run again, and be refused again, forever under the
+/// default retry policy. So a continuation that cannot be sent (it can carry the body over the
+/// request limit, or hold a bad command) is dropped and the result sent alone: the run's next
+/// workflow task then comes as any task does, and the run is rebuilt for it. A result refused
+/// alone fails the attempt for good.
+json complete_attempt(ServiceConnection& service, json body, const ActivityInfo& info) {
+  auto without_continuation = [&](const std::string& why) {
+    spdlog::warn("msg=\"activity result's continuation not delivered; sending the result alone\" activity_type={} "
+                 "activity_id={} workflow_id={} error=\"{}\"",
+                 info.activity_type, info.activity_id, info.workflow_id, why);
+    body.erase("workflow_task");
+    return complete_attempt(service, std::move(body), info);
+  };
+  try {
+    return post_outcome(service, "/activity-tasks/complete", body);
+  } catch (const ServiceError& e) {
+    if (!refused_for_good(e)) throw;
+    if (body.contains("workflow_task")) return without_continuation(fmt::format("{}: {}", e.code(), e.what()));
+    spdlog::warn("msg=\"activity result refused; failing the attempt for good\" activity_type={} activity_id={} "
+                 "workflow_id={} code={} error=\"{}\"",
+                 info.activity_type, info.activity_id, info.workflow_id, e.code(), e.what());
+    return post_outcome(service, "/activity-tasks/fail",
+                        {{"task_token", body["task_token"]},
+                         {"identity", body["identity"]},
+                         {"failure", refused_result_failure(e)}});
+  } catch (const json::exception& e) {
+    // Text that is not UTF-8 cannot be sent. In the continuation, the result may still go alone;
+    // in the result, it is the activity's failure (run_activity_task reports it).
+    if (!body.contains("workflow_task")) throw;
+    return without_continuation(e.what());
+  }
+}
+
 }  // namespace
+
+bool refused_for_good(const ServiceError& error) {
+  const auto& code = error.code();
+  return code != "Unavailable" && code != "StaleTaskToken" && code != "UnhandledEvents";
+}
+
+// The service's request body limit as it starts unless told otherwise: twice its 2 MiB payload
+// limit, plus 64 KiB (history-service/src/main.cpp). Only a body over it is taken for refused;
+// one under it that breaks the connection meets a service that is down, and is retried.
+constexpr std::size_t kServiceBodyLimit = 2 * (std::size_t{2} << 20) + 64 * 1024;
+
+json post_answer(ServiceConnection& service, std::string_view path, const json& body) {
+  try {
+    return service.post(path, body);
+  } catch (const ServiceError& e) {
+    if (e.code() != "Unavailable") throw;
+    // Measured only now: a failure is rare, and the text was written once already.
+    const auto size = protocol::dump_json(body).size();
+    if (size <= kServiceBodyLimit) throw;
+    throw ServiceError("PayloadTooLarge",
+                       fmt::format("the request body is {} bytes, over the service's {} byte limit (the service "
+                                   "closed the connection while it was sent: {}); store large data elsewhere and "
+                                   "pass a reference",
+                                   size, kServiceBodyLimit, e.what()),
+                       413);
+  }
+}
 
 json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
                        const std::string& identity, const std::string& sticky_queue, const Continuation& continuation) {
@@ -101,19 +216,10 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
   auto report = [&](const char* path, json body) {
     body["task_token"] = token;
     body["identity"] = identity;
-    if (std::string_view(path) != "/activity-tasks/complete") heartbeats.flush();
+    const bool completing = std::string_view(path) == "/activity-tasks/complete";
+    if (!completing) heartbeats.flush();
     try {
-      // The outcome is worth a few tries: a restarting service would otherwise make the
-      // activity run again after its timeout. The token makes a repeat harmless.
-      for (int attempt = 1;; ++attempt) {
-        try {
-          service_answer = service.post(path, body);
-          break;
-        } catch (const ServiceError& e) {
-          if (e.code() != "Unavailable" || attempt == 5) throw;
-          std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
-        }
-      }
+      service_answer = completing ? complete_attempt(service, std::move(body), info) : post_outcome(service, path, body);
     } catch (const ServiceError& e) {
       // StaleTaskToken: the attempt timed out or the activity was canceled meanwhile; the
       // service has moved on and this outcome is rightly dropped.

@@ -3,8 +3,10 @@
 /// heartbeats reach the service (batched), and reports the outcome.
 
 #include <functional>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+#include <reprise/errors.hpp>
 #include <reprise/registry.hpp>
 
 #include "transport/service_connection.hpp"
@@ -17,9 +19,22 @@ using Continuation = std::function<nlohmann::json(const nlohmann::json& result)>
 
 /// Returns the service's answer to the outcome (null when it was not accepted). With
 /// `sticky_queue` (this worker's own, eager dispatch on), a completion's answer may carry the
-/// run's next workflow task, or say that `continuation`'s task was applied.
+/// run's next workflow task, or say that `continuation`'s task was applied. A completion the
+/// service refuses for what it holds is sent again without its continuation, and a result
+/// refused alone fails the attempt for good.
 nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& service, const nlohmann::json& task,
                                  const std::string& identity, const std::string& sticky_queue,
                                  const Continuation& continuation = nullptr);
+
+/// Whether the service refused a task's answer for what it holds (too large, invalid), so that
+/// sending it again would only be refused again. Not an unreachable service (worth retrying),
+/// nor an attempt that is over (StaleTaskToken, UnhandledEvents: the answer is rightly dropped).
+bool refused_for_good(const ServiceError& error);
+
+/// ServiceConnection::post for a task's answer, except that a body over the service's request
+/// limit throws the PayloadTooLarge it is: the service answers one with 413 and closes the
+/// connection while the body is still arriving, which the sender sees as a broken connection
+/// ("Unavailable"), indistinguishable from a service that is down.
+nlohmann::json post_answer(ServiceConnection& service, std::string_view path, const nlohmann::json& body);
 
 }  // namespace reprise::detail

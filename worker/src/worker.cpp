@@ -55,6 +55,12 @@ struct Worker::Impl {
   /// task to `handle`.
   void poll(const std::string& kind, const std::string& queue, void (Impl::*handle)(const json&));
   void handle_workflow_task(const json& task);
+  /// Sends a workflow task's completion; returns the service's answer, or null when the service
+  /// refused it for what it holds, or it could not even be written, and the task was failed instead.
+  json complete_workflow_task(const json& task, const json& body);
+  /// Fails a workflow task whose answer cannot be delivered, naming why: else nothing is
+  /// reported, the task times out on every attempt and the history shows only the timeouts.
+  void fail_undeliverable_task(const json& task, const std::string& why);
   /// Runs an activity task, then the workflow task its result may hand back (eager dispatch).
   void run_activity(const json& task);
   /// A warm run fed an activity's result ahead of the service (continuation).
@@ -190,7 +196,9 @@ void Worker::Impl::run_activity(const json& task) {
                                           sticky ? sticky_queue : std::string(), continuation);
   if (continued.run) {
     const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
-    // Not applied: the run ran ahead of its history and is dropped (its fibers unwind here).
+    // Not applied (the service recorded the result alone, or refused the continuation and the
+    // result went again without it): the run ran ahead of its history and is dropped (its fibers
+    // unwind here).
     if (applied) {
       ++continued_tasks;
       keep_warm(std::move(continued.run), std::move(answer["events"]));
@@ -301,7 +309,8 @@ void Worker::Impl::handle_workflow_task(const json& task) {
         body["identity"] = options.identity;
         if (cache.capacity() > 0) body["sticky_task_queue"] = sticky_queue;
         eager_slots = ask_for_next_tasks(body);
-        auto reply = service.post("/workflow-tasks/complete", body);
+        auto reply = complete_workflow_task(task, body);
+        if (reply.is_null()) break;  // refused: the run is dropped below, rebuilt for the next attempt
         if (reply.contains("activity_tasks")) eager_tasks = std::move(reply["activity_tasks"]);
         if (reply.contains("events")) appended_events = std::move(reply["events"]);
         accepted = true;
@@ -327,9 +336,37 @@ void Worker::Impl::handle_workflow_task(const json& task) {
     // service holds, so it is dropped and rebuilt from the history next time.
     spdlog::info("msg=\"workflow task answer refused\" workflow_id={} code={} error=\"{}\"", workflow_id,
                  e.code(), e.what());
+  } catch (const std::exception& e) {
+    // A failure or query answer that cannot be written (text that is not UTF-8): not a poll's
+    // failure, which is what it would be logged as if it went on.
+    spdlog::warn("msg=\"workflow task answer could not be sent\" workflow_id={} error=\"{}\"", workflow_id,
+                 e.what());
   }
   if (accepted) keep_warm(handler.release_run(), std::move(appended_events));
   else handler.finished(handler.release_run(), false);
+}
+
+json Worker::Impl::complete_workflow_task(const json& task, const json& body) {
+  try {
+    return detail::post_answer(service, "/workflow-tasks/complete", body);
+  } catch (const ServiceError& e) {
+    if (!detail::refused_for_good(e)) throw;  // handled as before: the run is dropped, nothing reported
+    fail_undeliverable_task(task, fmt::format("the workflow task's answer was refused by the service: {}", e.what()));
+  } catch (const std::exception& e) {
+    fail_undeliverable_task(task, fmt::format("the workflow task's answer could not be sent: {}", e.what()));
+  }
+  return nullptr;
+}
+
+void Worker::Impl::fail_undeliverable_task(const json& task, const std::string& why) {
+  spdlog::warn("msg=\"workflow task answer undeliverable; failing the task\" workflow_id={} run_id={} error=\"{}\"",
+               task.value("workflow_id", ""), task.value("run_id", ""), why);
+  // BadCommand: the cause the service records for the commands it refuses itself. When it found
+  // the bad command itself, it has failed the task already, and answers this StaleTaskToken.
+  service.post("/workflow-tasks/fail", {{"task_token", task.at("task_token")},
+                                        {"identity", options.identity},
+                                        {"cause", "BadCommand"},
+                                        {"failure", {{"message", why}}}});
 }
 
 void Worker::Impl::poll(const std::string& kind, const std::string& queue, void (Impl::*handle)(const json&)) {

@@ -77,6 +77,15 @@ bool nlohmann_must_read(std::string_view text) {
 }
 
 /// nullopt where nlohmann's parser must decide: text simdjson refuses, or may read otherwise.
+// simdjson makes its implementations on first use, in function-local statics, and a program
+// destroys statics in the reverse order they were made. Made here, as the library loads, they
+// outlive anything made later: a worker a program keeps in a static of its own, whose pollers
+// may still be reading an answer while the program exits, would otherwise call into a
+// destroyed implementation ("pure virtual method called").
+[[maybe_unused]] const bool simdjson_made_at_load = [] {
+  return !simdjson::get_active_implementation()->name().empty();
+}();
+
 std::optional<json> parse_fast(std::string_view text) {
   if (nlohmann_must_read(text)) return std::nullopt;
   thread_local dom::parser kept_parser;
