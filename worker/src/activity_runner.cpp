@@ -1,5 +1,6 @@
 #include "activity_runner.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -179,8 +180,11 @@ json complete_attempt(ServiceConnection& service, json body, const ActivityInfo&
 }  // namespace
 
 bool refused_for_good(const ServiceError& error) {
-  const auto& code = error.code();
-  return code != "Unavailable" && code != "StaleTaskToken" && code != "UnhandledEvents";
+  // What the request holds, not the service's state: an Internal error (a database error the
+  // service did not expect) may pass, and the attempt is left to its timeout and retried.
+  static constexpr std::string_view kRefusals[] = {"MalformedJson", "InvalidArgument", "UnknownCommand",
+                                                   "PayloadTooLarge", "Unimplemented"};
+  return std::find(std::begin(kRefusals), std::end(kRefusals), error.code()) != std::end(kRefusals);
 }
 
 // The service's request body limit as it starts unless told otherwise: twice its 2 MiB payload

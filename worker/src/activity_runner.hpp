@@ -26,9 +26,10 @@ nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& se
                                  const std::string& identity, const std::string& sticky_queue,
                                  const Continuation& continuation = nullptr);
 
-/// Whether the service refused a task's answer for what it holds (too large, invalid), so that
-/// sending it again would only be refused again. Not an unreachable service (worth retrying),
-/// nor an attempt that is over (StaleTaskToken, UnhandledEvents: the answer is rightly dropped).
+/// Whether the service refused a task's answer for what it holds (too large, invalid, a command
+/// it does not know), so that sending it again would only be refused again. Not an unreachable
+/// service or an unexpected error of its own (worth retrying), nor an attempt that is over
+/// (StaleTaskToken, UnhandledEvents: the answer is rightly dropped).
 bool refused_for_good(const ServiceError& error);
 
 /// ServiceConnection::post for a task's answer, except that a body over the service's request

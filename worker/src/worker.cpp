@@ -419,9 +419,12 @@ void Worker::start() {
 }
 
 void Worker::run() {
+  using Handler = void (*)(int);
+  Handler previous_int = SIG_ERR, previous_term = SIG_ERR;
   if (impl_->options.handle_signals) {
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGTERM, on_stop_signal);
+    g_signal_received = false;  // a signal that stopped an earlier run() is spent
+    previous_int = std::signal(SIGINT, on_stop_signal);
+    previous_term = std::signal(SIGTERM, on_stop_signal);
   }
   start();
   std::unique_lock lock(impl_->mutex);
@@ -430,6 +433,11 @@ void Worker::run() {
     if (g_signal_received) break;
   }
   lock.unlock();
+  // The first signal asks for a graceful stop, which waits for the activities running here; the
+  // handlers from before come back for it, so that a second Ctrl-C (or SIGTERM) ends the process
+  // at once, as an operator expects. An activity cut short that way is retried after its timeout.
+  if (previous_int != SIG_ERR) std::signal(SIGINT, previous_int);
+  if (previous_term != SIG_ERR) std::signal(SIGTERM, previous_term);
   shutdown();
 }
 

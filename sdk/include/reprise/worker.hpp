@@ -45,7 +45,9 @@ struct WorkerOptions {
   /// Fail the run (rather than only its workflow task, which is retried until fixed code is
   /// deployed) when its code no longer fits its history.
   bool fail_workflow_on_nondeterminism = false;
-  bool handle_signals = true;  ///< run() stops gracefully on SIGINT/SIGTERM
+  /// run() stops gracefully on SIGINT/SIGTERM, waiting for the activities running here; a
+  /// second signal meanwhile gets the handler from before run() (by default, it ends the process).
+  bool handle_signals = true;
 };
 
 class Worker {
