@@ -10,7 +10,6 @@
 #include <fmt/format.h>
 #include <reprise/activity.hpp>
 #include <reprise/protocol/duration.hpp>
-#include <reprise/protocol/json_dump.hpp>
 #include <spdlog/spdlog.h>
 
 namespace reprise::detail {
@@ -126,7 +125,7 @@ class HeartbeatBatcher {
 json post_outcome(ServiceConnection& service, std::string_view path, const json& body) {
   for (int attempt = 1;; ++attempt) {
     try {
-      return post_answer(service, path, body);
+      return service.post(path, body);
     } catch (const ServiceError& e) {
       if (e.code() != "Unavailable" || attempt == 5) throw;
       std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
@@ -185,28 +184,6 @@ bool refused_for_good(const ServiceError& error) {
   static constexpr std::string_view kRefusals[] = {"MalformedJson", "InvalidArgument", "UnknownCommand",
                                                    "PayloadTooLarge", "Unimplemented"};
   return std::find(std::begin(kRefusals), std::end(kRefusals), error.code()) != std::end(kRefusals);
-}
-
-// The service's request body limit as it starts unless told otherwise: twice its 2 MiB payload
-// limit, plus 64 KiB (history-service/src/main.cpp). Only a body over it is taken for refused;
-// one under it that breaks the connection meets a service that is down, and is retried.
-constexpr std::size_t kServiceBodyLimit = 2 * (std::size_t{2} << 20) + 64 * 1024;
-
-json post_answer(ServiceConnection& service, std::string_view path, const json& body) {
-  try {
-    return service.post(path, body);
-  } catch (const ServiceError& e) {
-    if (e.code() != "Unavailable") throw;
-    // Measured only now: a failure is rare, and the text was written once already.
-    const auto size = protocol::dump_json(body).size();
-    if (size <= kServiceBodyLimit) throw;
-    throw ServiceError("PayloadTooLarge",
-                       fmt::format("the request body is {} bytes, over the service's {} byte limit (the service "
-                                   "closed the connection while it was sent: {}); store large data elsewhere and "
-                                   "pass a reference",
-                                   size, kServiceBodyLimit, e.what()),
-                       413);
-  }
 }
 
 json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,

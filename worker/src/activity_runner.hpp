@@ -3,7 +3,6 @@
 /// heartbeats reach the service (batched), and reports the outcome.
 
 #include <functional>
-#include <string_view>
 
 #include <nlohmann/json.hpp>
 #include <reprise/errors.hpp>
@@ -31,11 +30,5 @@ nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& se
 /// service or an unexpected error of its own (worth retrying), nor an attempt that is over
 /// (StaleTaskToken, UnhandledEvents: the answer is rightly dropped).
 bool refused_for_good(const ServiceError& error);
-
-/// ServiceConnection::post for a task's answer, except that a body over the service's request
-/// limit throws the PayloadTooLarge it is: the service answers one with 413 and closes the
-/// connection while the body is still arriving, which the sender sees as a broken connection
-/// ("Unavailable"), indistinguishable from a service that is down.
-nlohmann::json post_answer(ServiceConnection& service, std::string_view path, const nlohmann::json& body);
 
 }  // namespace reprise::detail

@@ -348,7 +348,7 @@ void Worker::Impl::handle_workflow_task(const json& task) {
 
 json Worker::Impl::complete_workflow_task(const json& task, const json& body) {
   try {
-    return detail::post_answer(service, "/workflow-tasks/complete", body);
+    return service.post("/workflow-tasks/complete", body);
   } catch (const ServiceError& e) {
     if (!detail::refused_for_good(e)) throw;  // handled as before: the run is dropped, nothing reported
     fail_undeliverable_task(task, fmt::format("the workflow task's answer was refused by the service: {}", e.what()));

@@ -306,10 +306,8 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
                                        : (row.memo ? protocol::parse_json(*row.memo) : json());
   // Signals the code received but did not handle go to the new run, never lost.
   auto carried = a.payload("signals", ctx.limits);
-  const bool signals_ok = carried.is_null() || (carried.is_array() && std::all_of(carried.begin(), carried.end(), [](const json& s) {
-                                                  auto name = s.find("signal_name");
-                                                  return s.is_object() && name != s.end() && name->is_string();
-                                                }));
+  auto is_signal = [](const json& s) { return s.is_object() && s.contains("signal_name") && s["signal_name"].is_string(); };
+  const bool signals_ok = carried.is_null() || (carried.is_array() && std::all_of(carried.begin(), carried.end(), is_signal));
   if (!signals_ok) a.fail("signals", "must be an array of {signal_name, input}");
   auto new_run_id = new_uuid();
   json attrs = {{"new_run_id", new_run_id},

@@ -306,7 +306,15 @@ std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string
     DeadlineStream stream(connection->stream.socket().native_handle(), deadline);
     beast::error_code ec;
     http::write(stream, req, ec);
-    if (!ec) http::read(stream, connection->buffer, parser, ec);
+    if (!ec) {
+      http::read(stream, connection->buffer, parser, ec);
+    } else if (is_stale_connection(ec)) {
+      // A server refusing a body as it arrives (413, over its limit) answers and closes before
+      // reading the rest: the write fails, but the answer is there to read.
+      beast::error_code read_ec;
+      http::read(stream, connection->buffer, parser, read_ec);
+      if (parser.is_done()) ec = {};
+    }
     if (ec) {
       connection.reset();
       if (ec == beast::error::timeout) throw unavailable("no answer within " + format_ms(timeout));
