@@ -69,10 +69,12 @@ std::string one_line(std::string message) {
 }
 
 std::atomic<std::uint64_t> generation{0};
+std::atomic<std::uint64_t> losses{0};
 
 }  // namespace
 
 std::uint64_t session_generation() { return generation.load(); }
+std::uint64_t sessions_lost() { return losses.load(); }
 
 Connection::Connection(const std::string& conninfo, std::string_view session_settings) {
   // Counted before the session exists, so that nothing this session commits can be
@@ -95,6 +97,7 @@ bool Connection::broken() const { return broken_ || PQstatus(conn_) != CONNECTIO
 
 void Connection::mark_lost() {
   if (std::exchange(broken_, true)) return;
+  losses.fetch_add(1);
   generation.fetch_add(1);
 }
 int Connection::backend_pid() const { return PQbackendPID(conn_); }

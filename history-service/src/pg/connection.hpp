@@ -92,6 +92,10 @@ using Param = std::optional<std::string>;
 /// ones, so a count that moved says the remembered rows may be ahead of the database
 /// (store/committed_state.hpp).
 std::uint64_t session_generation();
+/// How many connections of this process were found lost so far, counted the moment each is
+/// found (before the error reaches any caller): after a PostgreSQL restart every other session
+/// is dead too, and a pool checks each of its connections before its next use.
+std::uint64_t sessions_lost();
 
 class Connection {
  public:

@@ -45,7 +45,7 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
     if (stopping_ || here_busy_ || threads_.empty() || !jobs_.empty() || idle_.size() != threads_.size())
       return false;
     here_busy_ = true;
-    if (!here_.connection || here_.connection->broken() || here_.losses_seen != losses_.load() ||
+    if (!here_.connection || here_.connection->broken() || here_.losses_seen != sessions_lost() ||
         std::chrono::steady_clock::now() - here_.last_used >= options_.check_after_idle) {
       // Opened, or checked after a long idle, by a database thread: a connect or a ping to a
       // server that went away may take seconds, and the caller serves every connection.
@@ -74,25 +74,21 @@ void Database::run_with(Held& held, const std::function<void()>& job) {
     ~Restore() { current_ = previous; }
   } restore{std::exchange(current_, &held)};
   job();
-  if (held.connection && held.connection->broken()) losses_.fetch_add(1);
 }
 
 void Database::open_or_check(Held& held) {
   const auto now = std::chrono::steady_clock::now();
   // Another connection found lost since this one was last used: PostgreSQL may have restarted,
   // ending every session at once. Checked first, so that the request does not find out.
-  const auto losses = losses_.load();
-  const bool others_lost = std::exchange(held.losses_seen, losses) != losses;
+  const bool others_lost = held.losses_seen != sessions_lost();
   if (held.connection && !held.connection->broken() && (others_lost || now - held.last_used >= options_.check_after_idle)) {
     try {
       held.connection->exec("reprise_ping", "SELECT 1");
     } catch (const PgError&) {
-      held.connection.reset();  // closed meanwhile: connect again below
-      // Told already when the check was for another's loss; else the others are told now
-      // (this one is reopened below).
-      if (!others_lost) held.losses_seen = losses_.fetch_add(1) + 1;
+      held.connection.reset();  // closed meanwhile (the others are told: it is counted lost); connect again below
     }
   }
+  held.losses_seen = sessions_lost();  // its own loss, if any, is no news to it
   held.last_used = now;
   if (!held.connection || held.connection->broken()) {
     held.connection.reset();

@@ -79,7 +79,7 @@ class Database {
   struct Held {
     std::unique_ptr<Connection> connection;
     std::chrono::steady_clock::time_point last_used;
-    std::uint64_t losses_seen = 0;  // losses_ when this connection was last checked or opened
+    std::uint64_t losses_seen = 0;  // sessions_lost() when this connection was last checked or opened
   };
 
   /// Clears here_busy_ when the job that set it is over.
@@ -105,9 +105,6 @@ class Database {
   std::string conninfo_;
   const Options options_;
   CommitGroup commits_;  // shared by the pool's connections
-  // Connections found lost so far: after a PostgreSQL restart every other connection is dead
-  // too, and each is checked before its next job rather than fail that job's request.
-  std::atomic<std::uint64_t> losses_{0};
   std::mutex mutex_;
   std::deque<std::function<void()>> jobs_;  // waiting for a free database thread
   // Most recently idle last. A job goes to the thread that idled last: with little load the
