@@ -2,6 +2,7 @@
 // connection of its own, only while every database thread is idle.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -9,9 +10,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include <libpq-fe.h>
+
 #include "pg/connection.hpp"
 #include "pg/database.hpp"
 #include "support/postgres_fixture.hpp"
+#include "support/raw_sql.hpp"
 #include "support/wait.hpp"
 
 using namespace reprise;
@@ -156,4 +160,50 @@ TEST_CASE("a connection kept for the caller and unused for check_after_idle is c
   wait_until([&] { return db.idle_threads() == kThreads && !db.run_here_if_idle([] {}); }, 20s,
              "a call refused for a connection idle too long");
   CHECK(run_here(db).second == first_pid);  // the check found it open and kept it
+}
+
+TEST_CASE("a job here that waits on a row lock reports the stall to its caller while it waits, and its end after") {
+  const std::string url = fresh_database("database_pool_stall");
+  pg::Database db(url, {.threads = kThreads, .lone_request_patience = 20ms});
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> began{0}, ended{0};
+  std::atomic<bool> began_on_caller{false};
+  db.on_lone_request_stall(
+      [&] {
+        began_on_caller = std::this_thread::get_id() == caller;
+        ++began;
+      },
+      [&] { ++ended; });
+  std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(url.c_str()), &PQfinish);
+  REQUIRE(PQstatus(holder.get()) == CONNECTION_OK);
+  reprise::test::query_value(holder.get(), "CREATE TABLE stall_probe (id int PRIMARY KEY); INSERT INTO stall_probe VALUES (1)");
+  wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
+  run_here(db);  // opens the connection kept for the caller
+  REQUIRE(began == 0);  // a quick job is no stall
+
+  reprise::test::query_value(holder.get(), "BEGIN; SELECT 1 FROM stall_probe WHERE id = 1 FOR UPDATE");
+  // The job below holds this thread until the row is let go: another lets it go once the stall
+  // is reported (or after a deadline, and the checks fail).
+  std::atomic<int> ended_before_release{-1};
+  std::thread releaser([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (began == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    ended_before_release = ended.load();
+    reprise::test::query_value(holder.get(), "COMMIT");
+  });
+  offer_until_done(db, [&] {
+    pg::in_transaction(db.connection(), [](pg::Connection& c) {
+      c.defer("stall_probe_update", "UPDATE stall_probe SET id = 1 WHERE id = 1", {});
+    });
+    return true;
+  });
+  releaser.join();
+  CHECK(began == 1);
+  CHECK(began_on_caller);
+  CHECK(ended_before_release == 0);  // not over while the job still waited
+  CHECK(ended == 1);
+
+  run_here(db);  // the next quick job is no stall again
+  CHECK(began == 1);
+  CHECK(ended == 1);
 }

@@ -31,9 +31,7 @@ int lock_waiters(const std::string& conninfo) {
 
 TEST_CASE("a signal by workflow id that waits on a run continuing as new reaches the new run", "[pg][race]") {
   const auto db = fresh_database("lookup_by_id");
-  // Two io threads: a lone request may run on the io thread that read it (see Api::
-  // run_here_if_alone), and this test needs a second request read while the first waits.
-  ServerProcess server({.database_url = db, .extra_args = {"--io-threads", "2"}});
+  ServerProcess server({.database_url = db});
   RepriseApi api(server.port());
   const auto first_run = api.start_ok("entity", "Entity", "entities");
   auto task = api.expect_workflow_task("entities");

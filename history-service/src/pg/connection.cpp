@@ -2,7 +2,10 @@
 
 #include "pg/commit_group.hpp"
 
+#include <poll.h>
+
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -259,7 +262,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   if (commit && !whole) send_plain("COMMIT");
   check_sent(PQpipelineSync(conn_), "sync");
   // One budget for the whole pipeline: a read ahead of the writes can bring its rows early.
-  const auto spin_until = std::chrono::steady_clock::now() + spin_;
+  const auto sent_at = std::chrono::steady_clock::now();
+  const auto spin_until = sent_at + spin_;
+  bool slow_reported = !slow_hook_;
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
@@ -267,6 +272,10 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
     if (spin_.count() > 0) spin_until_result(spin_until);
+    if (!slow_reported && !wait_for_result(sent_at + patience_)) {
+      slow_reported = true;
+      slow_hook_();
+    }
     pg_result* r = PQgetResult(conn_);
     if (!r) {
       if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent.size() + 1) throw lost("reading pipeline results");
@@ -309,6 +318,19 @@ void Connection::spin_until_result(std::chrono::steady_clock::time_point until) 
   while (PQisBusy(conn_) && PQconsumeInput(conn_) == 1 && PQisBusy(conn_) &&
          std::chrono::steady_clock::now() < until) {
   }
+}
+
+bool Connection::wait_for_result(std::chrono::steady_clock::time_point until) {
+  // An error met on the way (a closed socket) is left for PQgetResult to report.
+  while (PQisBusy(conn_)) {
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno != EINTR) return true;
+    if (ready > 0 && PQconsumeInput(conn_) != 1) return true;
+  }
+  return true;
 }
 
 void Connection::exec_script(std::string_view sql) {

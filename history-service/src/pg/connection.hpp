@@ -166,6 +166,14 @@ class Connection {
   /// --idle-poll). Zero, the default, sleeps at once. Statements sent outside a pipeline (a
   /// lone exec() outside a transaction, a plain COMMIT) always sleep.
   void set_result_spin(std::chrono::microseconds spin) { spin_ = spin; }
+  /// Calls `hook` when a pipeline's results have been waited for longer than `patience` (a
+  /// row lock, a slow statement, a server far away), once per pipeline, and then goes on
+  /// waiting: for the connection of a thread that serves others too, so that it can have them
+  /// served meanwhile (Database::on_lone_request_stall). Null: no hook.
+  void on_slow_results(std::chrono::milliseconds patience, std::function<void()> hook) {
+    patience_ = patience;
+    slow_hook_ = std::move(hook);
+  }
 
   bool broken() const;
   /// Marks the connection lost, when the caller found out through native() (a listener).
@@ -191,6 +199,8 @@ class Connection {
   void run_pipeline(bool commit);
   /// Polls until the next result is in, or `until`.
   void spin_until_result(std::chrono::steady_clock::time_point until);
+  /// Sleeps until the next result is in, or `until`; false at `until`.
+  bool wait_for_result(std::chrono::steady_clock::time_point until);
   /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT (both
   /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);
@@ -216,6 +226,8 @@ class Connection {
   std::string group_key_;  // cleared by begin()
   bool broken_ = false;
   std::chrono::microseconds spin_{0};
+  std::chrono::milliseconds patience_{0};
+  std::function<void()> slow_hook_;
 };
 
 }  // namespace reprise::pg

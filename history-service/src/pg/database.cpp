@@ -64,8 +64,14 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
     return false;
   }
   ReleaseHere release{*this};
+  EndStall end_stall{*this};
   run_with(here_, job);
   return true;
+}
+
+void Database::on_lone_request_stall(std::function<void()> began, std::function<void()> ended) {
+  stall_began_ = std::move(began);
+  stall_ended_ = std::move(ended);
 }
 
 void Database::run_with(Held& held, const std::function<void()>& job) {
@@ -94,7 +100,12 @@ void Database::open_or_check(Held& held) {
     held.connection.reset();
     held.connection = std::make_unique<Connection>(conninfo_, options_.session_settings);
     held.connection->commit_with(&commits_);
-    if (&held == &here_) held.connection->set_result_spin(options_.lone_request_spin);
+    if (&held == &here_) {
+      held.connection->set_result_spin(options_.lone_request_spin);
+      held.connection->on_slow_results(options_.lone_request_patience, [this] {
+        if (!std::exchange(here_stalled_, true) && stall_began_) stall_began_();
+      });
+    }
   }
 }
 

@@ -35,6 +35,9 @@ class Database {
     /// How long the connection of `run_here_if_idle` polls for results before sleeping
     /// (Connection::set_result_spin; --idle-poll).
     std::chrono::microseconds lone_request_spin{};
+    /// How long a job running here (run_here_if_idle) waits for its database's answer before
+    /// the caller's other work is handed on (on_lone_request_stall).
+    std::chrono::milliseconds lone_request_patience{20};
     /// See Connection (--synchronous-commit).
     std::string session_settings;
   };
@@ -54,6 +57,12 @@ class Database {
   /// thread opens or checks it, so a slow connect or a ping to a vanished server never blocks
   /// the caller; a job here whose connection is lost fails rather than reconnect.
   bool run_here_if_idle(const std::function<void()>& job);
+  /// `began` runs on the caller's thread when a job running here has waited for its database
+  /// longer than Options::lone_request_patience (a row lock held elsewhere, a slow statement),
+  /// and `ended` once that job is over: the io thread hands its connections to a standby
+  /// thread meanwhile (service::IoStandby), since the job cannot move. Set before the first
+  /// job runs here.
+  void on_lone_request_stall(std::function<void()> began, std::function<void()> ended);
   /// The connection of the job running on the calling thread, (re)connected on demand.
   /// Throws PgError; std::logic_error outside a job of this pool.
   Connection& connection();
@@ -90,6 +99,13 @@ class Database {
       db.here_busy_ = false;
     }
   };
+  /// Ends the stall of the job running here, if it stalled, when that job is over.
+  struct EndStall {
+    Database& db;
+    ~EndStall() {
+      if (std::exchange(db.here_stalled_, false) && db.stall_ended_) db.stall_ended_();
+    }
+  };
 
   void run(IdleThread& self);
   /// Gives `job` to the thread that idled last; the caller holds mutex_ and saw one idle.
@@ -115,6 +131,8 @@ class Database {
   static thread_local Held* current_;  // the connection of the job running on this thread
   Held here_;               // run_here_if_idle's connection
   bool here_busy_ = false;  // a job runs with here_, or a database thread is opening it
+  bool here_stalled_ = false;  // the job running with here_ waited too long (touched by that job's thread only)
+  std::function<void()> stall_began_, stall_ended_;
   std::vector<std::unique_ptr<IdleThread>> places_;  // one per thread
   std::vector<std::thread> threads_;
 };

@@ -12,6 +12,7 @@
 #include "pg/database.hpp"
 #include "service/change_feed.hpp"
 #include "service/io_loop.hpp"
+#include "service/io_standby.hpp"
 #include "service/timer_loop.hpp"
 #include "service/wait_hub.hpp"
 #include "store/migrations.hpp"
@@ -63,9 +64,11 @@ int run_server(const ServerAppOptions& options) {
     warn_about_synchronous_commit(conn, options.synchronous_commit);
   }
 
-  // The hint is the io thread count: with one (the default), asio never hands an event to a
-  // second thread to run. The database threads still post here.
-  boost::asio::io_context io(options.io_threads);
+  // No hint of 1 even with one io thread: the standby thread must be able to serve beside it
+  // (IoStandby). The database threads post here too.
+  boost::asio::io_context io(std::max(2, options.io_threads));
+  // Serves the connections while a lone request's transaction holds the io thread up.
+  IoStandby standby(io);
   // A second commit group takes off once half the pool is queued: about the size a group
   // reaches under load with one in flight, so the groups do not shrink (docs/architecture.md).
   pg::CommitGroup::Options commits;
@@ -74,6 +77,7 @@ int run_server(const ServerAppOptions& options) {
                                          .commits = commits,
                                          .lone_request_spin = options.idle_poll,
                                          .session_settings = session_settings});
+  db.on_lone_request_stall([&standby] { standby.cover(); }, [&standby] { standby.release(); });
   WaitHub hub(io);
   ChangeFeed feed(options.database_url, hub);
   TimerLoop timers(options.database_url, session_settings, [&feed](const store::Effects& e) { feed.publish(e); });
