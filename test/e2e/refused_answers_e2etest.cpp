@@ -2,7 +2,9 @@
 // over the request body limit): the worker must report them as failures at once, visibly, and
 // not leave the attempt to its timeout, over and over.
 #include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -68,7 +70,63 @@ json continuation_over_the_body_limit_workflow(reprise::WorkflowContext& ctx) {
   return {a.get(), b.get()};
 }
 
+std::atomic<int> g_oversized_failure_attempts{0};
+
+/// Fails with a message over the payload limit.
+std::string oversized_failure(reprise::ActivityContext&) {
+  ++g_oversized_failure_attempts;
+  throw reprise::ApplicationError(std::string(kPayloadLimit + 1024, 'f'), "TooMuchToSay", /*non_retryable=*/true);
+}
+
+json oversized_failure_workflow(reprise::WorkflowContext& ctx) {
+  try {
+    ctx.execute_activity(oversized_failure, {.start_to_close_timeout = 60s});
+    return {{"caught", false}};
+  } catch (const reprise::ActivityError& e) {
+    json out = {{"caught", true}, {"retry_state", e.retry_state()}, {"message", ""}, {"type", ""}};
+    if (auto* cause = dynamic_cast<const reprise::ApplicationError*>(e.cause())) {
+      out["message"] = cause->what();
+      out["type"] = cause->type();
+    }
+    return out;
+  }
+}
+
+std::atomic<int> g_oversized_heartbeat_attempts{0};
+constexpr auto kShortHeartbeatTimeout = 1500ms;  // so the batcher sends at most every 500 ms
+
+/// Heartbeats small details, then, for three heartbeat timeouts, details over the payload limit.
+int oversized_heartbeats(reprise::ActivityContext& ctx) {
+  ++g_oversized_heartbeat_attempts;
+  ctx.heartbeat(7);
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 3 * kShortHeartbeatTimeout) {
+    ctx.heartbeat(std::string(kPayloadLimit + 1024, 'h'));
+    std::this_thread::sleep_for(200ms);  // the activity's work between heartbeats
+  }
+  return ctx.info().attempt;
+}
+
+int oversized_heartbeat_workflow(reprise::WorkflowContext& ctx) {
+  return ctx.execute_activity(oversized_heartbeats,
+                              {.start_to_close_timeout = 60s, .heartbeat_timeout = kShortHeartbeatTimeout});
+}
+
+/// Answers a query with more than the payload limit.
+std::string oversized_query_answer_workflow(reprise::WorkflowContext& ctx) {
+  ctx.on_query<std::string>("everything", [] { return std::string(kPayloadLimit + 1024, 'q'); });
+  bool done = false;
+  ctx.on_signal_payload("done", [&](const reprise::Payload&) { done = true; });
+  ctx.wait_condition([&] { return done; });
+  return "done";
+}
+
 void register_refused(reprise::Registry& r) {
+  r.add_activity("oversized_failure", oversized_failure);
+  r.add_activity("oversized_heartbeats", oversized_heartbeats);
+  r.add_workflow("oversized_failure_workflow", oversized_failure_workflow);
+  r.add_workflow("oversized_heartbeat_workflow", oversized_heartbeat_workflow);
+  r.add_workflow("oversized_query_answer_workflow", oversized_query_answer_workflow);
   r.add_activity("oversized_result", oversized_result);
   r.add_activity("echo_size", echo_size);
   r.add_activity("two_fifths_of_the_body", two_fifths_of_the_body);
@@ -147,4 +205,60 @@ TEST_CASE("a continuation over the request body limit is dropped and the result 
   CHECK(e2e::count_events(history, "ActivityTaskCompleted") == 3);
   CHECK(e2e::count_events(history, "WorkflowTaskFailed") == 0);
   CHECK(e2e::invariant_violations(history) == std::vector<std::string>{});
+}
+
+TEST_CASE("an activity failure over the payload limit is recorded cut short, keeping its type", "[e2e][refused]") {
+  g_oversized_failure_attempts = 0;
+  const auto queue = e2e::unique_queue("refused-failure");
+  e2e::TestWorker worker(queue, 1000, "", register_refused);
+  auto handle = client().start("oversized_failure_workflow", nullptr,
+                               {.id = e2e::unique_queue("refused-failure"), .task_queue = queue});
+  // It used to be only logged: the attempt waited out its 60 s timeout, then ran again.
+  auto result = handle.result(20s);
+  INFO(result.dump().substr(0, 2000) << "\n" << e2e::summarize(handle.history()));
+  CHECK(result["caught"] == true);
+  CHECK(result["retry_state"] == "NonRetryableFailure");
+  CHECK(result["type"] == "TooMuchToSay");
+  const auto message = result["message"].get<std::string>();
+  CHECK(message.size() < 16 * 1024);
+  CHECK_THAT(message, Catch::StartsWith("ffff") && Catch::Contains("cut short") &&
+                          Catch::Contains("over the payload limit"));
+  CHECK(g_oversized_failure_attempts == 1);
+}
+
+TEST_CASE("heartbeat details over the payload limit still keep the attempt alive", "[e2e][refused][heartbeat]") {
+  g_oversized_heartbeat_attempts = 0;
+  const auto queue = e2e::unique_queue("refused-heartbeat");
+  e2e::TestWorker worker(queue, 1000, "", register_refused);
+  auto handle = client().start("oversized_heartbeat_workflow", nullptr,
+                               {.id = e2e::unique_queue("refused-heartbeat"), .task_queue = queue});
+  // Refused heartbeats used to be only logged, so the attempt timed out after 1.5 s and ran again.
+  auto result = handle.result<int>(30s);
+  INFO(e2e::summarize(handle.history()));
+  CHECK(result == 1);
+  CHECK(g_oversized_heartbeat_attempts == 1);
+  CHECK(e2e::count_events(handle.history(), "ActivityTaskTimedOut") == 0);
+}
+
+TEST_CASE("a query answer over the payload limit reaches the caller as a failure naming the refusal",
+          "[e2e][refused][query]") {
+  const auto queue = e2e::unique_queue("refused-query");
+  e2e::TestWorker worker(queue, 1000, "", register_refused);
+  auto handle = client().start("oversized_query_answer_workflow", nullptr,
+                               {.id = e2e::unique_queue("refused-query"), .task_queue = queue});
+  // Asked once the first task has run, so that there is a run to answer from.
+  reprise::test::wait_until([&] { return e2e::count_events(handle.history(), "WorkflowTaskCompleted") >= 1; }, 20s,
+                            "the run's first workflow task to complete");
+  std::string error;
+  const auto asked = std::chrono::steady_clock::now();
+  try {
+    handle.query<std::string>("everything", nullptr, 20s);
+  } catch (const reprise::Error& e) {
+    error = e.what();
+  }
+  const auto waited = std::chrono::steady_clock::now() - asked;
+  handle.signal("done", nullptr);
+  CHECK(handle.result<std::string>(20s) == "done");
+  CHECK_THAT(error, Catch::Contains("refused by the service") && Catch::Contains("payload limit"));
+  CHECK(waited < 15s);  // answered, not left to the query's deadline
 }

@@ -44,8 +44,9 @@ ActivityInfo info_of(const json& t) {
 /// timeout, or it times the attempt out although the activity never went that long without one.
 class HeartbeatBatcher {
  public:
-  HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout)
-      : service_(service), token_(std::move(token)),
+  /// `previous` is what the service holds now: the last details of an earlier attempt.
+  HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout, json previous)
+      : service_(service), token_(std::move(token)), accepted_(std::move(previous)),
         interval_(timeout.count() > 0 ? std::min(timeout / 3, std::chrono::milliseconds(1000))
                                       : std::chrono::milliseconds(1000)) {}
   HeartbeatBatcher(const HeartbeatBatcher&) = delete;
@@ -97,11 +98,31 @@ class HeartbeatBatcher {
     last_sent_ = Clock::now();
     sent_once_ = true;
     try {
-      auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}},
-                                  std::chrono::seconds(10));
-      cancel_requested_ = cancel_requested_ || answer.value("cancel_requested", false);
+      post(details);
+      accepted_ = details;
     } catch (const ServiceError& e) {
       // A stale token means this attempt is over (timed out, or the run closed): stop working.
+      if (e.code() == "StaleTaskToken") cancel_requested_ = true;
+      else if (refused_for_good(e)) keep_alive_refused(e);
+      else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
+    } catch (const json::exception& e) {  // details that cannot be written (text not UTF-8)
+      keep_alive_refused(e);
+    }
+  }
+  void post(const json& details) {
+    auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}},
+                                std::chrono::seconds(10));
+    cancel_requested_ = cancel_requested_ || answer.value("cancel_requested", false);
+  }
+  /// Details the service refuses (over its payload limit) must not cost the attempt its life:
+  /// the heartbeat goes again with the last details it accepted, so it still counts, and the
+  /// next attempt resumes from there.
+  void keep_alive_refused(const std::exception& refusal) {
+    spdlog::warn("msg=\"heartbeat details refused; the heartbeat is sent with the last details accepted\" "
+                 "error=\"{}\"", refusal.what());
+    try {
+      post(accepted_);
+    } catch (const ServiceError& e) {
       if (e.code() == "StaleTaskToken") cancel_requested_ = true;
       else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
     }
@@ -116,6 +137,7 @@ class HeartbeatBatcher {
   bool sent_once_ = false;
   bool cancel_requested_ = false;
   bool done_ = false;
+  json accepted_;  // the details the service last accepted
   std::optional<json> pending_;
   std::thread sender_;
 };
@@ -176,6 +198,64 @@ json complete_attempt(ServiceConnection& service, json body, const ActivityInfo&
   }
 }
 
+/// Valid UTF-8 of at most `most` bytes: `text` cut at a character's start, each byte that
+/// starts no valid sequence replaced by '?'.
+std::string utf8_prefix(std::string_view text, std::size_t most) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    bool valid = n > 0 && i + n <= text.size();
+    for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    const std::size_t take = valid ? n : 1;
+    if (out.size() + take > most) break;
+    if (valid) out.append(text.substr(i, n));
+    else out += '?';
+    i += take;
+  }
+  return out;
+}
+
+/// An activity's failure or cancellation the service refused for what it holds (over its
+/// payload limit: a long message, large details; text that is not UTF-8), cut down to what
+/// the workflow must hear: the failure's type and retryability, the start of its message, and
+/// why it was cut. Else the outcome would never be recorded: the attempt would time out and
+/// run again, and end the same way, forever under the default retry policy.
+json slimmed_outcome(const json& body, std::string_view why) {
+  constexpr std::size_t kMostMessageBytes = 4096, kMostTypeBytes = 256;
+  json out = body;
+  if (body.contains("failure")) {
+    const auto& failure = body["failure"];
+    json slim = {{"message", fmt::format("{} (cut short: the failure as thrown was refused by the service: {})",
+                                         utf8_prefix(failure.value("message", std::string()), kMostMessageBytes),
+                                         utf8_prefix(why, kMostMessageBytes))}};
+    if (failure.contains("type") && failure["type"].is_string())
+      slim["type"] = utf8_prefix(failure["type"].get<std::string>(), kMostTypeBytes);
+    if (failure.contains("non_retryable")) slim["non_retryable"] = failure["non_retryable"];
+    out["failure"] = std::move(slim);
+  }
+  if (body.contains("details")) out["details"] = nullptr;
+  return out;
+}
+
+/// Reports a failure or a cancellation; one the service refuses for what it holds goes again,
+/// slimmed.
+json report_outcome(ServiceConnection& service, std::string_view path, const json& body, const ActivityInfo& info) {
+  std::string why;
+  try {
+    return post_outcome(service, path, body);
+  } catch (const ServiceError& e) {
+    if (!refused_for_good(e)) throw;
+    why = fmt::format("{}: {}", e.code(), e.what());
+  } catch (const json::exception& e) {
+    why = e.what();
+  }
+  spdlog::warn("msg=\"activity outcome refused; sending it slimmed\" activity_type={} activity_id={} "
+               "workflow_id={} error=\"{}\"",
+               info.activity_type, info.activity_id, info.workflow_id, why);
+  return post_outcome(service, path, slimmed_outcome(body, why));
+}
+
 }  // namespace
 
 bool refused_for_good(const ServiceError& error) {
@@ -187,20 +267,22 @@ bool refused_for_good(const ServiceError& error) {
 }
 
 json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
-                       const std::string& identity, const std::string& sticky_queue, const Continuation& continuation) {
+                       const std::string& identity, const std::string& sticky_queue, const Continuation& continuation,
+                       const WorkerStopSignal* worker_stop) {
   json service_answer;
   auto token = task.at("task_token").get<std::string>();
   auto info = info_of(task);
-  HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout);
+  HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout, task.value("heartbeat_details", json()));
   ActivityContext ctx(info, task.value("heartbeat_details", json()), task.value("last_failure", json()),
-                      [&](const json& details) { return heartbeats.record(details); });
+                      [&](const json& details) { return heartbeats.record(details); }, worker_stop);
   auto report = [&](const char* path, json body) {
     body["task_token"] = token;
     body["identity"] = identity;
     const bool completing = std::string_view(path) == "/activity-tasks/complete";
     if (!completing) heartbeats.flush();
     try {
-      service_answer = completing ? complete_attempt(service, std::move(body), info) : post_outcome(service, path, body);
+      service_answer =
+          completing ? complete_attempt(service, std::move(body), info) : report_outcome(service, path, body, info);
     } catch (const ServiceError& e) {
       // StaleTaskToken: the attempt timed out or the activity was canceled meanwhile; the
       // service has moved on and this outcome is rightly dropped.
@@ -218,6 +300,14 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
                          {"type", "ActivityNotRegistered"}}}});
     return service_answer;
   }
+  auto worker_stopped = [&](std::string message) {
+    report("/activity-tasks/fail", {{"failure", {{"message", std::move(message)}, {"type", "WorkerStopped"}}}});
+  };
+  if (worker_stop && worker_stop->grace_over()) {
+    // Handed over before the stop began, and not begun within its grace: another worker runs it.
+    worker_stopped(fmt::format("worker {} stopped before the activity began", identity));
+    return service_answer;
+  }
   try {
     static const json kNoInput;
     const auto input = task.find("input");  // not value(): that copies the payload
@@ -230,7 +320,8 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
     }
     report("/activity-tasks/complete", std::move(body));
   } catch (const CanceledError& e) {
-    if (ctx.is_cancelled()) report("/activity-tasks/cancel", {{"details", e.details()}});
+    if (ctx.cancel_requested()) report("/activity-tasks/cancel", {{"details", e.details()}});
+    else if (ctx.worker_stopping()) worker_stopped(fmt::format("worker {} stopped: {}", identity, e.what()));
     else report("/activity-tasks/fail", {{"failure", to_failure(e)}});
   } catch (const std::exception& e) {
     report("/activity-tasks/fail", {{"failure", to_failure(e)}});

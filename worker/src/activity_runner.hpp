@@ -5,6 +5,7 @@
 #include <functional>
 
 #include <nlohmann/json.hpp>
+#include <reprise/activity.hpp>
 #include <reprise/errors.hpp>
 #include <reprise/registry.hpp>
 
@@ -20,10 +21,13 @@ using Continuation = std::function<nlohmann::json(const nlohmann::json& result)>
 /// `sticky_queue` (this worker's own, eager dispatch on), a completion's answer may carry the
 /// run's next workflow task, or say that `continuation`'s task was applied. A completion the
 /// service refuses for what it holds is sent again without its continuation, and a result
-/// refused alone fails the attempt for good.
+/// refused alone fails the attempt for good. An attempt cut short by the worker's stop
+/// (`worker_stop`: a CanceledError its workflow did not ask for, or a task not yet begun when
+/// the stop's grace is over) fails as WorkerStopped, retryable, so that another worker runs it.
 nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& service, const nlohmann::json& task,
                                  const std::string& identity, const std::string& sticky_queue,
-                                 const Continuation& continuation = nullptr);
+                                 const Continuation& continuation = nullptr,
+                                 const WorkerStopSignal* worker_stop = nullptr);
 
 /// Whether the service refused a task's answer for what it holds (too large, invalid, a command
 /// it does not know), so that sending it again would only be refused again. Not an unreachable

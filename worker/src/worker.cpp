@@ -61,6 +61,9 @@ struct Worker::Impl {
   /// Fails a workflow task whose answer cannot be delivered, naming why: else nothing is
   /// reported, the task times out on every attempt and the history shows only the timeouts.
   void fail_undeliverable_task(const json& task, const std::string& why);
+  /// Answers a query task with the handler's answer, or, when the service refuses that answer
+  /// for what it holds, with a failure that says so.
+  void respond_to_query(json body, const std::string& token);
   /// Runs an activity task, then the workflow task its result may hand back (eager dispatch).
   void run_activity(const json& task);
   /// A warm run fed an activity's result ahead of the service (continuation).
@@ -99,6 +102,7 @@ struct Worker::Impl {
   std::string sticky_queue;
   std::atomic<std::uint64_t> continued_tasks{0};
   std::atomic<bool> stopping{false};
+  WorkerStopSignal stop_signal;  // what the running activities see of it
   std::vector<std::thread> threads;
   // Eager activities wait here for one of eager_threads; eager_free counts the threads
   // neither busy nor promised to a completion in flight.
@@ -193,7 +197,7 @@ void Worker::Impl::run_activity(const json& task) {
   if (sticky && options.continue_warm_runs)
     continuation = [&](const json& result) { return continue_run(task, result, continued); };
   auto answer = detail::run_activity_task(registry, service, task, options.identity,
-                                          sticky ? sticky_queue : std::string(), continuation);
+                                          sticky ? sticky_queue : std::string(), continuation, &stop_signal);
   if (continued.run) {
     const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
     // Not applied (the service recorded the result alone, or refused the continuation and the
@@ -324,12 +328,9 @@ void Worker::Impl::handle_workflow_task(const json& task) {
                                               {"cause", answer.body["cause"]},
                                               {"failure", answer.body["failure"]}});
         break;
-      case TaskAnswer::Kind::kQuery: {
-        json body = std::move(answer.body);
-        body["task_token"] = token;
-        service.post("/workflow-tasks/respond-query", body);
+      case TaskAnswer::Kind::kQuery:
+        respond_to_query(std::move(answer.body), token);
         break;
-      }
     }
   } catch (const ServiceError& e) {
     // UnhandledEvents, a stale token after a timeout: the run's state here is not what the
@@ -356,6 +357,26 @@ json Worker::Impl::complete_workflow_task(const json& task, const json& body) {
     fail_undeliverable_task(task, fmt::format("the workflow task's answer could not be sent: {}", e.what()));
   }
   return nullptr;
+}
+
+void Worker::Impl::respond_to_query(json body, const std::string& token) {
+  body["task_token"] = token;
+  std::string why;
+  try {
+    service.post("/workflow-tasks/respond-query", body);
+    return;
+  } catch (const ServiceError& e) {
+    if (!detail::refused_for_good(e)) throw;
+    why = fmt::format("{}: {}", e.code(), e.what());
+  } catch (const json::exception& e) {
+    why = e.what();
+  }
+  // An answer the service refuses (over its payload limit) would leave the caller waiting until
+  // its deadline, and then hear only that no worker answered: it hears why instead.
+  spdlog::warn("msg=\"query answer refused; answering with why\" error=\"{}\"", why);
+  service.post("/workflow-tasks/respond-query",
+               {{"task_token", token},
+                {"failure", {{"message", fmt::format("the query's answer was refused by the service: {}", why)}}}});
 }
 
 void Worker::Impl::fail_undeliverable_task(const json& task, const std::string& why) {
@@ -448,6 +469,7 @@ void Worker::shutdown() {
     std::lock_guard lock(i.mutex);
     if (i.stopping.exchange(true) && i.threads.empty()) return;
   }
+  if (!i.stop_signal.stopping()) i.stop_signal.begin(i.options.graceful_stop_timeout);
   i.stopped.notify_all();
   // Polls end within poll_timeout; the task each thread holds is finished first.
   for (auto& t : i.threads)

@@ -7,8 +7,11 @@
 ///       return payments.charge(order.card, order.amount, /*key=*/ctx.info().idempotency_key);
 ///     }
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include <reprise/converter.hpp>
@@ -27,15 +30,39 @@ struct ActivityInfo {
   std::chrono::milliseconds heartbeat_timeout{0};
 };
 
+/// How a worker tells the activities it runs that it is stopping; the worker owns it.
+class WorkerStopSignal {
+ public:
+  /// The graceful stop begins: running activities have `grace` to finish.
+  void begin(std::chrono::milliseconds grace) noexcept {
+    const auto now = std::chrono::steady_clock::now().time_since_epoch();
+    deadline_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now + grace).count());
+  }
+  bool stopping() const noexcept { return deadline_.load() != kRunning; }
+  /// The grace begin() gave has passed.
+  bool grace_over() const noexcept {
+    const auto deadline = deadline_.load();
+    return deadline != kRunning &&
+           std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                   .count() >= deadline;
+  }
+
+ private:
+  static constexpr std::int64_t kRunning = std::numeric_limits<std::int64_t>::max();
+  std::atomic<std::int64_t> deadline_{kRunning};  // steady_clock nanoseconds; kRunning until begin()
+};
+
 class ActivityContext {
  public:
-  /// The engine builds it; `heartbeat` sends details and returns whether cancel was requested.
+  /// The engine builds it; `heartbeat` sends details and returns whether cancel was requested;
+  /// `worker_stop`, when given, outlives the context.
   ActivityContext(ActivityInfo info, Payload previous_details, Payload last_failure,
-                  std::function<bool(const Payload&)> heartbeat)
+                  std::function<bool(const Payload&)> heartbeat, const WorkerStopSignal* worker_stop = nullptr)
       : info_(std::move(info)),
         previous_details_(std::move(previous_details)),
         last_failure_(std::move(last_failure)),
-        heartbeat_(std::move(heartbeat)) {}
+        heartbeat_(std::move(heartbeat)),
+        worker_stop_(worker_stop) {}
 
   const ActivityInfo& info() const { return info_; }
 
@@ -54,10 +81,20 @@ class ActivityContext {
   const Payload& last_failure() const { return last_failure_; }
 
   /// Whether the workflow asked to cancel this activity (learned through heartbeats).
-  bool is_cancelled() const { return cancelled_; }
-  /// Throws CanceledError when cancellation was requested: the activity then reports canceled.
+  bool cancel_requested() const { return cancelled_; }
+  /// Whether the worker running this activity is stopping (Worker::shutdown, SIGINT, SIGTERM).
+  /// A long activity can heartbeat where it got to and throw CanceledError: the attempt fails
+  /// as WorkerStopped and runs again on another worker, from previous_heartbeat(), instead of
+  /// holding up the stop.
+  bool worker_stopping() const { return worker_stop_ && worker_stop_->stopping(); }
+  /// Whether the activity should stop now: its workflow asked to cancel it, or the worker has
+  /// been stopping for longer than WorkerOptions::graceful_stop_timeout.
+  bool is_cancelled() const { return cancelled_ || (worker_stop_ && worker_stop_->grace_over()); }
+  /// Throws CanceledError when is_cancelled(). The attempt then reports canceled if its
+  /// workflow asked, else fails as WorkerStopped (retried on another worker).
   void throw_if_cancelled() const {
     if (cancelled_) throw CanceledError("activity canceled by its workflow");
+    if (is_cancelled()) throw CanceledError("the worker stopped before the activity finished");
   }
 
  private:
@@ -69,6 +106,7 @@ class ActivityContext {
   Payload previous_details_;
   Payload last_failure_;
   std::function<bool(const Payload&)> heartbeat_;
+  const WorkerStopSignal* worker_stop_;
   bool cancelled_ = false;
 };
 

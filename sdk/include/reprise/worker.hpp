@@ -45,6 +45,12 @@ struct WorkerOptions {
   /// Fail the run (rather than only its workflow task, which is retried until fixed code is
   /// deployed) when its code no longer fits its history.
   bool fail_workflow_on_nondeterminism = false;
+  /// How long a graceful stop lets the activities running here finish. They can see the stop
+  /// begin (ActivityContext::worker_stopping()); once this has passed, their is_cancelled() is
+  /// true and throw_if_cancelled() throws, and an attempt cut short so fails as WorkerStopped,
+  /// retried on another worker. An activity that never checks is still waited for. 20 s fits
+  /// within the 30 s a Kubernetes pod gets between SIGTERM and SIGKILL.
+  std::chrono::milliseconds graceful_stop_timeout{20'000};
   /// run() stops gracefully on SIGINT/SIGTERM, waiting for the activities running here; a
   /// second signal meanwhile gets the handler from before run() (by default, it ends the process).
   bool handle_signals = true;
@@ -73,7 +79,8 @@ class Worker {
   void start();
   /// start(), then blocks until shutdown() (or a signal, with handle_signals).
   void run();
-  /// Stops polling, finishes the tasks in hand, hands warm runs back to the shared queue.
+  /// Stops polling, finishes the tasks in hand (telling running activities, see
+  /// graceful_stop_timeout), hands warm runs back to the shared queue.
   void shutdown();
   /// How many runs are warm in the cache.
   std::size_t cached_runs() const;

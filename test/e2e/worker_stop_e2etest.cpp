@@ -1,0 +1,82 @@
+// A worker's graceful stop tells the activities it runs: they see worker_stopping() at once,
+// and is_cancelled() once WorkerOptions::graceful_stop_timeout has passed. An attempt cut
+// short so fails as WorkerStopped and runs again on another worker, from its last heartbeat,
+// instead of holding up the stop or waiting out its timeout.
+#include <atomic>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include <reprise/client.hpp>
+#include <reprise/registry.hpp>
+
+#include "e2e/e2e_support.hpp"
+#include "support/wait.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::atomic<int> g_first_attempts{0};
+std::atomic<bool> g_saw_stopping{false};
+std::atomic<bool> g_saw_stopping_within_grace{false};
+std::atomic<bool> g_let_go{false};  // set by a failed test, so that nothing waits forever
+
+/// Works in steps, heartbeating each, until the worker's stop cuts it short. The next attempt
+/// reports how the first ended: its failure's type, and the step its last heartbeat reached.
+std::string works_until_stopped(reprise::ActivityContext& ctx) {
+  if (ctx.info().attempt > 1) {
+    const auto& failure = ctx.last_failure();
+    return failure.value("type", std::string("none")) + ":" + std::to_string(ctx.previous_heartbeat<int>().value_or(0));
+  }
+  ++g_first_attempts;
+  for (int step = 1; !g_let_go; ++step) {
+    ctx.heartbeat(step);
+    if (ctx.worker_stopping() && !g_saw_stopping.exchange(true)) g_saw_stopping_within_grace = !ctx.is_cancelled();
+    ctx.throw_if_cancelled();
+    std::this_thread::sleep_for(20ms);  // the step's work
+  }
+  return "let go";
+}
+
+std::string stopped_activity_workflow(reprise::WorkflowContext& ctx) {
+  return ctx.execute_activity(works_until_stopped,
+                              {.start_to_close_timeout = 60s,
+                               .heartbeat_timeout = 30s,
+                               .retry_policy = reprise::protocol::RetryPolicy{.initial_interval = reprise::protocol::Duration(100)}});
+}
+
+void register_stop(reprise::Registry& r) {
+  r.add_activity("works_until_stopped", works_until_stopped);
+  r.add_workflow("stopped_activity_workflow", stopped_activity_workflow);
+}
+
+}  // namespace
+
+TEST_CASE("a worker's stop cuts a cooperating activity short after its grace, and another worker retries it",
+          "[e2e][worker][stop]") {
+  const auto queue = e2e::unique_queue("worker-stop");
+  auto stopping = std::make_unique<e2e::TestWorker>(queue, 1000, "stopping", register_stop,
+                                                    [](reprise::WorkerOptions& o) { o.graceful_stop_timeout = 500ms; });
+  reprise::Client client(e2e::server_address());
+  auto handle = client.start("stopped_activity_workflow", nullptr,
+                             {.id = e2e::unique_queue("worker-stop"), .task_queue = queue});
+  reprise::test::wait_until([] { return g_first_attempts == 1; }, 20s, "the activity to start on the first worker");
+
+  auto stopped = std::async(std::launch::async, [&] { stopping->shutdown(); });
+  const bool stopped_in_time = stopped.wait_for(15s) == std::future_status::ready;
+  g_let_go = true;  // lets a worker that did not cut the activity short finish its stop
+  stopped.get();
+  REQUIRE(stopped_in_time);
+  CHECK(g_saw_stopping);
+  CHECK(g_saw_stopping_within_grace);  // told at once, cut short only after the grace
+
+  e2e::TestWorker successor(queue, 1000, "successor", register_stop);
+  auto result = handle.result<std::string>(30s);
+  INFO(e2e::summarize(handle.history()));
+  REQUIRE(result.rfind("WorkerStopped:", 0) == 0);
+  CHECK(std::stoi(result.substr(std::string("WorkerStopped:").size())) >= 1);  // resumed from its heartbeat
+  CHECK(g_first_attempts == 1);
+}
