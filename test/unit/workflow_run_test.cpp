@@ -1,6 +1,8 @@
 // The replay engine against hand-built histories: what the code is asked to do next, what a
 // replay gives back, and every way the code and the history can disagree.
 #include <catch2/catch.hpp>
+
+#include <limits>
 #include <reprise/registry.hpp>
 
 #include "engine/workflow_run.hpp"
@@ -76,6 +78,11 @@ std::string side_effects(WorkflowContext& ctx) {
   return v + ":" + std::to_string(version);
 }
 
+/// A side effect whose value JSON cannot hold: NaN, written as null.
+double not_a_number(WorkflowContext& ctx) {
+  return ctx.side_effect<double>([] { return std::numeric_limits<double>::quiet_NaN(); });
+}
+
 std::string cancellable(WorkflowContext& ctx) {
   try {
     ctx.sleep(1h);
@@ -103,6 +110,7 @@ Registry registry() {
   r.add_workflow("signals", signals);
   r.add_workflow("many_signals", many_signals);
   r.add_workflow("side_effects", side_effects);
+  r.add_workflow("not_a_number", not_a_number);
   r.add_workflow("loop", loop);
   r.add_workflow("loop_with_deadline", loop_with_deadline);
   r.add_workflow("cancellable", cancellable);
@@ -277,6 +285,16 @@ TEST_CASE("side effects and versions are recorded live and read back on replay",
   Engine replay;
   CHECK(replay.apply(recorded.events()).empty());
   CHECK(replay.run->closed());
+}
+
+TEST_CASE("a side effect returning NaN fails the task, naming the call, instead of replaying as null",
+          "[unit][replay][marker]") {
+  HistoryBuilder h;
+  h.started("not_a_number", nullptr).task(false);
+  Engine e;
+  // Live, the code would see NaN and a replay null: the task fails instead, until the code is fixed.
+  CHECK_THROWS_WITH(e.apply(h.events()), Catch::Contains("side_effect at") && Catch::Contains("workflow_run_test.cpp") &&
+                                             Catch::Contains("NaN or infinity"));
 }
 
 TEST_CASE("a run that started before a versioned change replays the old branch", "[unit][replay][marker]") {

@@ -1,5 +1,9 @@
 #include "engine/workflow_run.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
 #include <fmt/format.h>
 #include <reprise/protocol/duration.hpp>
 
@@ -24,6 +28,14 @@ std::string activity_identity(const std::string& type, const std::string& id) {
   return fmt::format("activity_type={} activity_id={}", type, id);
 }
 std::string marker_key(const std::string& name, const std::string& id) { return name + "/" + id; }
+
+/// Whether `value` holds a NaN or an infinity, which JSON text writes as null.
+bool holds_non_finite(const json& value) {
+  if (value.is_number_float()) return !std::isfinite(value.get<double>());
+  if (value.is_structured())
+    return std::any_of(value.begin(), value.end(), [](const json& v) { return holds_non_finite(v); });
+  return false;
+}
 
 /// The command an event records, and the identity it must carry; nothing for other events.
 std::optional<std::pair<CommandType, std::string>> recorded_command(const HistoryEvent& e) {
@@ -438,6 +450,13 @@ Payload WorkflowRun::side_effect(const std::function<Payload()>& fn, const std::
   auto id = std::to_string(++side_effect_seq_);
   auto recorded = markers_.find(marker_key("SideEffect", id));
   Payload value = recorded != markers_.end() ? recorded->second.value("value", Payload()) : fn();
+  // Recorded as text, a NaN or an infinity comes back null: a replay would see another value
+  // than this run did. A bug in the code, so the task fails (and is retried once it is fixed).
+  if (holds_non_finite(value))
+    throw std::invalid_argument(fmt::format(
+        "side_effect at {}:{} returned NaN or infinity, which the history's JSON cannot hold (a replay would "
+        "read null); return a finite number, or a string",
+        loc.file_name(), loc.line()));
   issue(CommandType::kRecordMarker, {{"marker_name", "SideEffect"}, {"details", {{"id", id}, {"value", value}}}},
         fmt::format("marker_name=SideEffect id={}", id), loc);
   return value;
