@@ -49,13 +49,12 @@ HttpResponse RepriseApi::history(const std::string& wid, const std::string& quer
 }
 
 std::vector<std::string> RepriseApi::event_types(const std::string& wid, const std::string& run_id) {
-  auto r = history(wid, "page_size=10000" + (run_id.empty() ? "" : "&run_id=" + run_id));
-  if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
+  auto events = history_events(*this, wid, run_id);
   std::vector<std::string> out;
   std::int64_t expected_id = 1;
-  for (const auto& e : r.body.at("events")) {
+  for (const auto& e : events) {
     if (e.at("event_id").get<std::int64_t>() != expected_id++)
-      throw std::runtime_error("history is not contiguous from 1: " + r.raw);
+      throw std::runtime_error("history is not contiguous from 1: " + events.dump());
     out.push_back(e.at("event_type").get<std::string>());
   }
   return out;
@@ -155,9 +154,15 @@ std::future<std::optional<json>> poll_on_the_idle_list(RepriseApi& api, int port
 }
 
 json history_events(RepriseApi& api, const std::string& workflow_id, const std::string& run_id) {
-  auto r = api.history(workflow_id, "page_size=10000" + (run_id.empty() ? "" : "&run_id=" + run_id));
-  if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
-  return r.body.at("events");
+  json events = json::array();
+  for (std::int64_t from = 1;;) {
+    auto r = api.history(workflow_id, "page_size=10000&from_event_id=" + std::to_string(from) +
+                                          (run_id.empty() ? "" : "&run_id=" + run_id));
+    if (r.status != 200) throw std::runtime_error("history failed: " + r.raw);
+    for (auto& e : r.body.at("events")) events.push_back(std::move(e));
+    if (!r.body.value("has_more", false)) return events;
+    from = r.body.at("next_event_id").get<std::int64_t>();
+  }
 }
 
 std::vector<json> events_of_type(const json& events, const std::string& type) {

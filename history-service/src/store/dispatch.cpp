@@ -45,7 +45,7 @@ StartedWorkflowTask handed_task(RunState& run, const std::string& task_queue, co
                {"scheduled_event_id", row.wft_scheduled_event_id},
                {"started_event_id", row.wft_started_event_id},
                {"history_from_event_id", from}};
-  StartedWorkflowTask task{protocol::dump_json(head), nullptr, {}, from};
+  StartedWorkflowTask task{protocol::dump_json(head), nullptr, {}, from, row.wft_started_event_id};
   task.head.pop_back();  // the history is spliced in as text, without re-parsing it
   // Taken now, before the save: nothing more reaches this run's history in the transaction,
   // since events that arrive while its task is in flight are buffered.
@@ -76,7 +76,10 @@ StartedWorkflowTask start_workflow_task(RunState& run, const std::string& task_q
 std::string StartedWorkflowTask::json() const {
   if (!appended_history.empty()) return head + ",\"history\":" + appended_history + "}";
   int count = 0;
-  return head + ",\"history\":" + events_json(*history, history_from, std::numeric_limits<int>::max(), count) + "}";
+  auto events = events_json(*history, history_from, std::numeric_limits<int>::max(), count);
+  const auto next = history_from + count;
+  if (next <= history_to) return fmt::format(R"({},"next_page_event_id":{},"history":{}}})", head, next, events);
+  return head + ",\"history\":" + events + "}";
 }
 
 std::string activity_task_json(const ActivityRow& a, const std::string& workflow_type, protocol::Timestamp started,

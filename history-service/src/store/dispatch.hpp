@@ -24,7 +24,9 @@ struct StartedWorkflowTask {
   std::shared_ptr<const pg::Result> history;  // the events the worker gets, when read back
   std::string appended_history;               // or: the events, as the JSON array, when all are new
   std::int64_t history_from = 1;              // the first of them
-  /// The poll answer's task object.
+  std::int64_t history_to = 0;                // and the last (the task's WorkflowTaskStarted)
+  /// The poll answer's task object. A history over kMostHistoryPageBytes is cut short there, and
+  /// `next_page_event_id` says where the rest starts (the worker reads it as history pages).
   std::string json() const;
 };
 

@@ -75,12 +75,19 @@ pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t
   const auto end = page_end(from_event_id, page_size);
   // The batch holding the first event is found by an index-only step back from it, so a late
   // page of a long history does not scan the batches before it.
+  // Rows past the byte budget are left out by the size of the text between the first row and
+  // them (the first may hold mostly events before the page: it does not count). octet_length
+  // reads a stored value's size from its header, so the rows left out are never fetched whole.
   return {"history_page",
-          "SELECT first_event_id, last_event_id, events FROM " REPRISE_RUN_BATCHES
+          "SELECT first_event_id, last_event_id, events FROM (SELECT first_event_id, last_event_id, events, "
+          "coalesce(sum(octet_length(events)) OVER (ORDER BY first_event_id ROWS BETWEEN UNBOUNDED PRECEDING "
+          "AND 1 PRECEDING), 0) - first_value(octet_length(events)) OVER (ORDER BY first_event_id) AS bytes_before "
+          "FROM " REPRISE_RUN_BATCHES
           " AND first_event_id >= (SELECT coalesce(max(first_event_id), 1) FROM " REPRISE_RUN_BATCHES
-          " AND first_event_id <= $4::bigint) AND first_event_id < $5::bigint AND last_event_id >= $4::bigint "
-          "ORDER BY first_event_id",
-          {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(end)}};
+          " AND first_event_id <= $4::bigint) AND first_event_id < $5::bigint AND last_event_id >= $4::bigint) page "
+          "WHERE bytes_before < $6::bigint ORDER BY first_event_id",
+          {run.ns, run.workflow_id, run.run_id, std::to_string(from_event_id), std::to_string(end),
+           std::to_string(kMostHistoryPageBytes)}};
 }
 
 std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count) {
@@ -90,17 +97,25 @@ std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int 
   for (int i = 0; i < rows.rows(); ++i) {
     const auto first = rows.i64(i, 0), last = rows.i64(i, 1);
     const auto batch = rows.text(i, 2);
-    if (first >= from_event_id && last < end) {  // the whole batch: spliced as it is
+    if (count > 0 && out.size() >= kMostHistoryPageBytes) break;
+    if (first >= from_event_id && last < end && (count == 0 || out.size() + batch.size() <= kMostHistoryPageBytes)) {
+      // The whole batch: spliced as it is
       if (count) out += ',';
       out += batch;
       count += static_cast<int>(last - first + 1);
       continue;
     }
+    bool full = false;
     for_each_event(first, batch, [&](std::int64_t id, std::string_view event) {
-      if (id < from_event_id || id >= end) return;
+      if (full || id < from_event_id || id >= end) return;
+      if (count > 0 && out.size() + event.size() > kMostHistoryPageBytes) {
+        full = true;  // the events after this one wait for the next page, so the page stays contiguous
+        return;
+      }
       if (count++) out += ',';
       out += event;
     });
+    if (full) break;
   }
   return out + "]";
 }

@@ -5,6 +5,7 @@
 /// newlines without parsing (compact JSON has no raw newline). A run's batches are contiguous,
 /// so the one holding event N is the one with the greatest first_event_id <= N.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,10 +27,17 @@ std::string render_event(std::int64_t event_id, protocol::EventType type, protoc
 std::vector<pg::Connection::Statement> append_statements(const RunKey& run, std::int64_t first_event_id,
                                                          const std::vector<std::string_view>& events);
 
-/// Reads the batches holding events [from_event_id, from_event_id + page_size).
+/// The most event text one page of history holds (a history read, a task's history): past
+/// it, the page ends early and the reader asks for the next (`has_more`, a task's
+/// `next_page_event_id`). A page holds at least one event, however large. Else a long history
+/// of large payloads would be read whole into the server's memory, and sent in one answer.
+inline constexpr std::size_t kMostHistoryPageBytes = 4 << 20;
+
+/// Reads the batches holding events [from_event_id, from_event_id + page_size), as many as
+/// fit kMostHistoryPageBytes (at least one).
 pg::Connection::Statement history_page_statement(const RunKey& run, std::int64_t from_event_id, int page_size);
-/// The events of a history page's rows that are in its range, as the API's JSON array;
-/// `count` gets how many it holds.
+/// The events of a history page's rows that are in its range, up to kMostHistoryPageBytes (at
+/// least one), as the API's JSON array; `count` gets how many it holds.
 std::string events_json(const pg::Result& rows, std::int64_t from_event_id, int page_size, int& count);
 
 /// Reads the text of a run's last batch; with `closed_only`, only once the run has closed.

@@ -85,6 +85,8 @@ std::optional<std::string> query_task_answer(pg::Connection& conn, const Claimed
                {"history_from_event_id", 1}};
   auto answer = protocol::dump_json(head);
   answer.pop_back();
+  // Cut short at kMostHistoryPageBytes: the worker reads the rest as history pages.
+  if (1 + history.count < history.next_event_id) answer += fmt::format(R"(,"next_page_event_id":{})", 1 + history.count);
   answer += ",\"history\":" + history.events_json + "}";
   return answer;
 }

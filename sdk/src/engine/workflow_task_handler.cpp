@@ -39,6 +39,12 @@ WorkflowInfo info_of(const json& task) {
 TaskAnswer WorkflowTaskHandler::handle(const json& task, const FetchHistory& fetch_history) {
   if (task.contains("query")) return answer_query(task, fetch_history);
   auto info = info_of(task);
+  if (task.contains("next_page_event_id")) {
+    // A history too long for one answer: the whole of it, read as history pages (the run is
+    // rebuilt from it, whatever is warm here).
+    auto events = fetch_history(info.workflow_id, info.run_id);
+    return handle(info, 1, events, fetch_history);
+  }
   std::int64_t from = task.value("history_from_event_id", std::int64_t{1});
   auto events = parse_events(task.at("history"));
   return handle(info, from, events, fetch_history);
@@ -95,8 +101,10 @@ TaskAnswer WorkflowTaskHandler::answer_query(const json& task, const FetchHistor
   const auto& q = task.at("query");
   try {
     WorkflowRun run(registry_, stacks_, info);
-    auto events = task.value("history_from_event_id", std::int64_t{1}) == 1 ? parse_events(task.at("history"))
-                                                                           : fetch_history(info.workflow_id, info.run_id);
+    // A history that did not fit one answer (next_page_event_id), or only its end (a sticky
+    // queue's task), is read whole as history pages.
+    const bool whole = task.value("history_from_event_id", std::int64_t{1}) == 1 && !task.contains("next_page_event_id");
+    auto events = whole ? parse_events(task.at("history")) : fetch_history(info.workflow_id, info.run_id);
     // A task in flight (another worker's, right now) is not the run's state yet: answering
     // from it would run its code live here (side effects, new versions) and show state that
     // may never be committed.
