@@ -164,7 +164,7 @@ TEST_CASE("a connection kept for the caller and unused for check_after_idle is c
 
 TEST_CASE("a job here that waits on a row lock reports the stall to its caller while it waits, and its end after") {
   const std::string url = fresh_database("database_pool_stall");
-  pg::Database db(url, {.threads = kThreads, .lone_request_patience = 20ms});
+  pg::Database db(url, {.threads = kThreads, .lone_request_patience = 200ms});
   const auto caller = std::this_thread::get_id();
   std::atomic<int> began{0}, ended{0};
   std::atomic<bool> began_on_caller{false};
@@ -184,10 +184,11 @@ TEST_CASE("a job here that waits on a row lock reports the stall to its caller w
   reprise::test::query_value(holder.get(), "BEGIN; SELECT 1 FROM stall_probe WHERE id = 1 FOR UPDATE");
   // The job below holds this thread until the row is let go: another lets it go once the stall
   // is reported (or after a deadline, and the checks fail).
-  std::atomic<int> ended_before_release{-1};
+  std::atomic<int> began_before_release{-1}, ended_before_release{-1};
   std::thread releaser([&] {
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (began == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    began_before_release = began.load();
     ended_before_release = ended.load();
     reprise::test::query_value(holder.get(), "COMMIT");
   });
@@ -198,6 +199,7 @@ TEST_CASE("a job here that waits on a row lock reports the stall to its caller w
     return true;
   });
   releaser.join();
+  CHECK(began_before_release == 1);  // reported while the job still waited
   CHECK(began == 1);
   CHECK(began_on_caller);
   CHECK(ended_before_release == 0);  // not over while the job still waited

@@ -46,9 +46,10 @@ class HeartbeatBatcher {
  public:
   /// `previous` is what the service holds now: the last details of an earlier attempt.
   HeartbeatBatcher(ServiceConnection& service, std::string token, std::chrono::milliseconds timeout, json previous)
-      : service_(service), token_(std::move(token)), accepted_(std::move(previous)),
+      : service_(service), token_(std::move(token)),
         interval_(timeout.count() > 0 ? std::min(timeout / 3, std::chrono::milliseconds(1000))
-                                      : std::chrono::milliseconds(1000)) {}
+                                      : std::chrono::milliseconds(1000)),
+        accepted_(std::move(previous)) {}
   HeartbeatBatcher(const HeartbeatBatcher&) = delete;
   HeartbeatBatcher& operator=(const HeartbeatBatcher&) = delete;
   ~HeartbeatBatcher() {
@@ -198,15 +199,30 @@ json complete_attempt(ServiceConnection& service, json body, const ActivityInfo&
   }
 }
 
+/// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+/// forms, no surrogates, nothing past U+10FFFF), or 0.
+std::size_t utf8_sequence(std::string_view text) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const auto c = byte(0);
+  if (c < 0x80) return 1;
+  const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+  if (n == 0 || text.size() < n) return 0;
+  for (std::size_t k = 1; k < n; ++k)
+    if ((byte(k) & 0xC0) != 0x80) return 0;
+  const auto second = byte(1);
+  if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) || (c == 0xF0 && second < 0x90) ||
+      (c == 0xF4 && second > 0x8F))
+    return 0;
+  return n;
+}
+
 /// Valid UTF-8 of at most `most` bytes: `text` cut at a character's start, each byte that
-/// starts no valid sequence replaced by '?'.
+/// starts no well-formed sequence replaced by '?'.
 std::string utf8_prefix(std::string_view text, std::size_t most) {
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool valid = n > 0 && i + n <= text.size();
-    for (std::size_t k = 1; valid && k < n; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
+    const std::size_t n = utf8_sequence(text.substr(i));
+    const bool valid = n > 0;
     const std::size_t take = valid ? n : 1;
     if (out.size() + take > most) break;
     if (valid) out.append(text.substr(i, n));
@@ -289,6 +305,11 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
       spdlog::warn("msg=\"activity outcome not accepted\" activity_type={} activity_id={} workflow_id={} "
                    "code={} error=\"{}\"",
                    info.activity_type, info.activity_id, info.workflow_id, e.code(), e.what());
+    } catch (const std::exception& e) {
+      // Not even the slimmed outcome could be sent: the attempt is left to its timeout.
+      spdlog::error("msg=\"activity outcome could not be sent\" activity_type={} activity_id={} workflow_id={} "
+                    "error=\"{}\"",
+                    info.activity_type, info.activity_id, info.workflow_id, e.what());
     }
   };
 

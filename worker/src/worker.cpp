@@ -184,7 +184,12 @@ void Worker::Impl::run_eager_activities() {
     eager_queue.pop_front();
     t_slot = EagerSlot::kHeld;
     lock.unlock();
-    run_activity(task);
+    try {
+      run_activity(task);
+    } catch (const std::exception& e) {
+      // As a poller would: the task is left to its timeout, and this thread goes on.
+      spdlog::warn("msg=\"eager activity task failed\" error=\"{}\"", e.what());
+    }
     lock.lock();
     if (std::exchange(t_slot, EagerSlot::kNone) == EagerSlot::kHeld) ++eager_free;
   }

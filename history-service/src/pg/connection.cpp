@@ -4,6 +4,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -325,8 +326,12 @@ bool Connection::wait_for_result(std::chrono::steady_clock::time_point until) {
   while (PQisBusy(conn_)) {
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
+    // Over TLS, bytes the TLS layer has already read sit where poll(2) cannot see them: polled
+    // in short slices, each followed by a read, so the wait is not overstated.
+    const int slice = PQsslInUse(conn_) ? 1 : static_cast<int>(left.count());
     pollfd fd{PQsocket(conn_), POLLIN, 0};
-    const int ready = ::poll(&fd, 1, static_cast<int>(left.count()));
+    const int ready = ::poll(&fd, 1, std::min(slice, static_cast<int>(left.count())));
+    if (ready == 0 && slice == 1 && PQconsumeInput(conn_) != 1) return true;
     if (ready < 0 && errno != EINTR) return true;
     if (ready > 0 && PQconsumeInput(conn_) != 1) return true;
   }

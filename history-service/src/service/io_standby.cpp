@@ -3,19 +3,22 @@
 #include <chrono>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 namespace reprise::service {
 
 IoStandby::IoStandby(boost::asio::io_context& io) : io_(io), thread_([this] { run(); }) {}
 
-IoStandby::~IoStandby() {
+IoStandby::~IoStandby() { stop(); }
+
+void IoStandby::stop() {
   {
     std::lock_guard lock(mutex_);
     quitting_ = true;
   }
   changed_.notify_one();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 void IoStandby::cover() {
@@ -38,11 +41,30 @@ void IoStandby::run() {
     changed_.wait(lock, [this] { return quitting_ || (covering_ && !io_.stopped()); });
     if (quitting_) return;
     lock.unlock();
-    // A bounded wait, so that a release() is seen soon even with nothing to serve. Leaving
-    // with the reactor in hand, asio wakes another thread (the io thread) to take it.
-    io_.run_one_for(std::chrono::milliseconds(10));
+    // Handler by handler, so that a release() is seen soon: within 10 ms with nothing to serve.
+    while (!quitting_now() && covering_now() && !io_.stopped()) {
+      try {
+        io_.run_one_for(std::chrono::milliseconds(10));
+      } catch (const std::exception& e) {
+        spdlog::error("msg=\"a handler failed on the io standby thread\" error=\"{}\"", e.what());
+      }
+    }
+    // The io_context is told it has one thread (concurrency hint 1), so asio wakes nobody when
+    // this thread leaves with the reactor, or with handlers, queued: the io thread may sleep on
+    // its condition variable meanwhile. A post from outside the io_context always wakes it.
+    boost::asio::post(io_, [] {});
     lock.lock();
   }
+}
+
+bool IoStandby::covering_now() {
+  std::lock_guard lock(mutex_);
+  return covering_;
+}
+
+bool IoStandby::quitting_now() {
+  std::lock_guard lock(mutex_);
+  return quitting_;
 }
 
 }  // namespace reprise::service

@@ -20,9 +20,8 @@ namespace reprise::service {
 
 class IoStandby {
  public:
-  /// `io` must be built with a concurrency hint other than 1: with 1, asio never wakes a
-  /// second thread to take its reactor, and this thread, leaving, could leave it to nobody.
   explicit IoStandby(boost::asio::io_context& io);
+  /// stop()s.
   ~IoStandby();
   IoStandby(const IoStandby&) = delete;
   IoStandby& operator=(const IoStandby&) = delete;
@@ -31,9 +30,13 @@ class IoStandby {
   void cover();
   /// Stops once the handler it runs (if any) returns.
   void release();
+  /// Waits for the handler it runs, if any, and ends the thread: before what handlers use goes.
+  void stop();
 
  private:
   void run();
+  bool covering_now();
+  bool quitting_now();
 
   boost::asio::io_context& io_;
   std::mutex mutex_;

@@ -64,9 +64,10 @@ int run_server(const ServerAppOptions& options) {
     warn_about_synchronous_commit(conn, options.synchronous_commit);
   }
 
-  // No hint of 1 even with one io thread: the standby thread must be able to serve beside it
-  // (IoStandby). The database threads post here too.
-  boost::asio::io_context io(std::max(2, options.io_threads));
+  // The hint is the io thread count: with one (the default), asio never hands an event to a
+  // second thread to run. The database threads still post here, and IoStandby runs it beside
+  // the io thread while a lone request holds that up (and wakes it when it leaves).
+  boost::asio::io_context io(options.io_threads);
   // Serves the connections while a lone request's transaction holds the io thread up.
   IoStandby standby(io);
   // A second commit group takes off once half the pool is queued: about the size a group
@@ -131,6 +132,7 @@ int run_server(const ServerAppOptions& options) {
   // Only this thread polls when idle: one polling thread is enough to take the next request.
   run_io(io, options.idle_poll, [&db] { return db.all_idle(); });
   for (auto& t : threads) t.join();
+  standby.stop();  // its last handler, if any, is over before what handlers use goes
   timers.stop();
   feed.stop();
   db.stop();

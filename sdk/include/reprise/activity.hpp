@@ -35,8 +35,14 @@ class WorkerStopSignal {
  public:
   /// The graceful stop begins: running activities have `grace` to finish.
   void begin(std::chrono::milliseconds grace) noexcept {
-    const auto now = std::chrono::steady_clock::now().time_since_epoch();
-    deadline_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(now + grace).count());
+    using std::chrono::nanoseconds;
+    const auto now = std::chrono::duration_cast<nanoseconds>(std::chrono::steady_clock::now().time_since_epoch());
+    // Saturated: a grace too long to add (milliseconds::max(), say) means no deadline.
+    const auto most = nanoseconds(kRunning - 1) - now;
+    const auto wait = grace >= std::chrono::duration_cast<std::chrono::milliseconds>(most) ? most
+                      : grace.count() < 0 ? nanoseconds(0)
+                                          : std::chrono::duration_cast<nanoseconds>(grace);
+    deadline_.store((now + wait).count());
   }
   bool stopping() const noexcept { return deadline_.load() != kRunning; }
   /// The grace begin() gave has passed.
@@ -91,7 +97,7 @@ class ActivityContext {
   /// been stopping for longer than WorkerOptions::graceful_stop_timeout.
   bool is_cancelled() const { return cancelled_ || (worker_stop_ && worker_stop_->grace_over()); }
   /// Throws CanceledError when is_cancelled(). The attempt then reports canceled if its
-  /// workflow asked, else fails as WorkerStopped (retried on another worker).
+  /// workflow asked, else fails as WorkerStopped (retried by its retry policy).
   void throw_if_cancelled() const {
     if (cancelled_) throw CanceledError("activity canceled by its workflow");
     if (is_cancelled()) throw CanceledError("the worker stopped before the activity finished");

@@ -452,11 +452,15 @@ Payload WorkflowRun::side_effect(const std::function<Payload()>& fn, const std::
   Payload value = recorded != markers_.end() ? recorded->second.value("value", Payload()) : fn();
   // Recorded as text, a NaN or an infinity comes back null: a replay would see another value
   // than this run did. A bug in the code, so the task fails (and is retried once it is fixed).
-  if (holds_non_finite(value))
-    throw std::invalid_argument(fmt::format(
+  if (holds_non_finite(value)) {
+    // Recorded as fatal first: workflow code catching std::exception must not hide it.
+    std::invalid_argument error(fmt::format(
         "side_effect at {}:{} returned NaN or infinity, which the history's JSON cannot hold (a replay would "
         "read null); return a finite number, or a string",
         loc.file_name(), loc.line()));
+    fatal_ = std::make_exception_ptr(error);
+    throw error;
+  }
   issue(CommandType::kRecordMarker, {{"marker_name", "SideEffect"}, {"details", {{"id", id}, {"value", value}}}},
         fmt::format("marker_name=SideEffect id={}", id), loc);
   return value;
