@@ -58,8 +58,11 @@ void register_stop(reprise::Registry& r) {
 TEST_CASE("a worker's stop cuts a cooperating activity short after its grace, and another worker retries it",
           "[e2e][worker][stop]") {
   const auto queue = e2e::unique_queue("worker-stop");
-  auto stopping = std::make_unique<e2e::TestWorker>(queue, 1000, "stopping", register_stop,
-                                                    [](reprise::WorkerOptions& o) { o.graceful_stop_timeout = 500ms; });
+  // Polls that would outlast the test: the stop must end them, not wait for them.
+  auto stopping = std::make_unique<e2e::TestWorker>(queue, 1000, "stopping", register_stop, [](reprise::WorkerOptions& o) {
+    o.graceful_stop_timeout = 500ms;
+    o.poll_timeout = 60s;
+  });
   reprise::Client client(e2e::server_address());
   auto handle = client.start("stopped_activity_workflow", nullptr,
                              {.id = e2e::unique_queue("worker-stop"), .task_queue = queue});
@@ -75,8 +78,14 @@ TEST_CASE("a worker's stop cuts a cooperating activity short after its grace, an
 
   e2e::TestWorker successor(queue, 1000, "successor", register_stop);
   auto result = handle.result<std::string>(30s);
-  INFO(e2e::summarize(handle.history()));
+  const auto history = handle.history();
+  INFO(e2e::summarize(history));
   REQUIRE(result.rfind("WorkerStopped:", 0) == 0);
   CHECK(std::stoi(result.substr(std::string("WorkerStopped:").size())) >= 1);  // resumed from its heartbeat
   CHECK(g_first_attempts == 1);
+  // The retry ran on the successor, as the second attempt: none reached the stopping worker.
+  const auto started = e2e::events_of(history, "ActivityTaskStarted");
+  REQUIRE(started.size() == 1);  // the attempt that completed
+  CHECK(started[0]["attributes"]["attempt"] == 2);
+  CHECK(started[0]["attributes"]["identity"] == "successor");
 }

@@ -42,6 +42,7 @@ struct Worker::Impl {
   explicit Impl(WorkerOptions o)
       : options(std::move(o)),
         service(options.address, options.ns),
+        polls(options.address, options.ns),
         stacks(options.fiber_stack_size),
         cache(options.cache_size) {
     if (options.task_queue.empty())
@@ -97,6 +98,7 @@ struct Worker::Impl {
   WorkerOptions options;
   Registry registry;
   detail::ServiceConnection service;
+  detail::ServiceConnection polls;  // the long polls only: aborted when the worker stops
   detail::StackPool stacks;
   detail::RunCache cache;
   std::string sticky_queue;
@@ -400,12 +402,13 @@ void Worker::Impl::poll(const std::string& kind, const std::string& queue, void 
   auto timeout = protocol::format_duration(options.poll_timeout);
   while (!stopping) {
     try {
-      auto answer = service.post(path, {{"identity", options.identity}, {"timeout", timeout}},
-                                 options.poll_timeout + std::chrono::seconds(10));
+      auto answer = polls.post(path, {{"identity", options.identity}, {"timeout", timeout}},
+                               options.poll_timeout + std::chrono::seconds(10));
       auto task = answer.find("task");  // not value(): that copies the task, history and all
       if (task == answer.end() || task->is_null()) continue;
       (this->*handle)(*task);
     } catch (const std::exception& e) {
+      if (stopping) break;  // aborted by the stop
       spdlog::warn("msg=\"{} task poll failed; retrying\" queue={} error=\"{}\"", kind, queue, e.what());
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     }
@@ -476,7 +479,9 @@ void Worker::shutdown() {
   }
   if (!i.stop_signal.stopping()) i.stop_signal.begin(i.options.graceful_stop_timeout);
   i.stopped.notify_all();
-  // Polls end within poll_timeout; the task each thread holds is finished first.
+  // Polls end now: a task handed to one from here on would wait for a worker that is leaving
+  // (a retry of an attempt the stop cut short, say). The task each thread holds is finished first.
+  i.polls.abort_calls();
   for (auto& t : i.threads)
     if (t.joinable()) t.join();
   i.threads.clear();

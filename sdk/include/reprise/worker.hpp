@@ -41,7 +41,7 @@ struct WorkerOptions {
   std::size_t cache_size = 1000;           ///< runs kept warm; 0 turns the cache (and stickiness) off
   std::chrono::milliseconds sticky_schedule_to_start_timeout{5'000};
   std::size_t fiber_stack_size = 128 * 1024;
-  std::chrono::milliseconds poll_timeout{10'000};  ///< also bounds how long shutdown waits for polls
+  std::chrono::milliseconds poll_timeout{10'000};  ///< how long one poll waits at the service (a stop ends polls at once)
   /// Fail the run (rather than only its workflow task, which is retried until fixed code is
   /// deployed) when its code no longer fits its history.
   bool fail_workflow_on_nondeterminism = false;

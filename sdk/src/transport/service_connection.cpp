@@ -12,8 +12,11 @@
 
 #include <cerrno>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <mutex>
+#include <optional>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -198,8 +201,29 @@ std::string format_ms(std::chrono::milliseconds ms) {
 struct ServiceConnection::Impl {
   HostPort endpoint;
   std::string host_header;                        ///< "host:port" as sent in Host
-  std::mutex mutex;                               ///< guards idle
+  std::mutex mutex;                               ///< guards idle, in_flight and aborted
   std::vector<std::unique_ptr<Connection>> idle;  ///< open connections no call is using
+  std::unordered_multiset<int> in_flight;         ///< the sockets of calls under way
+  bool aborted = false;                           ///< abort_calls() ran
+
+  /// Marks a call's socket under way until it is over, so that abort_calls() can end it.
+  struct InFlight {
+    InFlight(Impl& i, int f) : impl(i), fd(f) {}
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    Impl& impl;
+    int fd;
+    ~InFlight() {
+      std::lock_guard lock(impl.mutex);
+      if (auto it = impl.in_flight.find(fd); it != impl.in_flight.end()) impl.in_flight.erase(it);
+    }
+  };
+  /// Registers `fd`; throws when abort_calls() ran.
+  void enter(int fd, const std::function<ServiceError()>& aborted_error) {
+    std::lock_guard lock(mutex);
+    if (aborted) throw aborted_error();
+    in_flight.insert(fd);
+  }
 
   std::unique_ptr<Connection> take_idle() {
     std::lock_guard lock(mutex);
@@ -228,6 +252,12 @@ ServiceConnection::ServiceConnection(std::string address, std::string ns)
 }
 
 ServiceConnection::~ServiceConnection() = default;
+
+void ServiceConnection::abort_calls() {
+  std::lock_guard lock(impl_->mutex);
+  impl_->aborted = true;
+  for (int fd : impl_->in_flight) ::shutdown(fd, SHUT_RDWR);  // a poll(2) waiting on it returns
+}
 
 nlohmann::json ServiceConnection::post(std::string_view path, const nlohmann::json& body,
                                        std::chrono::milliseconds timeout) {
@@ -301,9 +331,12 @@ std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string
       if (ec) throw unavailable(ec.message());
     }
 
+    const int fd = connection->stream.socket().native_handle();
+    enter(fd, [&] { return unavailable("the call was aborted: the worker is stopping"); });
+    std::optional<InFlight> under_way(std::in_place, *this, fd);
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // whole histories can be large
-    DeadlineStream stream(connection->stream.socket().native_handle(), deadline);
+    DeadlineStream stream(fd, deadline);
     beast::error_code ec;
     http::write(stream, req, ec);
     if (!ec) {
@@ -325,6 +358,7 @@ std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string
 
     auto& res = parser.get();
     const int status = static_cast<int>(res.result_int());
+    under_way.reset();  // before another call may take the connection
     if (res.keep_alive()) give_back(std::move(connection));
 
     if (status >= 200 && status < 300) return {status, std::move(res.body())};

@@ -32,6 +32,11 @@ class ServiceConnection {
   std::string get_text(std::string_view path_and_query,
                        std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
+  /// Ends every call under way (its socket is shut down) and fails every later one
+  /// (Unavailable): for a worker's long polls when it stops, so that no task is handed to a
+  /// poll that would no longer run it. The service drops a poll whose client hung up.
+  void abort_calls();
+
   const std::string& ns() const { return ns_; }
   const std::string& address() const { return address_; }
 
