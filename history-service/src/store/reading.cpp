@@ -3,6 +3,8 @@
 #include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
+#include <algorithm>
+
 #include "store/operations.hpp"
 #include "store/history_batches.hpp"
 #include "store/run_state.hpp"
@@ -40,6 +42,12 @@ json execution_json(const ExecutionRow& r) {
 
 }  // namespace
 
+namespace {
+/// Describe lists at most this many pending activities, and as many pending timers: a run may
+/// have any number, and the answer must stay a size a client can read.
+constexpr int kMostPendingListed = 1000;
+}  // namespace
+
 json describe_workflow(pg::Connection& conn, const RunKey& key) {
   auto run = RunState::find_or_throw(conn, key);
   const auto& row = run.row();
@@ -60,10 +68,10 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
       REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
       heartbeat_details, last_failure, cancel_requested, started_identity
     FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
-    ORDER BY scheduled_event_id)",
-                         {k.ns, k.workflow_id, k.run_id});
+    ORDER BY scheduled_event_id LIMIT $4::int)",
+                         {k.ns, k.workflow_id, k.run_id, std::to_string(kMostPendingListed + 1)});
   json activities = json::array();
-  for (int i = 0; i < acts.rows(); ++i) {
+  for (int i = 0; i < std::min(acts.rows(), kMostPendingListed); ++i) {
     auto started = opt_timestamp(acts, i, 8);
     std::string state = acts.boolean(i, 12) ? "CancelRequested" : started ? "Started" : "Scheduled";
     activities.push_back({{"scheduled_event_id", acts.i64(i, 0)},
@@ -82,18 +90,20 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
                           {"worker_identity", acts.opt_str(i, 13).value_or("")}});
   }
   out["pending_activities"] = std::move(activities);
+  out["pending_activities_truncated"] = acts.rows() > kMostPendingListed;
 
   auto timers = conn.exec("describe_timers",
                           "SELECT user_timer_id, ref_id, " REPRISE_EPOCH_MS("fire_at") " FROM timers "
                           "WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND kind = "
-                          "'user_timer' ORDER BY fire_at",
-                          {k.ns, k.workflow_id, k.run_id});
+                          "'user_timer' ORDER BY fire_at LIMIT $4::int",
+                          {k.ns, k.workflow_id, k.run_id, std::to_string(kMostPendingListed + 1)});
   json pending_timers = json::array();
-  for (int i = 0; i < timers.rows(); ++i)
+  for (int i = 0; i < std::min(timers.rows(), kMostPendingListed); ++i)
     pending_timers.push_back({{"timer_id", timers.str(i, 0)},
                               {"started_event_id", timers.i64(i, 1)},
                               {"fire_time", opt_time(opt_timestamp(timers, i, 2))}});
   out["pending_timers"] = std::move(pending_timers);
+  out["pending_timers_truncated"] = timers.rows() > kMostPendingListed;
 
   json result = nullptr;
   if (!run.is_open()) {
