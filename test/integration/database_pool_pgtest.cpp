@@ -209,3 +209,54 @@ TEST_CASE("a job here that waits on a row lock reports the stall to its caller w
   CHECK(began == 1);
   CHECK(ended == 1);
 }
+
+TEST_CASE("a job here whose commit waits behind a group stuck on a row lock reports the stall too") {
+  const std::string url = fresh_database("database_pool_group_stall");
+  // Patience shorter than a commit group's queue wait (50 ms): the stall is reported while the
+  // job waits in the queue, not only when it commits alone after it.
+  pg::Database db(url, {.threads = kThreads, .lone_request_patience = 20ms});
+  const auto caller = std::this_thread::get_id();
+  std::atomic<int> began{0};
+  std::atomic<bool> began_on_caller{false};
+  db.on_lone_request_stall(
+      [&] {
+        began_on_caller = std::this_thread::get_id() == caller;
+        ++began;
+      },
+      [] {});
+  std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(url.c_str()), &PQfinish);
+  REQUIRE(PQstatus(holder.get()) == CONNECTION_OK);
+  reprise::test::query_value(holder.get(),
+                             "CREATE TABLE group_probe (id int PRIMARY KEY); INSERT INTO group_probe VALUES (1), (2)");
+  wait_until([&] { return db.idle_threads() == kThreads; }, 20s, "the pool's threads to start");
+  run_here(db);  // opens the connection kept for the caller
+  reprise::test::query_value(holder.get(), "BEGIN; SELECT 1 FROM group_probe WHERE id = 1 FOR UPDATE");
+
+  auto lock_waiters = [&] {
+    return std::stoi(reprise::test::query_value(
+        url, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"));
+  };
+  std::promise<void> stuck_done;
+  bool stalled_in_queue = false;
+  offer_until_done(db, [&] {
+    // A transaction of the pool's leads a group, and waits there for row 1...
+    db.post([&] {
+      pg::in_transaction(db.connection(), [](pg::Connection& c) {
+        c.defer("group_probe_stuck", "UPDATE group_probe SET id = 1 WHERE id = 1", {});
+      });
+      stuck_done.set_value();
+    });
+    wait_until([&] { return lock_waiters() >= 1; }, 10s, "the pool's transaction to wait for the row");
+    // ...and this one, on another row, queues behind that group.
+    pg::in_transaction(db.connection(), [](pg::Connection& c) {
+      c.defer("group_probe_free", "UPDATE group_probe SET id = 2 WHERE id = 2", {});
+    });
+    stalled_in_queue = began == 1;  // reported before its own commit, which was quick
+    return true;
+  });
+  reprise::test::query_value(holder.get(), "COMMIT");
+  stuck_done.get_future().get();
+  CHECK(stalled_in_queue);
+  CHECK(began == 1);
+  CHECK(began_on_caller);
+}

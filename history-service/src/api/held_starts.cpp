@@ -79,6 +79,11 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
   std::unique_lock lock(held_mutex_);
   if (held_starts_.empty()) return nullptr;
   const auto key = store::to_string(run);
+  // A running thread commits it, and the task is answered after that; a lone request on the io
+  // thread waiting that out for long has the io thread's other work served meanwhile.
+  const auto patience = pg::long_wait_patience();
+  const auto stalled_at = std::chrono::steady_clock::now() + std::min(patience, std::chrono::nanoseconds(std::chrono::hours(1)));
+  bool reported = patience == std::chrono::nanoseconds::max();
   for (;;) {
     auto it = held_starts_.find(key);
     if (it == held_starts_.end()) return nullptr;
@@ -87,7 +92,12 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
       held->phase = HeldStart::Phase::kTaken;
       return held;
     }
-    held_settled_.wait(lock);  // a running thread commits it: the task is answered after that
+    if (reported) {
+      held_settled_.wait(lock);
+    } else if (held_settled_.wait_until(lock, stalled_at) == std::cv_status::timeout) {
+      reported = true;
+      pg::report_long_wait();
+    }
   }
 }
 

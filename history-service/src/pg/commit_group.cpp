@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pg/connection.hpp"
+#include "pg/database.hpp"
 #include "pg/wakeup.hpp"
 
 namespace reprise::pg {
@@ -51,14 +52,14 @@ void CommitGroup::commit(Connection& own) {
       // Still queued after a while: the groups in flight are stuck (a row lock, say), commit
       // alone. Taken into a group meanwhile (no longer queued): its verdict comes, however
       // long it takes. Woken, the verdict or the call to lead is read without the mutex.
-      if (!me->woken.wait_for(options_.longest_queue_wait)) {
+      if (!wait_reporting_stall(me->woken, options_.longest_queue_wait)) {
         lock.lock();
         const bool called = me->leads || me->outcome != Member::Outcome::kPending;
         const bool taken = !called && std::erase(waiting_, me) == 0;
         if (!called && !taken) me->outcome = Member::Outcome::kAlone;
         if (taken) {
           lock.unlock();
-          me->woken.wait();
+          wait_reporting_stall(me->woken, std::chrono::nanoseconds::max());
         }
       }
       if (me->leads && !lock.owns_lock()) lock.lock();
@@ -95,6 +96,19 @@ void CommitGroup::commit(Connection& own) {
     default:
       own.commit_alone(me->batch);  // throws exactly what this transaction alone would
   }
+}
+
+bool CommitGroup::wait_reporting_stall(Wakeup& woken, std::chrono::nanoseconds timeout) {
+  const auto forever = timeout == std::chrono::nanoseconds::max();
+  const auto patience = long_wait_patience();  // max() but for a lone request on the io thread
+  if (patience < timeout) {
+    if (woken.wait_for(patience)) return true;
+    report_long_wait();  // its group waits (a row lock, say): the io thread's other work moves on
+    timeout -= forever ? std::chrono::nanoseconds(0) : patience;
+  }
+  if (!forever) return woken.wait_for(timeout);
+  woken.wait();
+  return true;
 }
 
 bool CommitGroup::key_in_flight(const std::string& key) const {

@@ -28,6 +28,7 @@
 namespace reprise::pg {
 
 class Connection;
+class Wakeup;
 
 class CommitGroup {
  public:
@@ -70,6 +71,9 @@ class CommitGroup {
   /// are queued, or while a leader called before has not taken its group yet (it takes
   /// everyone queued). The caller holds the mutex.
   std::shared_ptr<Member> call_leader(const std::shared_ptr<Member>& newcomer = nullptr);
+  /// Waits as Wakeup::wait_for does (for ever with nanoseconds::max()), reporting a lone
+  /// request's long wait on the way (report_long_wait).
+  static bool wait_reporting_stall(Wakeup& woken, std::chrono::nanoseconds timeout);
   bool key_in_flight(const std::string& key) const;
   void fly_key(const std::string& key);
   /// Runs `group` on `leader` and settles each member's outcome.

@@ -5,6 +5,20 @@
 
 namespace reprise::pg {
 thread_local Database::Held* Database::current_ = nullptr;
+thread_local Database* Database::running_here_ = nullptr;
+
+std::chrono::nanoseconds long_wait_patience() noexcept {
+  return Database::running_here_ ? std::chrono::nanoseconds(Database::running_here_->options_.lone_request_patience)
+                                 : std::chrono::nanoseconds::max();
+}
+
+void report_long_wait() {
+  if (Database::running_here_) Database::running_here_->stall_here();
+}
+
+void Database::stall_here() {
+  if (!std::exchange(here_stalled_, true) && stall_began_) stall_began_();
+}
 
 Database::Database(std::string conninfo, Options options)
     : conninfo_(std::move(conninfo)), options_(std::move(options)), commits_(options_.commits) {
@@ -65,6 +79,10 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
   }
   ReleaseHere release{*this};
   EndStall end_stall{*this};
+  struct RunningHere {
+    Database* previous;
+    ~RunningHere() { running_here_ = previous; }
+  } running_here{std::exchange(running_here_, this)};
   run_with(here_, job);
   return true;
 }
@@ -102,9 +120,7 @@ void Database::open_or_check(Held& held) {
     held.connection->commit_with(&commits_);
     if (&held == &here_) {
       held.connection->set_result_spin(options_.lone_request_spin);
-      held.connection->on_slow_results(options_.lone_request_patience, [this] {
-        if (!std::exchange(here_stalled_, true) && stall_began_) stall_began_();
-      });
+      held.connection->on_slow_results(options_.lone_request_patience, [this] { stall_here(); });
     }
   }
 }

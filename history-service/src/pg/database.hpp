@@ -107,6 +107,10 @@ class Database {
     }
   };
 
+  friend std::chrono::nanoseconds long_wait_patience() noexcept;
+  friend void report_long_wait();
+  /// The job running here stalled: its caller is told, once per job.
+  void stall_here();
   void run(IdleThread& self);
   /// Gives `job` to the thread that idled last; the caller holds mutex_ and saw one idle.
   /// Returns where to post its wake-up, once the caller has let go of mutex_.
@@ -129,6 +133,7 @@ class Database {
   std::vector<IdleThread*> idle_;
   bool stopping_ = false;
   static thread_local Held* current_;  // the connection of the job running on this thread
+  static thread_local Database* running_here_;  // the pool whose job runs here on this thread
   Held here_;               // run_here_if_idle's connection
   bool here_busy_ = false;  // a job runs with here_, or a database thread is opening it
   bool here_stalled_ = false;  // the job running with here_ waited too long (touched by that job's thread only)
@@ -136,6 +141,15 @@ class Database {
   std::vector<std::unique_ptr<IdleThread>> places_;  // one per thread
   std::vector<std::thread> threads_;
 };
+
+/// How long a job running here (Database::run_here_if_idle) on the calling thread may wait
+/// before report_long_wait(); nanoseconds::max() on any other thread.
+std::chrono::nanoseconds long_wait_patience() noexcept;
+/// Tells the Database whose job runs here on the calling thread that the job has waited its
+/// patience, so that its caller's other work is served meanwhile (on_lone_request_stall).
+/// Nothing on any other thread. For waits that are not for a connection's results: a commit
+/// group's verdict, a held start another thread commits.
+void report_long_wait();
 
 /// Runs `body(conn)` in a transaction, retrying it on write conflicts, serialization failures
 /// and deadlocks. A COMMIT whose outcome is unknown is not retried: it surfaces as in_doubt.
