@@ -140,15 +140,24 @@ reprise::Client& client() {
   return c;
 }
 
+/// A worker with these workflows on a queue of its own, and a run of `workflow_type` there.
+struct RefusedRun {
+  RefusedRun(const std::string& name, const std::string& workflow_type)
+      : queue(e2e::unique_queue(name)),
+        worker(queue, 1000, "", register_refused),
+        handle(client().start(workflow_type, nullptr, {.id = e2e::unique_queue(name), .task_queue = queue})) {}
+  std::string queue;
+  e2e::TestWorker worker;
+  reprise::WorkflowHandle handle;
+};
+
 }  // namespace
 
 TEST_CASE("an activity result over the payload limit fails the activity at once, naming the refusal",
           "[e2e][refused]") {
   g_oversized_attempts = 0;
-  const auto queue = e2e::unique_queue("refused-result");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("oversized_result_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-result"), .task_queue = queue});
+  RefusedRun run("refused-result", "oversized_result_workflow");
+  auto& handle = run.handle;
   // Well within the attempt's 60 s start-to-close timeout, which is what it used to take, and
   // then again for every retry.
   auto result = handle.result(20s);
@@ -163,10 +172,8 @@ TEST_CASE("an activity result over the payload limit fails the activity at once,
 
 TEST_CASE("a workflow task completion over the request body limit fails the task, naming the refusal",
           "[e2e][refused]") {
-  const auto queue = e2e::unique_queue("refused-completion");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("oversized_completion_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-completion"), .task_queue = queue});
+  RefusedRun run("refused-completion", "oversized_completion_workflow");
+  auto& handle = run.handle;
   // The first attempt fails at once; it used to time out (10 s), again and again, with no word why.
   json failed;
   reprise::test::wait_until(
@@ -190,10 +197,8 @@ TEST_CASE("a workflow task completion over the request body limit fails the task
 TEST_CASE("a continuation over the request body limit is dropped and the result sent alone",
           "[e2e][refused][continuation]") {
   g_two_fifths_attempts = 0;
-  const auto queue = e2e::unique_queue("refused-continuation");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("continuation_over_the_body_limit_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-continuation"), .task_queue = queue});
+  RefusedRun run("refused-continuation", "continuation_over_the_body_limit_workflow");
+  auto& handle = run.handle;
   // The result alone is accepted and the run's next task rebuilds it, well before the 60 s
   // start-to-close timeout the lost result used to wait out.
   auto result = handle.result(20s);
@@ -209,10 +214,8 @@ TEST_CASE("a continuation over the request body limit is dropped and the result 
 
 TEST_CASE("an activity failure over the payload limit is recorded cut short, keeping its type", "[e2e][refused]") {
   g_oversized_failure_attempts = 0;
-  const auto queue = e2e::unique_queue("refused-failure");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("oversized_failure_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-failure"), .task_queue = queue});
+  RefusedRun run("refused-failure", "oversized_failure_workflow");
+  auto& handle = run.handle;
   // It used to be only logged: the attempt waited out its 60 s timeout, then ran again.
   auto result = handle.result(20s);
   INFO(result.dump().substr(0, 2000) << "\n" << e2e::summarize(handle.history()));
@@ -228,10 +231,8 @@ TEST_CASE("an activity failure over the payload limit is recorded cut short, kee
 
 TEST_CASE("heartbeat details over the payload limit still keep the attempt alive", "[e2e][refused][heartbeat]") {
   g_oversized_heartbeat_attempts = 0;
-  const auto queue = e2e::unique_queue("refused-heartbeat");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("oversized_heartbeat_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-heartbeat"), .task_queue = queue});
+  RefusedRun run("refused-heartbeat", "oversized_heartbeat_workflow");
+  auto& handle = run.handle;
   // Refused heartbeats used to be only logged, so the attempt timed out after 1.5 s and ran again.
   auto result = handle.result<int>(30s);
   INFO(e2e::summarize(handle.history()));
@@ -242,10 +243,8 @@ TEST_CASE("heartbeat details over the payload limit still keep the attempt alive
 
 TEST_CASE("a query answer over the payload limit reaches the caller as a failure naming the refusal",
           "[e2e][refused][query]") {
-  const auto queue = e2e::unique_queue("refused-query");
-  e2e::TestWorker worker(queue, 1000, "", register_refused);
-  auto handle = client().start("oversized_query_answer_workflow", nullptr,
-                               {.id = e2e::unique_queue("refused-query"), .task_queue = queue});
+  RefusedRun run("refused-query", "oversized_query_answer_workflow");
+  auto& handle = run.handle;
   // Asked once the first task has run, so that there is a run to answer from.
   reprise::test::wait_until([&] { return e2e::count_events(handle.history(), "WorkflowTaskCompleted") >= 1; }, 20s,
                             "the run's first workflow task to complete");

@@ -168,10 +168,11 @@ TEST_CASE("a job here that waits on a row lock reports the stall to its caller w
   const auto caller = std::this_thread::get_id();
   std::atomic<int> began{0}, ended{0};
   std::atomic<bool> began_on_caller{false};
+  std::promise<void> stall_reported;
   db.on_lone_request_stall(
       [&] {
         began_on_caller = std::this_thread::get_id() == caller;
-        ++began;
+        if (++began == 1) stall_reported.set_value();
       },
       [&] { ++ended; });
   std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(url.c_str()), &PQfinish);
@@ -185,9 +186,8 @@ TEST_CASE("a job here that waits on a row lock reports the stall to its caller w
   // The job below holds this thread until the row is let go: another lets it go once the stall
   // is reported (or after a deadline, and the checks fail).
   std::atomic<int> began_before_release{-1}, ended_before_release{-1};
-  std::thread releaser([&] {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (began == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  std::thread releaser([&, reported = stall_reported.get_future()] {
+    reported.wait_for(10s);
     began_before_release = began.load();
     ended_before_release = ended.load();
     reprise::test::query_value(holder.get(), "COMMIT");

@@ -101,13 +101,19 @@ class HeartbeatBatcher {
     try {
       post(details);
       accepted_ = details;
-    } catch (const ServiceError& e) {
-      // A stale token means this attempt is over (timed out, or the run closed): stop working.
-      if (e.code() == "StaleTaskToken") cancel_requested_ = true;
-      else if (refused_for_good(e)) keep_alive_refused(e);
-      else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
-    } catch (const json::exception& e) {  // details that cannot be written (text not UTF-8)
-      keep_alive_refused(e);
+    } catch (const std::exception& e) {
+      const auto why = refusal(e);
+      if (!why) return failed(e);
+      // Details refused for good (over the payload limit) must not cost the attempt its life: the
+      // heartbeat goes again with the last details accepted, so it still counts, and the next
+      // attempt resumes from there.
+      spdlog::warn("msg=\"heartbeat details refused; the heartbeat is sent with the last details accepted\" "
+                   "error=\"{}\"", *why);
+      try {
+        post(accepted_);
+      } catch (const std::exception& again) {
+        failed(again);
+      }
     }
   }
   void post(const json& details) {
@@ -115,18 +121,11 @@ class HeartbeatBatcher {
                                 std::chrono::seconds(10));
     cancel_requested_ = cancel_requested_ || answer.value("cancel_requested", false);
   }
-  /// Details the service refuses (over its payload limit) must not cost the attempt its life:
-  /// the heartbeat goes again with the last details it accepted, so it still counts, and the
-  /// next attempt resumes from there.
-  void keep_alive_refused(const std::exception& refusal) {
-    spdlog::warn("msg=\"heartbeat details refused; the heartbeat is sent with the last details accepted\" "
-                 "error=\"{}\"", refusal.what());
-    try {
-      post(accepted_);
-    } catch (const ServiceError& e) {
-      if (e.code() == "StaleTaskToken") cancel_requested_ = true;
-      else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
-    }
+  void failed(const std::exception& e) {
+    // A stale token means this attempt is over (timed out, or the run closed): stop working.
+    const auto* service_error = dynamic_cast<const ServiceError*>(&e);
+    if (service_error && service_error->code() == "StaleTaskToken") cancel_requested_ = true;
+    else spdlog::warn("msg=\"heartbeat failed\" error=\"{}\"", e.what());
   }
 
   ServiceConnection& service_;
@@ -199,37 +198,17 @@ json complete_attempt(ServiceConnection& service, json body, const ActivityInfo&
   }
 }
 
-/// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
-/// forms, no surrogates, nothing past U+10FFFF), or 0.
-std::size_t utf8_sequence(std::string_view text) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const auto c = byte(0);
-  if (c < 0x80) return 1;
-  const std::size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-  if (n == 0 || text.size() < n) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((byte(k) & 0xC0) != 0x80) return 0;
-  const auto second = byte(1);
-  if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second > 0x9F) || (c == 0xF0 && second < 0x90) ||
-      (c == 0xF4 && second > 0x8F))
-    return 0;
-  return n;
-}
-
-/// Valid UTF-8 of at most `most` bytes: `text` cut at a character's start, each byte that
-/// starts no well-formed sequence replaced by '?'.
+/// Valid UTF-8 of at most `most` bytes: the start of `text`, with what is not UTF-8 replaced
+/// by U+FFFD by nlohmann's own decoder (the one whose refusal this mends), cut at a
+/// character's start.
 std::string utf8_prefix(std::string_view text, std::size_t most) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t n = utf8_sequence(text.substr(i));
-    const bool valid = n > 0;
-    const std::size_t take = valid ? n : 1;
-    if (out.size() + take > most) break;
-    if (valid) out.append(text.substr(i, n));
-    else out += '?';
-    i += take;
-  }
-  return out;
+  auto valid = json::parse(json(std::string(text.substr(0, most)))
+                               .dump(-1, ' ', false, json::error_handler_t::replace))
+                   .get<std::string>();
+  std::size_t cut = std::min(most, valid.size());
+  while (cut < valid.size() && cut > 0 && (static_cast<unsigned char>(valid[cut]) & 0xC0) == 0x80) --cut;
+  valid.resize(cut);
+  return valid;
 }
 
 /// An activity's failure or cancellation the service refused for what it holds (over its
@@ -260,11 +239,10 @@ json report_outcome(ServiceConnection& service, std::string_view path, const jso
   std::string why;
   try {
     return post_outcome(service, path, body);
-  } catch (const ServiceError& e) {
-    if (!refused_for_good(e)) throw;
-    why = fmt::format("{}: {}", e.code(), e.what());
-  } catch (const json::exception& e) {
-    why = e.what();
+  } catch (const std::exception& e) {
+    auto refused = refusal(e);
+    if (!refused) throw;
+    why = std::move(*refused);
   }
   spdlog::warn("msg=\"activity outcome refused; sending it slimmed\" activity_type={} activity_id={} "
                "workflow_id={} error=\"{}\"",
@@ -273,6 +251,13 @@ json report_outcome(ServiceConnection& service, std::string_view path, const jso
 }
 
 }  // namespace
+
+std::optional<std::string> refusal(const std::exception& error) {
+  if (const auto* e = dynamic_cast<const ServiceError*>(&error))
+    return refused_for_good(*e) ? std::optional(fmt::format("{}: {}", e->code(), e->what())) : std::nullopt;
+  if (dynamic_cast<const json::exception*>(&error)) return error.what();
+  return std::nullopt;
+}
 
 bool refused_for_good(const ServiceError& error) {
   // What the request holds, not the service's state: an Internal error (a database error the

@@ -2,7 +2,10 @@
 /// Runs one activity task: calls the registered function with an ActivityContext whose
 /// heartbeats reach the service (batched), and reports the outcome.
 
+#include <exception>
 #include <functional>
+#include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 #include <reprise/activity.hpp>
@@ -34,5 +37,9 @@ nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& se
 /// service or an unexpected error of its own (worth retrying), nor an attempt that is over
 /// (StaleTaskToken, UnhandledEvents: the answer is rightly dropped).
 bool refused_for_good(const ServiceError& error);
+/// Why an answer can never be sent as it is, for a caller that then sends a smaller one: the
+/// service refused it for good (above), or it cannot be written (text that is not UTF-8).
+/// Nothing for any other error.
+std::optional<std::string> refusal(const std::exception& error);
 
 }  // namespace reprise::detail

@@ -372,11 +372,10 @@ void Worker::Impl::respond_to_query(json body, const std::string& token) {
   try {
     service.post("/workflow-tasks/respond-query", body);
     return;
-  } catch (const ServiceError& e) {
-    if (!detail::refused_for_good(e)) throw;
-    why = fmt::format("{}: {}", e.code(), e.what());
-  } catch (const json::exception& e) {
-    why = e.what();
+  } catch (const std::exception& e) {
+    auto refused = detail::refusal(e);
+    if (!refused) throw;
+    why = std::move(*refused);
   }
   // An answer the service refuses (over its payload limit) would leave the caller waiting until
   // its deadline, and then hear only that no worker answered: it hears why instead.

@@ -10,6 +10,7 @@
 
 #include "api/api_internal.hpp"
 #include "pg/database.hpp"
+#include "pg/long_wait.hpp"
 #include "service/change_feed.hpp"
 #include "store/run_state.hpp"
 #include "store/uuid.hpp"
@@ -82,8 +83,8 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
   // A running thread commits it, and the task is answered after that; a lone request on the io
   // thread waiting that out for long has the io thread's other work served meanwhile.
   const auto patience = pg::long_wait_patience();
-  const auto stalled_at = std::chrono::steady_clock::now() + std::min(patience, std::chrono::nanoseconds(std::chrono::hours(1)));
-  bool reported = patience == std::chrono::nanoseconds::max();
+  bool reported = patience == std::chrono::nanoseconds::max();  // nothing to report off the io thread
+  const auto stalled_at = std::chrono::steady_clock::now() + (reported ? std::chrono::nanoseconds(0) : patience);
   for (;;) {
     auto it = held_starts_.find(key);
     if (it == held_starts_.end()) return nullptr;

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "pg/connection.hpp"
-#include "pg/database.hpp"
+#include "pg/long_wait.hpp"
 #include "pg/wakeup.hpp"
 
 namespace reprise::pg {

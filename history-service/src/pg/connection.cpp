@@ -1,6 +1,7 @@
 #include "pg/connection.hpp"
 
 #include "pg/commit_group.hpp"
+#include "pg/long_wait.hpp"
 
 #include <poll.h>
 
@@ -265,7 +266,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   // One budget for the whole pipeline: a read ahead of the writes can bring its rows early.
   const auto sent_at = std::chrono::steady_clock::now();
   const auto spin_until = sent_at + spin_;
-  bool slow_reported = !slow_hook_;
+  // A lone request's wait for a row lock or a slow statement is reported (pg/long_wait.hpp).
+  const auto patience = long_wait_patience();
+  bool slow_reported = patience == std::chrono::nanoseconds::max();
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
@@ -273,9 +276,9 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
     if (spin_.count() > 0) spin_until_result(spin_until);
-    if (!slow_reported && !wait_for_result(sent_at + patience_)) {
+    if (!slow_reported && !wait_for_result(sent_at + patience)) {
       slow_reported = true;
-      slow_hook_();
+      report_long_wait();
     }
     pg_result* r = PQgetResult(conn_);
     if (!r) {

@@ -166,14 +166,6 @@ class Connection {
   /// --idle-poll). Zero, the default, sleeps at once. Statements sent outside a pipeline (a
   /// lone exec() outside a transaction, a plain COMMIT) always sleep.
   void set_result_spin(std::chrono::microseconds spin) { spin_ = spin; }
-  /// Calls `hook` when a pipeline's results have been waited for longer than `patience` (a
-  /// row lock, a slow statement, a server far away), once per pipeline, and then goes on
-  /// waiting: for the connection of a thread that serves others too, so that it can have them
-  /// served meanwhile (Database::on_lone_request_stall). Null: no hook.
-  void on_slow_results(std::chrono::milliseconds patience, std::function<void()> hook) {
-    patience_ = patience;
-    slow_hook_ = std::move(hook);
-  }
 
   bool broken() const;
   /// Marks the connection lost, when the caller found out through native() (a listener).
@@ -226,8 +218,6 @@ class Connection {
   std::string group_key_;  // cleared by begin()
   bool broken_ = false;
   std::chrono::microseconds spin_{0};
-  std::chrono::milliseconds patience_{0};
-  std::function<void()> slow_hook_;
 };
 
 }  // namespace reprise::pg

@@ -78,11 +78,7 @@ bool Database::run_here_if_idle(const std::function<void()>& job) {
     return false;
   }
   ReleaseHere release{*this};
-  EndStall end_stall{*this};
-  struct RunningHere {
-    Database* previous;
-    ~RunningHere() { running_here_ = previous; }
-  } running_here{std::exchange(running_here_, this)};
+  RunningHere running_here{*this};
   run_with(here_, job);
   return true;
 }
@@ -118,10 +114,7 @@ void Database::open_or_check(Held& held) {
     held.connection.reset();
     held.connection = std::make_unique<Connection>(conninfo_, options_.session_settings);
     held.connection->commit_with(&commits_);
-    if (&held == &here_) {
-      held.connection->set_result_spin(options_.lone_request_spin);
-      held.connection->on_slow_results(options_.lone_request_patience, [this] { stall_here(); });
-    }
+    if (&held == &here_) held.connection->set_result_spin(options_.lone_request_spin);
   }
 }
 

@@ -15,6 +15,7 @@
 
 #include "pg/commit_group.hpp"
 #include "pg/connection.hpp"
+#include "pg/long_wait.hpp"
 #include "pg/wakeup.hpp"
 
 namespace reprise::pg {
@@ -57,8 +58,8 @@ class Database {
   /// thread opens or checks it, so a slow connect or a ping to a vanished server never blocks
   /// the caller; a job here whose connection is lost fails rather than reconnect.
   bool run_here_if_idle(const std::function<void()>& job);
-  /// `began` runs on the caller's thread when a job running here has waited for its database
-  /// longer than Options::lone_request_patience (a row lock held elsewhere, a slow statement),
+  /// `began` runs on the caller's thread when a job running here has waited longer than
+  /// Options::lone_request_patience (a row lock held elsewhere, a slow statement; pg/long_wait.hpp),
   /// and `ended` once that job is over: the io thread hands its connections to a standby
   /// thread meanwhile (service::IoStandby), since the job cannot move. Set before the first
   /// job runs here.
@@ -99,10 +100,13 @@ class Database {
       db.here_busy_ = false;
     }
   };
-  /// Ends the stall of the job running here, if it stalled, when that job is over.
-  struct EndStall {
+  /// Marks the calling thread as running a job here (long_wait_patience), and ends the job's
+  /// stall, if it stalled, when it is over.
+  struct RunningHere {
     Database& db;
-    ~EndStall() {
+    Database* previous = std::exchange(running_here_, &db);
+    ~RunningHere() {
+      running_here_ = previous;
       if (std::exchange(db.here_stalled_, false) && db.stall_ended_) db.stall_ended_();
     }
   };
@@ -141,15 +145,6 @@ class Database {
   std::vector<std::unique_ptr<IdleThread>> places_;  // one per thread
   std::vector<std::thread> threads_;
 };
-
-/// How long a job running here (Database::run_here_if_idle) on the calling thread may wait
-/// before report_long_wait(); nanoseconds::max() on any other thread.
-std::chrono::nanoseconds long_wait_patience() noexcept;
-/// Tells the Database whose job runs here on the calling thread that the job has waited its
-/// patience, so that its caller's other work is served meanwhile (on_lone_request_stall).
-/// Nothing on any other thread. For waits that are not for a connection's results: a commit
-/// group's verdict, a held start another thread commits.
-void report_long_wait();
 
 /// Runs `body(conn)` in a transaction, retrying it on write conflicts, serialization failures
 /// and deadlocks. A COMMIT whose outcome is unknown is not retried: it surfaces as in_doubt.

@@ -42,7 +42,7 @@ void IoStandby::run() {
     if (quitting_) return;
     lock.unlock();
     // Handler by handler, so that a release() is seen soon: within 10 ms with nothing to serve.
-    while (!quitting_now() && covering_now() && !io_.stopped()) {
+    while (keep_serving()) {
       try {
         io_.run_one_for(std::chrono::milliseconds(10));
       } catch (const std::exception& e) {
@@ -57,14 +57,9 @@ void IoStandby::run() {
   }
 }
 
-bool IoStandby::covering_now() {
+bool IoStandby::keep_serving() {
   std::lock_guard lock(mutex_);
-  return covering_;
-}
-
-bool IoStandby::quitting_now() {
-  std::lock_guard lock(mutex_);
-  return quitting_;
+  return covering_ && !quitting_ && !io_.stopped();
 }
 
 }  // namespace reprise::service

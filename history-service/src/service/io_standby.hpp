@@ -35,8 +35,8 @@ class IoStandby {
 
  private:
   void run();
-  bool covering_now();
-  bool quitting_now();
+  /// Covering, not quitting, and the io_context not stopped.
+  bool keep_serving();
 
   boost::asio::io_context& io_;
   std::mutex mutex_;

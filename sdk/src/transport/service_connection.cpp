@@ -12,11 +12,10 @@
 
 #include <cerrno>
 #include <chrono>
-#include <functional>
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <optional>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -203,7 +202,7 @@ struct ServiceConnection::Impl {
   std::string host_header;                        ///< "host:port" as sent in Host
   std::mutex mutex;                               ///< guards idle, in_flight and aborted
   std::vector<std::unique_ptr<Connection>> idle;  ///< open connections no call is using
-  std::unordered_multiset<int> in_flight;         ///< the sockets of calls under way
+  std::vector<int> in_flight;                     ///< the sockets of calls under way
   bool aborted = false;                           ///< abort_calls() ran
 
   /// Marks a call's socket under way until it is over, so that abort_calls() can end it.
@@ -215,14 +214,15 @@ struct ServiceConnection::Impl {
     int fd;
     ~InFlight() {
       std::lock_guard lock(impl.mutex);
-      if (auto it = impl.in_flight.find(fd); it != impl.in_flight.end()) impl.in_flight.erase(it);
+      if (auto it = std::find(impl.in_flight.begin(), impl.in_flight.end(), fd); it != impl.in_flight.end())
+        impl.in_flight.erase(it);
     }
   };
-  /// Registers `fd`; throws when abort_calls() ran.
-  void enter(int fd, const std::function<ServiceError()>& aborted_error) {
+  /// Registers `fd` as under way; false, registering nothing, once abort_calls() ran.
+  bool enter(int fd) {
     std::lock_guard lock(mutex);
-    if (aborted) throw aborted_error();
-    in_flight.insert(fd);
+    if (!aborted) in_flight.push_back(fd);
+    return !aborted;
   }
 
   std::unique_ptr<Connection> take_idle() {
@@ -332,7 +332,7 @@ std::pair<int, std::string> ServiceConnection::Impl::call_text(const std::string
     }
 
     const int fd = connection->stream.socket().native_handle();
-    enter(fd, [&] { return unavailable("the call was aborted: the worker is stopping"); });
+    if (!enter(fd)) throw unavailable("its calls were aborted (the worker is stopping)");
     std::optional<InFlight> under_way(std::in_place, *this, fd);
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // whole histories can be large
