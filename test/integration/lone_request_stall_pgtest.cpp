@@ -81,3 +81,51 @@ TEST_CASE("a lone request waiting for a row lock does not hold up the server's o
   }
   FAIL("the signal never ran on the io thread, so the standby thread was never needed");
 }
+
+TEST_CASE("a lone request waiting on a statement outside a pipeline does not hold up the server's other requests",
+          "[pg][race]") {
+  const auto db = fresh_database("lone_request_plain_stall");
+  ServerProcess server({.database_url = db, .extra_args = {"--log-level", "debug"}});
+  RepriseApi api(server.port());
+  api.start_ok("warm", "Waits", "stall");  // the default namespace is known from here on
+
+  // The first request in a namespace checks that it exists with a plain statement (no
+  // pipeline), which waits here for a lock on the namespaces table. As above, the scenario
+  // runs again until that request ran on the io thread.
+  for (int round = 1; round <= 3; ++round) {
+    const auto ns = "locked-ns-" + std::to_string(round);
+    query_value(db, "INSERT INTO namespaces (name, description) VALUES ('" + ns + "', 'test') RETURNING name");
+    const auto standby_before = occurrences(server.output(), kStandbyServes);
+
+    std::future<HttpResponse> started;  // declared before the holder: a failed check lets go of the lock first
+    std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(db.c_str()), &PQfinish);
+    REQUIRE(PQstatus(holder.get()) == CONNECTION_OK);
+    query_value(holder.get(), "BEGIN; LOCK TABLE namespaces IN ACCESS EXCLUSIVE MODE; SELECT 1");
+
+    started = std::async(std::launch::async, [&] {
+      RepriseApi client(server.port(), ns);
+      return client.start({{"workflow_id", "in-" + ns}, {"workflow_type", "Waits"}, {"task_queue", "stall"}});
+    });
+    wait_until([&] {
+      return std::stoi(query_value(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                       "AND wait_event_type = 'Lock'")) >= 1;
+    }, 10s, "the namespace's check waits for the table");
+
+    const auto free_id = "free-" + std::to_string(round);
+    auto others = std::async(std::launch::async, [&] {
+      RepriseApi client(server.port());
+      client.start_ok(free_id, "Waits", "stall");
+      return client.describe(free_id);
+    });
+    const bool answered_while_held = others.wait_for(10s) == std::future_status::ready;
+    query_value(holder.get(), "COMMIT");
+    REQUIRE(answered_while_held);
+    CHECK(others.get().status == 200);
+
+    auto start_answer = started.get();
+    INFO(start_answer.raw);
+    REQUIRE(start_answer.status == 201);
+    if (occurrences(server.output(), kStandbyServes) > standby_before) return;
+  }
+  FAIL("the namespace's check never ran on the io thread, so the standby thread was never needed");
+}

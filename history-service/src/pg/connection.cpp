@@ -147,16 +147,17 @@ Result Connection::exec(std::string_view name, std::string_view sql, std::span<c
   }
   std::string stmt(name);
   if (!prepared_.contains(stmt)) {
-    pg_result* r = PQprepare(conn_, stmt.c_str(), std::string(sql).c_str(), 0, nullptr);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail(fmt::format("preparing {}", name), r);
+    const auto what = fmt::format("preparing {}", name);
+    pg_result* r = result_of_sent(what, PQsendPrepare(conn_, stmt.c_str(), std::string(sql).c_str(), 0, nullptr));
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) fail(what, r);
     PQclear(r);
     prepared_.insert(stmt);
   }
   std::vector<const char*> values(params.size());
   for (std::size_t i = 0; i < params.size(); ++i)
     values[i] = params[i] ? params[i]->c_str() : nullptr;
-  pg_result* r = PQexecPrepared(conn_, stmt.c_str(), static_cast<int>(params.size()), values.data(),
-                                nullptr, nullptr, 0);
+  pg_result* r = result_of_sent(name, PQsendQueryPrepared(conn_, stmt.c_str(), static_cast<int>(params.size()),
+                                                          values.data(), nullptr, nullptr, 0));
   auto status = PQresultStatus(r);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(name, r);
   return Result(r);
@@ -341,15 +342,26 @@ bool Connection::wait_for_result(std::chrono::steady_clock::time_point until) {
   return true;
 }
 
+pg_result* Connection::result_of_sent(std::string_view what, int sent) {
+  if (!sent) fail(what, nullptr);
+  if (const auto patience = long_wait_patience(); patience != std::chrono::nanoseconds::max())
+    if (!wait_for_result(std::chrono::steady_clock::now() + patience)) report_long_wait();
+  // As PQexec: every result is read, and the last one returned (the error, after one).
+  pg_result* last = nullptr;
+  while (pg_result* r = PQgetResult(conn_)) {
+    if (last) PQclear(last);
+    last = r;
+  }
+  return last;
+}
+
 void Connection::exec_script(std::string_view sql) {
   if (begin_pending_ || !deferred_.empty()) run_pipeline(/*commit=*/false);
-  pg_result* r = PQexec(conn_, std::string(sql).c_str());
+  std::string what(sql.substr(0, 40));
+  if (sql.size() > 40) what += "...";
+  pg_result* r = result_of_sent(what, PQsendQuery(conn_, std::string(sql).c_str()));
   auto status = PQresultStatus(r);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    std::string what(sql.substr(0, 40));
-    if (sql.size() > 40) what += "...";
-    fail(what, r);
-  }
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail(what, r);
   PQclear(r);
 }
 
@@ -384,7 +396,9 @@ void Connection::commit_now() {
     run_pipeline(/*commit=*/true);
     return;
   }
-  pg_result* r = PQexec(conn_, "COMMIT");
+  // A COMMIT whose send failed may have reached the server in part: in doubt, as one lost after.
+  const int sent = PQsendQuery(conn_, "COMMIT");
+  pg_result* r = sent ? result_of_sent("COMMIT", sent) : nullptr;
   if (PQresultStatus(r) == PGRES_COMMAND_OK) {
     PQclear(r);
     return;

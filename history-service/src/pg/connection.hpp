@@ -193,6 +193,10 @@ class Connection {
   void spin_until_result(std::chrono::steady_clock::time_point until);
   /// Sleeps until the next result is in, or `until`; false at `until`.
   bool wait_for_result(std::chrono::steady_clock::time_point until);
+  /// The last result of the command just sent outside a pipeline (`sent`: what PQsend* returned;
+  /// a send that failed throws, naming `what`), waited for as a pipeline's are: a lone
+  /// request's long wait is reported (pg/long_wait.hpp). PQexec cannot report it.
+  pg_result* result_of_sent(std::string_view what, int sent);
   /// The same for any statements: BEGIN with `with_begin`, then `batch`, then COMMIT (both
   /// left out when both are asked for).
   void pipeline(std::span<const Deferred* const> batch, bool with_begin, bool commit);

@@ -1,9 +1,9 @@
 #pragma once
 /// A lone request's long waits. A job the io thread runs itself (Database::run_here_if_idle)
 /// holds up every connection that thread serves while it waits; each of its waits (for a
-/// pipeline's results, a commit group, a held start) reports itself once it has lasted the
-/// patience, and the Database has the io thread's other work served meanwhile
-/// (Database::on_lone_request_stall). On any other thread both are no-ops.
+/// pipeline's results, a statement's outside one, a commit group, a held start) reports
+/// itself once it has lasted the patience, and the Database has the io thread's other work
+/// served meanwhile (Database::on_lone_request_stall). On any other thread both are no-ops.
 
 #include <chrono>
 
