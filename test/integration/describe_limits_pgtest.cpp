@@ -47,3 +47,39 @@ TEST_CASE("describe lists at most 1,000 pending activities and timers, and says 
   CHECK(few.body["pending_activities_truncated"] == false);
   CHECK(few.body["pending_timers_truncated"] == false);
 }
+
+TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and says whose it left out",
+          "[pg][describe]") {
+  ServerProcess server({.database_url = fresh_database("describe_details")});
+  RepriseApi api(server.port());
+  api.start_ok("beating", "Beating", "details");
+  auto task = api.expect_workflow_task("details");
+  std::vector<json> commands;
+  for (int i = 1; i <= 3; ++i)
+    commands.push_back(RepriseApi::schedule_activity("a" + std::to_string(i), "Work",
+                                                     {{"start_to_close_timeout", "1h"}}));
+  REQUIRE(api.complete_workflow_task(task["task_token"], commands).status == 200);
+  // Each activity heartbeats 1.5 MiB: the first two fit the budget, the third does not.
+  const std::string big(1536 * 1024, 'x');
+  for (int i = 1; i <= 3; ++i) {
+    auto activity = api.expect_activity_task("details");
+    auto beat = api.heartbeat_activity(activity["task_token"], {{"n", activity["activity_id"]}, {"pad", big}});
+    INFO(beat.raw.substr(0, 300));
+    REQUIRE(beat.status == 200);
+  }
+
+  auto described = api.describe("beating");
+  REQUIRE(described.status == 200);
+  const auto& activities = described.body["pending_activities"];
+  REQUIRE(activities.size() == 3);
+  for (int i = 0; i < 2; ++i) {
+    INFO("activity " << i);
+    CHECK(activities[i]["details_omitted"] == false);
+    CHECK(activities[i]["heartbeat_details"]["n"] == activities[i]["activity_id"]);
+    CHECK(activities[i]["heartbeat_details"]["pad"].get<std::string>().size() == big.size());
+  }
+  CHECK(activities[2]["details_omitted"] == true);
+  CHECK(activities[2]["heartbeat_details"].is_null());
+  CHECK(activities[2]["last_heartbeat_time"].is_string());  // the rest of it is there
+  CHECK(described.raw.size() < (4u << 20) + 64 * 1024);
+}

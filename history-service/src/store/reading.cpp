@@ -46,6 +46,10 @@ namespace {
 /// Describe lists at most this many pending activities, and as many pending timers: a run may
 /// have any number, and the answer must stay a size a client can read.
 constexpr int kMostPendingListed = 1000;
+/// The most bytes of heartbeat details and last failures a describe carries, over its listed
+/// activities in order: each may hold a payload up to the limit, and a thousand of them would
+/// make an answer no client could read.
+constexpr std::size_t kMostDescribedDetailsBytes = 4 << 20;
 }  // namespace
 
 json describe_workflow(pg::Connection& conn, const RunKey& key) {
@@ -62,14 +66,21 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
             {"state", row.wft_started_event_id ? "Started" : "Scheduled"}};
   out["pending_workflow_task"] = task;
 
+  // Details past the budget are left out, and not read: octet_length reads a value's header.
   auto acts = conn.exec("describe_activities", R"(
     SELECT scheduled_event_id, activity_id, activity_type, task_queue, attempt, retry_policy,
       )" REPRISE_EPOCH_MS("scheduled_time") ", " REPRISE_EPOCH_MS("attempt_scheduled_time") ", "
       REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
-      heartbeat_details, last_failure, cancel_requested, started_identity
-    FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
-    ORDER BY scheduled_event_id LIMIT $4::int)",
-                         {k.ns, k.workflow_id, k.run_id, std::to_string(kMostPendingListed + 1)});
+      CASE WHEN details_bytes <= $5::bigint THEN heartbeat_details END,
+      CASE WHEN details_bytes <= $5::bigint THEN last_failure END,
+      cancel_requested, started_identity, details_bytes > $5::bigint
+    FROM (SELECT *, sum(coalesce(octet_length(heartbeat_details), 0) + coalesce(octet_length(last_failure), 0))
+                      OVER (ORDER BY scheduled_event_id) AS details_bytes
+          FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
+          ORDER BY scheduled_event_id LIMIT $4::int) listed
+    ORDER BY scheduled_event_id)",
+                         {k.ns, k.workflow_id, k.run_id, std::to_string(kMostPendingListed + 1),
+                          std::to_string(kMostDescribedDetailsBytes)});
   json activities = json::array();
   for (int i = 0; i < std::min(acts.rows(), kMostPendingListed); ++i) {
     auto started = opt_timestamp(acts, i, 8);
@@ -86,6 +97,7 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
                           {"last_heartbeat_time", opt_time(opt_timestamp(acts, i, 9))},
                           {"heartbeat_details", opt_json(acts.opt_str(i, 10))},
                           {"last_failure", opt_json(acts.opt_str(i, 11))},
+                          {"details_omitted", acts.boolean(i, 14)},
                           {"state", state},
                           {"worker_identity", acts.opt_str(i, 13).value_or("")}});
   }
