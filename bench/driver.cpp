@@ -540,6 +540,9 @@ int main(int argc, char** argv) {
                "workflow ran (calls and ms per workflow)");
   app.add_option("--b2-workflows", b2_workflows,
                  "Profile: how many 3-step workflows B2 runs with 64 in flight (a longer window for perf)");
+  std::vector<std::string> pg_settings_extra;
+  app.add_option("--pg-setting", pg_settings_extra,
+                 "Experiment: an extra PostgreSQL setting, name=value (repeatable); the header line names it");
   std::string compare_with;
   app.add_option("--compare", compare_with,
                  "An earlier run's JSON (--json-out): print, after the table, each figure beside its value there")
@@ -583,7 +586,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   try {
     // ---- the cluster, with default durability (fsync and synchronous_commit on) ------------
-    std::vector<std::string> pg_extra;
+    std::vector<std::string> pg_extra = pg_settings_extra;
     if (pg_statements) pg_extra.push_back("shared_preload_libraries=pg_stat_statements");
     auto cluster = reprise::dev::LocalCluster::open({.data_dir = dir / "pgdata", .settings = pg_extra});
     {
@@ -601,7 +604,7 @@ int main(int argc, char** argv) {
         "PostgreSQL {} fsync={} synchronous_commit={} shared_buffers={} wal_level={}", monitor.one("SHOW server_version"),
         monitor.one("SHOW fsync"), monitor.one("SHOW synchronous_commit"), monitor.one("SHOW shared_buffers"),
         monitor.one("SHOW wal_level"));
-    log(pg_settings);
+    log(pg_settings_extra.empty() ? pg_settings : fmt::format("{} {}", pg_settings, fmt::join(pg_settings_extra, " ")));
 
     // ---- B0 ------------------------------------------------------------------------------
     InsertResult b0_1, b0_64;
@@ -654,14 +657,16 @@ int main(int argc, char** argv) {
         log(fmt::format("B2: {}-step workflows, one in flight{}", steps, mode));
         constexpr int kBlocks = 10, kCommitsPerBlock = 100;
         std::vector<double> latency_ms, b0_ms;
-        ProcessCost used;
+        ProcessCost server_used, worker_used, pg_used;
         for (int b = 0; b < kBlocks; ++b) {
           for (int i = 0; i < kCommitsPerBlock; ++i) b0_ms.push_back(timed_insert(b0_interleaved.conn));
           const int n = sizes.b2_latency_n * (b + 1) / kBlocks - sizes.b2_latency_n * b / kBlocks;
           const Snapshot s0 = snapshot(e, monitor, false);
           auto block = run_batch(e, "Steps", [steps](int) { return json(steps); }, n, 1, queue);
           const Snapshot s1 = snapshot(e, monitor, false);
-          used = used + (s1.server - s0.server) + (s1.worker - s0.worker) + (s1.postgres - s0.postgres);
+          server_used = server_used + (s1.server - s0.server);
+          worker_used = worker_used + (s1.worker - s0.worker);
+          pg_used = pg_used + (s1.postgres - s0.postgres);
           latency_ms.insert(latency_ms.end(), block.latency_ms.begin(), block.latency_ms.end());
         }
         const double p50 = percentile(latency_ms, 50), b0_p50 = percentile(b0_ms, 50);
@@ -673,10 +678,17 @@ int main(int argc, char** argv) {
              target ? std::optional<bool>(p50 <= 16 * b0_p50) : std::nullopt});
         add({"B2", p + "latency p99 (1 in flight" + mode + ")", percentile(latency_ms, 99), "ms", base, b0_p50});
         if (steps == 3) {
-          add({"B2", p + "CPU ms per wf, all processes (1 in flight" + mode + ")",
-               used.ticks * 1000.0 / e.clk_tck / done, "ms", "B0 PG CPU/INSERT", b0_64.pg_cpu_ms_per_commit});
-          add({"B2", p + "wake-ups per wf, all processes (1 in flight" + mode + ")", double(used.wakeups) / done, "",
-               "B0 PG wake-ups/INSERT", b0_64.pg_wakeups_per_commit});
+          const ProcessCost used = server_used + worker_used + pg_used;
+          const auto ms = [&](const ProcessCost& c) { return c.ticks * 1000.0 / e.clk_tck / done; };
+          const auto woken = [&](const ProcessCost& c) { return double(c.wakeups) / done; };
+          add({"B2", p + "CPU ms per wf, all processes (1 in flight" + mode + ")", ms(used), "ms", "B0 PG CPU/INSERT",
+               b0_64.pg_cpu_ms_per_commit, "", std::nullopt,
+               fmt::format("server {:.2f}, worker {:.2f}, PostgreSQL {:.2f}", ms(server_used), ms(worker_used),
+                           ms(pg_used))});
+          add({"B2", p + "wake-ups per wf, all processes (1 in flight" + mode + ")", woken(used), "",
+               "B0 PG wake-ups/INSERT", b0_64.pg_wakeups_per_commit, "", std::nullopt,
+               fmt::format("server {:.1f}, worker {:.1f}, PostgreSQL {:.1f}", woken(server_used), woken(worker_used),
+                           woken(pg_used))});
         }
       };
       one_in_flight(env, "bench", 3, {});
