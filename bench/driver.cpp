@@ -129,7 +129,10 @@ void print_comparison(const json& earlier, const std::string& path) {
     return std::isnan(was) || std::isnan(now) || was == 0 ? std::string("-") : fmt::format("{:+.1f}%", (now / was - 1) * 100);
   };
   auto number = [](const json& v) { return v.is_number() ? v.get<double>() : NAN; };
-  std::printf("\nCompared with %s%s:\n\n", path.c_str(), earlier.value("quick", false) ? " (a --quick run)" : "");
+  std::string settings;
+  for (const auto& setting : earlier.value("pg_settings", json::array())) settings += " " + setting.get<std::string>();
+  std::printf("\nCompared with %s%s%s%s:\n\n", path.c_str(), earlier.value("quick", false) ? " (a --quick run)" : "",
+              settings.empty() ? "" : ", run with PostgreSQL settings", settings.c_str());
   std::printf("| id | metric | before | now | change | ratio before | ratio now | ratio change |\n");
   std::printf("|---|---|---:|---:|---:|---:|---:|---:|\n");
   for (const auto& r : rows) {
@@ -1026,7 +1029,11 @@ int main(int argc, char** argv) {
                    {"baseline_name", r.baseline_name}, {"baseline", jnum(r.baseline)}, {"ratio", jnum(ratio(r))},
                    {"target", r.target}, {"met", r.met ? json(*r.met) : json(nullptr)}, {"note", r.note}});
   }
-  std::ofstream(json_out) << json{{"quick", quick}, {"cores", std::thread::hardware_concurrency()}, {"rows", out}}.dump(2)
+  std::ofstream(json_out) << json{{"quick", quick},
+                                  {"cores", std::thread::hardware_concurrency()},
+                                  {"pg_settings", pg_settings_extra},
+                                  {"rows", out}}
+                                 .dump(2)
                           << "\n";
   std::printf("\nJSON: %s\n", json_out.c_str());
   if (!earlier.is_null()) print_comparison(earlier, compare_with);

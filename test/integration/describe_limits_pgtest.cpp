@@ -55,11 +55,11 @@ TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and
   api.start_ok("beating", "Beating", "details");
   auto task = api.expect_workflow_task("details");
   std::vector<json> commands;
-  for (int i = 1; i <= 3; ++i)
+  for (int i = 1; i <= 4; ++i)  // the fourth never heartbeats
     commands.push_back(RepriseApi::schedule_activity("a" + std::to_string(i), "Work",
                                                      {{"start_to_close_timeout", "1h"}}));
   REQUIRE(api.complete_workflow_task(task["task_token"], commands).status == 200);
-  // Each activity heartbeats 1.5 MiB: the first two fit the budget, the third does not.
+  // Three activities heartbeat 1.5 MiB each: the first two fit the budget, the third does not.
   const std::string big(1536 * 1024, 'x');
   for (int i = 1; i <= 3; ++i) {
     auto activity = api.expect_activity_task("details");
@@ -71,7 +71,7 @@ TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and
   auto described = api.describe("beating");
   REQUIRE(described.status == 200);
   const auto& activities = described.body["pending_activities"];
-  REQUIRE(activities.size() == 3);
+  REQUIRE(activities.size() == 4);
   for (int i = 0; i < 2; ++i) {
     INFO("activity " << i);
     CHECK(activities[i]["details_omitted"] == false);
@@ -80,6 +80,9 @@ TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and
   }
   CHECK(activities[2]["details_omitted"] == true);
   CHECK(activities[2]["heartbeat_details"].is_null());
+  CHECK(activities[2]["last_failure"].is_null());
   CHECK(activities[2]["last_heartbeat_time"].is_string());  // the rest of it is there
+  CHECK(activities[3]["details_omitted"] == false);  // nothing of it was left out
+  CHECK(activities[3]["activity_id"] == "a4");
   CHECK(described.raw.size() < (4u << 20) + 64 * 1024);
 }

@@ -267,9 +267,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   // One budget for the whole pipeline: a read ahead of the writes can bring its rows early.
   const auto sent_at = std::chrono::steady_clock::now();
   const auto spin_until = sent_at + spin_;
-  // A lone request's wait for a row lock or a slow statement is reported (pg/long_wait.hpp).
-  const auto patience = long_wait_patience();
-  bool slow_reported = patience == std::chrono::nanoseconds::max();
+  auto report_at = long_wait_deadline(sent_at);
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
@@ -277,10 +275,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
     if (spin_.count() > 0) spin_until_result(spin_until);
-    if (!slow_reported && !wait_for_result(sent_at + patience)) {
-      slow_reported = true;
-      report_long_wait();
-    }
+    wait_reporting_long(report_at);
     pg_result* r = PQgetResult(conn_);
     if (!r) {
       if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent.size() + 1) throw lost("reading pipeline results");
@@ -342,15 +337,34 @@ bool Connection::wait_for_result(std::chrono::steady_clock::time_point until) {
   return true;
 }
 
+std::optional<std::chrono::steady_clock::time_point> Connection::long_wait_deadline(
+    std::chrono::steady_clock::time_point sent_at) {
+  const auto patience = long_wait_patience();
+  if (patience == std::chrono::nanoseconds::max()) return std::nullopt;
+  return sent_at + patience;
+}
+
+void Connection::wait_reporting_long(std::optional<std::chrono::steady_clock::time_point>& report_at) {
+  if (report_at && !wait_for_result(*report_at)) {
+    report_at.reset();
+    report_long_wait();
+  }
+}
+
 pg_result* Connection::result_of_sent(std::string_view what, int sent) {
   if (!sent) fail(what, nullptr);
-  if (const auto patience = long_wait_patience(); patience != std::chrono::nanoseconds::max())
-    if (!wait_for_result(std::chrono::steady_clock::now() + patience)) report_long_wait();
-  // As PQexec: every result is read, and the last one returned (the error, after one).
+  auto report_at = long_wait_deadline(std::chrono::steady_clock::now());
+  wait_reporting_long(report_at);
+  // As PQexec: every result is read, and the last one returned (the error, after one); it
+  // stops at a lost connection and at COPY, which nothing here sends.
   pg_result* last = nullptr;
   while (pg_result* r = PQgetResult(conn_)) {
     if (last) PQclear(last);
     last = r;
+    const auto status = PQresultStatus(r);
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH ||
+        PQstatus(conn_) == CONNECTION_BAD)
+      break;
   }
   return last;
 }
@@ -396,7 +410,7 @@ void Connection::commit_now() {
     run_pipeline(/*commit=*/true);
     return;
   }
-  // A COMMIT whose send failed may have reached the server in part: in doubt, as one lost after.
+  // A COMMIT whose send failed with the connection gone is in doubt, as one lost after it.
   const int sent = PQsendQuery(conn_, "COMMIT");
   pg_result* r = sent ? result_of_sent("COMMIT", sent) : nullptr;
   if (PQresultStatus(r) == PGRES_COMMAND_OK) {

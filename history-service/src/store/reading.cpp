@@ -67,15 +67,18 @@ json describe_workflow(pg::Connection& conn, const RunKey& key) {
   out["pending_workflow_task"] = task;
 
   // Details past the budget are left out, and not read: octet_length reads a value's header.
+  // The running sum counts what was left out too: from the first activity past the budget on,
+  // every later one's details are left out, so what is listed is a prefix, as a page is.
   auto acts = conn.exec("describe_activities", R"(
     SELECT scheduled_event_id, activity_id, activity_type, task_queue, attempt, retry_policy,
       )" REPRISE_EPOCH_MS("scheduled_time") ", " REPRISE_EPOCH_MS("attempt_scheduled_time") ", "
       REPRISE_EPOCH_MS("started_time") ", " REPRISE_EPOCH_MS("last_heartbeat_time") R"(,
       CASE WHEN details_bytes <= $5::bigint THEN heartbeat_details END,
       CASE WHEN details_bytes <= $5::bigint THEN last_failure END,
-      cancel_requested, started_identity, details_bytes > $5::bigint
+      cancel_requested, started_identity,
+      details_bytes > $5::bigint AND (heartbeat_details IS NOT NULL OR last_failure IS NOT NULL)
     FROM (SELECT *, sum(coalesce(octet_length(heartbeat_details), 0) + coalesce(octet_length(last_failure), 0))
-                      OVER (ORDER BY scheduled_event_id) AS details_bytes
+                      OVER (ORDER BY scheduled_event_id ROWS UNBOUNDED PRECEDING) AS details_bytes
           FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid
           ORDER BY scheduled_event_id LIMIT $4::int) listed
     ORDER BY scheduled_event_id)",
