@@ -11,21 +11,34 @@
 
 using namespace reprise::test;
 
-TEST_CASE("describe lists at most 1,000 pending activities and timers, and says there are more", "[pg][describe]") {
-  ServerProcess server({.database_url = fresh_database("describe_limits")});
-  RepriseApi api(server.port());
-  api.start_ok("many", "Many", "limits");
-  auto task = api.expect_workflow_task("limits");
-  constexpr int kEach = 1001;
-  std::vector<json> commands;
-  for (int i = 1; i <= kEach; ++i) {
-    commands.push_back(RepriseApi::schedule_activity("a" + std::to_string(i), "Work",
-                                                     {{"start_to_close_timeout", "1h"}}));
-    commands.push_back(RepriseApi::start_timer("t" + std::to_string(i), std::to_string(3600 + i) + "s"));
-  }
+namespace {
+
+/// Activity "a<i>", pending for an hour once started.
+json activity(int i) {
+  return RepriseApi::schedule_activity("a" + std::to_string(i), "Work", {{"start_to_close_timeout", "1h"}});
+}
+
+/// Starts run `id` on `queue`, and completes its first workflow task with `commands`.
+void start_with(RepriseApi& api, const std::string& id, const std::string& queue, const std::vector<json>& commands) {
+  api.start_ok(id, "Pending", queue);
+  auto task = api.expect_workflow_task(queue);
   auto completed = api.complete_workflow_task(task["task_token"], commands);
   INFO(completed.raw.substr(0, 500));
   REQUIRE(completed.status == 200);
+}
+
+}  // namespace
+
+TEST_CASE("describe lists at most 1,000 pending activities and timers, and says there are more", "[pg][describe]") {
+  ServerProcess server({.database_url = fresh_database("describe_limits")});
+  RepriseApi api(server.port());
+  constexpr int kEach = 1001;
+  std::vector<json> commands;
+  for (int i = 1; i <= kEach; ++i) {
+    commands.push_back(activity(i));
+    commands.push_back(RepriseApi::start_timer("t" + std::to_string(i), std::to_string(3600 + i) + "s"));
+  }
+  start_with(api, "many", "limits", commands);
 
   auto described = api.describe("many");
   REQUIRE(described.status == 200);
@@ -52,13 +65,7 @@ TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and
           "[pg][describe]") {
   ServerProcess server({.database_url = fresh_database("describe_details")});
   RepriseApi api(server.port());
-  api.start_ok("beating", "Beating", "details");
-  auto task = api.expect_workflow_task("details");
-  std::vector<json> commands;
-  for (int i = 1; i <= 4; ++i)  // the fourth never heartbeats
-    commands.push_back(RepriseApi::schedule_activity("a" + std::to_string(i), "Work",
-                                                     {{"start_to_close_timeout", "1h"}}));
-  REQUIRE(api.complete_workflow_task(task["task_token"], commands).status == 200);
+  start_with(api, "beating", "details", {activity(1), activity(2), activity(3), activity(4)});  // a4 never heartbeats
   // Three activities heartbeat 1.5 MiB each: the first two fit the budget, the third does not.
   const std::string big(1536 * 1024, 'x');
   for (int i = 1; i <= 3; ++i) {

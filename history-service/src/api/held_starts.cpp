@@ -82,9 +82,7 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
   const auto key = store::to_string(run);
   // A running thread commits it, and the task is answered after that; a lone request on the io
   // thread waiting that out for long has the io thread's other work served meanwhile.
-  const auto patience = pg::long_wait_patience();
-  bool reported = patience == std::chrono::nanoseconds::max();  // nothing to report off the io thread
-  const auto stalled_at = std::chrono::steady_clock::now() + (reported ? std::chrono::nanoseconds(0) : patience);
+  pg::LongWait long_wait;
   for (;;) {
     auto it = held_starts_.find(key);
     if (it == held_starts_.end()) return nullptr;
@@ -93,12 +91,8 @@ std::shared_ptr<Api::HeldStart> Api::take_held_start(const store::RunKey& run) {
       held->phase = HeldStart::Phase::kTaken;
       return held;
     }
-    if (reported) {
-      held_settled_.wait(lock);
-    } else if (held_settled_.wait_until(lock, stalled_at) == std::cv_status::timeout) {
-      reported = true;
-      pg::report_long_wait();
-    }
+    if (!long_wait.pending()) held_settled_.wait(lock);
+    else if (held_settled_.wait_until(lock, long_wait.report_at()) == std::cv_status::timeout) long_wait.report();
   }
 }
 

@@ -99,16 +99,21 @@ void CommitGroup::commit(Connection& own) {
 }
 
 bool CommitGroup::wait_reporting_stall(Wakeup& woken, std::chrono::nanoseconds timeout) {
+  using Clock = LongWait::Clock;
   const auto forever = timeout == std::chrono::nanoseconds::max();
-  const auto patience = long_wait_patience();  // max() but for a lone request on the io thread
-  if (patience < timeout) {
-    if (woken.wait_for(patience)) return true;
-    report_long_wait();  // its group waits (a row lock, say): the io thread's other work moves on
-    timeout -= forever ? std::chrono::nanoseconds(0) : patience;
-  }
-  if (!forever) return woken.wait_for(timeout);
-  woken.wait();
-  return true;
+  const auto wait = [&] {
+    if (forever) woken.wait();
+    return forever || woken.wait_for(timeout);
+  };
+  LongWait long_wait;  // pending only for a lone request on the io thread
+  if (!long_wait.pending()) return wait();
+  const auto now = Clock::now();
+  const auto until = forever ? Clock::time_point::max() : now + timeout;
+  if (long_wait.report_at() >= until) return wait();
+  if (woken.wait_for(long_wait.report_at() - now)) return true;
+  long_wait.report();  // its group waits (a row lock, say): the io thread's other work moves on
+  if (forever) return wait();
+  return woken.wait_for(std::max(until - Clock::now(), Clock::duration(0)));
 }
 
 bool CommitGroup::key_in_flight(const std::string& key) const {

@@ -267,7 +267,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   // One budget for the whole pipeline: a read ahead of the writes can bring its rows early.
   const auto sent_at = std::chrono::steady_clock::now();
   const auto spin_until = sent_at + spin_;
-  auto report_at = long_wait_deadline(sent_at);
+  LongWait long_wait(sent_at);  // one for the whole pipeline, reported at most once
 
   // Each command's results end with a NULL; the sync point ends the pipeline. After an error
   // the rest report PIPELINE_ABORTED: the first error is the one that counts.
@@ -275,7 +275,7 @@ void Connection::pipeline(std::span<const Deferred* const> batch, bool with_begi
   std::size_t index = 0;
   for (std::size_t nulls = 0;;) {
     if (spin_.count() > 0) spin_until_result(spin_until);
-    wait_reporting_long(report_at);
+    if (long_wait.pending() && !wait_for_result(long_wait.report_at())) long_wait.report();
     pg_result* r = PQgetResult(conn_);
     if (!r) {
       if (PQstatus(conn_) != CONNECTION_OK || ++nulls > sent.size() + 1) throw lost("reading pipeline results");
@@ -337,24 +337,9 @@ bool Connection::wait_for_result(std::chrono::steady_clock::time_point until) {
   return true;
 }
 
-std::optional<std::chrono::steady_clock::time_point> Connection::long_wait_deadline(
-    std::chrono::steady_clock::time_point sent_at) {
-  const auto patience = long_wait_patience();
-  if (patience == std::chrono::nanoseconds::max()) return std::nullopt;
-  return sent_at + patience;
-}
-
-void Connection::wait_reporting_long(std::optional<std::chrono::steady_clock::time_point>& report_at) {
-  if (report_at && !wait_for_result(*report_at)) {
-    report_at.reset();
-    report_long_wait();
-  }
-}
-
 pg_result* Connection::result_of_sent(std::string_view what, int sent) {
   if (!sent) fail(what, nullptr);
-  auto report_at = long_wait_deadline(std::chrono::steady_clock::now());
-  wait_reporting_long(report_at);
+  if (LongWait long_wait; long_wait.pending() && !wait_for_result(long_wait.report_at())) long_wait.report();
   // As PQexec: every result is read, and the last one returned (the error, after one); it
   // stops at a lost connection and at COPY, which nothing here sends.
   pg_result* last = nullptr;

@@ -193,13 +193,6 @@ class Connection {
   void spin_until_result(std::chrono::steady_clock::time_point until);
   /// Sleeps until the next result is in, or `until`; false at `until`.
   bool wait_for_result(std::chrono::steady_clock::time_point until);
-  /// When a lone request's wait for results sent at `sent_at` is long (pg/long_wait.hpp);
-  /// nullopt off the io thread.
-  static std::optional<std::chrono::steady_clock::time_point> long_wait_deadline(
-      std::chrono::steady_clock::time_point sent_at);
-  /// Sleeps until the next result is in or `report_at` passes; then reports the long wait,
-  /// once (report_at is cleared).
-  void wait_reporting_long(std::optional<std::chrono::steady_clock::time_point>& report_at);
   /// The last result of the command just sent outside a pipeline (`sent`: what PQsend* returned;
   /// a send that failed throws, naming `what`). A lone request's long wait for it is reported,
   /// as a pipeline's is; PQexec could not report it.

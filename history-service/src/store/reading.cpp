@@ -40,9 +40,6 @@ json execution_json(const ExecutionRow& r) {
           {"run_deadline", opt_time(r.run_deadline)}};
 }
 
-}  // namespace
-
-namespace {
 /// Describe lists at most this many pending activities, and as many pending timers: a run may
 /// have any number, and the answer must stay a size a client can read.
 constexpr int kMostPendingListed = 1000;
