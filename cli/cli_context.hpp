@@ -33,5 +33,7 @@ void add_workflow_id_options(CLI::App& command, std::string& workflow_id, std::s
 void add_workflow_commands(CLI::App& app, const GlobalOptions& global);
 /// history show, history export.
 void add_history_commands(CLI::App& app, const GlobalOptions& global);
+/// namespace create, namespace list.
+void add_namespace_commands(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace reprise::cli

@@ -18,7 +18,7 @@ void report(const std::exception& error) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"reprise: start, signal, query and inspect Reprise workflows", "reprise"};
+  CLI::App app{"reprise: start, signal, query and inspect Reprise workflows; register namespaces", "reprise"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
 
@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
 
   reprise::cli::add_workflow_commands(app, global);
   reprise::cli::add_history_commands(app, global);
+  reprise::cli::add_namespace_commands(app, global);
 
   // Commands run in their callbacks, at the end of parse(): errors from the service surface here.
   try {

@@ -112,14 +112,25 @@ void print_description(const nlohmann::json& described) {
   if (auto task = described.value("pending_workflow_task", nlohmann::json()); !task.is_null())
     std::cout << "workflow task " << text_of(task.value("state", nlohmann::json())) << ", attempt "
               << text_of(task.value("attempt", nlohmann::json())) << '\n';
-  for (const auto& a : described.value("pending_activities", nlohmann::json::array()))
+  for (const auto& a : described.value("pending_activities", nlohmann::json::array())) {
     std::cout << "activity      " << text_of(a.value("activity_type", nlohmann::json())) << " id="
               << text_of(a.value("activity_id", nlohmann::json())) << " "
               << text_of(a.value("state", nlohmann::json())) << " attempt="
               << text_of(a.value("attempt", nlohmann::json())) << '\n';
+    // Why an activity keeps retrying is what a stuck run's reader looks for first.
+    if (auto failure = a.value("last_failure", nlohmann::json()); failure.is_object())
+      std::cout << "  last failure " << text_of(failure.value("type", nlohmann::json())) << ": "
+                << text_of(failure.value("message", nlohmann::json())) << '\n';
+    if (a.value("details_omitted", false))
+      std::cout << "  (last failure and heartbeat details left out: describe carries at most 4 MiB of them)\n";
+  }
+  if (described.value("pending_activities_truncated", false))
+    std::cout << "activity      ... more pending activities than describe lists (1,000)\n";
   for (const auto& t : described.value("pending_timers", nlohmann::json::array()))
     std::cout << "timer         " << text_of(t.value("timer_id", nlohmann::json())) << " fires at "
               << text_of(t.value("fire_time", nlohmann::json())) << '\n';
+  if (described.value("pending_timers_truncated", false))
+    std::cout << "timer         ... more timers than describe lists (1,000)\n";
   if (auto close = described.value("close_event", nlohmann::json()); !close.is_null())
     std::cout << "closed by     " << text_of(close.value("event_type", nlohmann::json())) << " "
               << close.value("attributes", nlohmann::json::object()).dump() << '\n';

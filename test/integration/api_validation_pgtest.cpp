@@ -400,6 +400,23 @@ TEST_CASE("a namespace is registered once and can then be used", "[pg][namespace
   REQUIRE(listed.status == 200);
   auto names = listed.body["namespaces"];
   CHECK(std::count_if(names.begin(), names.end(), [](const json& n) { return n["name"] == "orders"; }) == 1);
+  CHECK(listed.body["next_page_token"].is_null());
+
+  // A page at a time, by name; the token is where the next page starts.
+  auto page = api.http().get_json("/api/v1/namespaces?page_size=1");
+  REQUIRE(page.status == 200);
+  CHECK(page.body["namespaces"] == json::array({{{"name", "default"}, {"description", "created by the first migration"}}}));
+  REQUIRE(page.body["next_page_token"] == "default");
+  page = api.http().get_json("/api/v1/namespaces?page_size=1&page_token=default");
+  REQUIRE(page.status == 200);
+  CHECK(page.body["namespaces"] == json::array({{{"name", "orders"}, {"description", "the shop"}}}));
+  CHECK(page.body["next_page_token"].is_null());
+  for (const char* bad : {"0", "1001", "x"}) {
+    r = api.http().get_json(std::string("/api/v1/namespaces?page_size=") + bad);
+    INFO(r.raw);
+    CHECK(r.status == 400);
+    CHECK(mentions(r, "page_size"));
+  }
 }
 
 TEST_CASE("a run whose history would pass the limit is terminated and the completion answers 429",

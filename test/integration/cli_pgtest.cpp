@@ -146,3 +146,79 @@ TEST_CASE("the CLI exits 2 on a bad command line and 1 with one line on stderr w
   CHECK(down.exit_code == 1);
   CHECK_THAT(down.err, Catch::StartsWith("reprise: cannot reach reprise-server at 127.0.0.1:1"));
 }
+
+TEST_CASE("the CLI registers and lists namespaces, a page at a time", "[pg][cli][namespace]") {
+  ServerProcess server({.database_url = fresh_database("cli_namespaces")});
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+
+  // A namespace not registered yet: the error says how to register it.
+  auto unknown = run_cli({"--address", address, "-n", "shop", "list"});
+  CHECK(unknown.exit_code == 1);
+  CHECK_THAT(unknown.err, Catch::Contains("namespace \"shop\" is not registered") &&
+                              Catch::Contains("reprise namespace create shop"));
+
+  auto created = run_cli({"--address", address, "namespace", "create", "shop", "--description", "the shop"});
+  INFO(created.err);
+  REQUIRE(created.exit_code == 0);
+  CHECK(created.out == "registered namespace shop\n");
+  REQUIRE(run_cli({"--address", address, "namespace", "create", "archive"}).exit_code == 0);
+  // Now it can be used.
+  REQUIRE(run_cli({"--address", address, "-n", "shop", "start", "-t", "T", "-w", "s-1", "-q", "q"}).exit_code == 0);
+
+  auto again = run_cli({"--address", address, "namespace", "create", "shop"});
+  CHECK(again.exit_code == 1);
+  CHECK(again.err == "reprise: namespace \"shop\" already exists (AlreadyExists)\n");
+  CHECK(run_cli({"--address", address, "namespace", "create"}).exit_code == 2);  // the name is required
+
+  auto listed = run_cli({"--address", address, "namespace", "list"});
+  REQUIRE(listed.exit_code == 0);
+  CHECK(listed.out == "archive\ndefault  created by the first migration\nshop  the shop\n");
+  CHECK(listed.err.empty());
+
+  // Two at a time: the token leads to the rest, and the last page has none.
+  auto first = run_cli({"--address", address, "namespace", "list", "--page-size", "2", "--json"});
+  REQUIRE(first.exit_code == 0);
+  auto page = json::parse(first.out);
+  REQUIRE(page["namespaces"].size() == 2);
+  CHECK(page["namespaces"][0]["name"] == "archive");
+  CHECK(page["namespaces"][1]["name"] == "default");
+  REQUIRE(page["next_page_token"].is_string());
+  auto second = run_cli({"--address", address, "namespace", "list", "--page-size", "2", "--page-token",
+                         page["next_page_token"].get<std::string>(), "--json"});
+  REQUIRE(second.exit_code == 0);
+  page = json::parse(second.out);
+  REQUIRE(page["namespaces"].size() == 1);
+  CHECK(page["namespaces"][0] == json{{"name", "shop"}, {"description", "the shop"}});
+  CHECK(page["next_page_token"].is_null());
+
+  auto text_page = run_cli({"--address", address, "namespace", "list", "--page-size", "1"});
+  REQUIRE(text_page.exit_code == 0);
+  CHECK(text_page.out == "archive\n");
+  CHECK(text_page.err == "more namespaces: add --page-token archive\n");
+
+  auto bad = run_cli({"--address", address, "namespace", "list", "--page-size", "1001"});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::Contains("\"page_size\" must be an integer from 1 to 1000"));
+}
+
+TEST_CASE("the CLI's describe says why an activity retries", "[pg][cli]") {
+  ServerProcess server({.database_url = fresh_database("cli_describe_failure")});
+  RepriseApi api(server.port());
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+
+  api.start_ok("pay-1", "Pay", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(task["task_token"],
+                                     {RepriseApi::schedule_activity("charge", "Charge",
+                                                                    {{"retry_policy", {{"initial_interval", "1h"}}}})})
+              .status == 200);
+  auto attempt = api.expect_activity_task("q");
+  REQUIRE(api.fail_activity(attempt["task_token"], {{"message", "card declined"}, {"type", "Declined"}}).status == 200);
+
+  auto described = run_cli({"--address", address, "describe", "-w", "pay-1"});
+  INFO(described.err);
+  REQUIRE(described.exit_code == 0);
+  CHECK_THAT(described.out, Catch::Contains("activity      Charge id=charge Scheduled attempt=2\n"
+                                            "  last failure Declined: card declined\n"));
+  CHECK_THAT(described.out, !Catch::Contains("left out"));
+}

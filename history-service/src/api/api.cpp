@@ -253,9 +253,9 @@ void Api::check_namespace(const std::string& ns) {
   }
   if (!store::namespace_exists(db_.connection(), ns))
     throw ApiError(ErrorCode::kNotFound,
-                   fmt::format("namespace \"{}\" is not registered; register it with POST "
-                               "/api/v1/namespaces or use \"default\"",
-                               ns));
+                   fmt::format("namespace \"{}\" is not registered; register it with `reprise namespace create {}` "
+                               "(POST /api/v1/namespaces) or use \"default\"",
+                               ns, ns));
   std::lock_guard lock(namespaces_mutex_);
   known_namespaces_.insert(ns);
 }
@@ -339,7 +339,10 @@ void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
   if (p.size() < 3 || p[0] != "api" || p[1] != "v1" || p[2] != "namespaces") throw not_found(r);
   if (p.size() == 3) {
     if (r.method == "GET") {
-      on_db(std::move(respond), [this] { return json_response(store::list_namespaces(db_.connection())); });
+      const int page_size = query_int(r, "page_size", 100, 1, 1000);
+      on_db(std::move(respond), [this, page_size, token = query_opt(r, "page_token").value_or("")] {
+        return json_response(store::list_namespaces(db_.connection(), page_size, token));
+      });
       return;
     }
     expect_method(r, "POST");

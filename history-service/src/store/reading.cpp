@@ -228,12 +228,20 @@ void register_namespace(pg::Connection& conn, const std::string& ns, const std::
     throw ApiError(ErrorCode::kAlreadyExists, fmt::format("namespace \"{}\" already exists", ns));
 }
 
-json list_namespaces(pg::Connection& conn) {
-  auto r = conn.exec("namespace_list", "SELECT name, description FROM namespaces ORDER BY name");
-  json out = json::array();
-  for (int i = 0; i < r.rows(); ++i)
-    out.push_back({{"name", r.str(i, 0)}, {"description", r.str(i, 1)}});
-  return {{"namespaces", out}};
+json list_namespaces(pg::Connection& conn, int page_size, const std::string& page_token) {
+  // Keyset paging by name; the token is the last name of the page, so a namespace registered
+  // between pages is listed when it sorts after it, and none is listed twice.
+  auto r = conn.exec("namespace_list",
+                     "SELECT name, description FROM namespaces WHERE $1::text IS NULL OR name > $1 "
+                     "ORDER BY name LIMIT $2::int",
+                     {page_token.empty() ? std::optional<std::string>() : std::optional<std::string>(page_token),
+                      std::to_string(page_size + 1)});
+  json items = json::array();
+  const int n = std::min(r.rows(), page_size);
+  for (int i = 0; i < n; ++i) items.push_back({{"name", r.str(i, 0)}, {"description", r.str(i, 1)}});
+  json out = {{"namespaces", std::move(items)}, {"next_page_token", nullptr}};
+  if (r.rows() > page_size) out["next_page_token"] = r.str(n - 1, 0);
+  return out;
 }
 
 }  // namespace reprise::store

@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 
 #include <reprise/errors.hpp>
+#include <reprise/namespace_client.hpp>
 #include <reprise/protocol/retry_policy.hpp>
 #include <reprise/protocol/timestamp.hpp>
 

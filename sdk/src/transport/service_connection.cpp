@@ -276,6 +276,15 @@ std::string ServiceConnection::get_text(std::string_view path_and_query, std::ch
       .second;
 }
 
+nlohmann::json ServiceConnection::post_unscoped(std::string_view path, const nlohmann::json& body,
+                                                std::chrono::milliseconds timeout) {
+  return impl_->call(address_, http::verb::post, "/api/v1" + std::string(path), protocol::dump_json(body), timeout);
+}
+
+nlohmann::json ServiceConnection::get_unscoped(std::string_view path_and_query, std::chrono::milliseconds timeout) {
+  return impl_->call(address_, http::verb::get, "/api/v1" + std::string(path_and_query), {}, timeout);
+}
+
 nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::verb method,
                                              const std::string& target, std::string body,
                                              std::chrono::milliseconds timeout) {

@@ -32,6 +32,12 @@ class ServiceConnection {
   std::string get_text(std::string_view path_and_query,
                        std::chrono::milliseconds timeout = std::chrono::seconds(90));
 
+  /// POSTs `body` to /api/v1<path>, outside any namespace (the registry of namespaces).
+  nlohmann::json post_unscoped(std::string_view path, const nlohmann::json& body,
+                               std::chrono::milliseconds timeout = std::chrono::seconds(90));
+  /// GETs /api/v1<path_and_query>, outside any namespace.
+  nlohmann::json get_unscoped(std::string_view path_and_query,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(90));
   /// Ends every call under way (its socket is shut down) and fails every later one
   /// (Unavailable): for a worker's long polls when it stops, so that no task is handed to a
   /// poll that would no longer run it. The service drops a poll whose client hung up.
