@@ -2,12 +2,15 @@
 // and is_cancelled() once WorkerOptions::graceful_stop_timeout has passed. An attempt cut
 // short so fails as WorkerStopped and runs again on another worker, from its last heartbeat,
 // instead of holding up the stop or waiting out its timeout.
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <string>
 #include <thread>
 
 #include <catch2/catch.hpp>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <reprise/client.hpp>
 #include <reprise/registry.hpp>
@@ -53,6 +56,35 @@ void register_stop(reprise::Registry& r) {
   r.add_workflow("stopped_activity_workflow", stopped_activity_workflow);
 }
 
+std::atomic<bool> g_stubborn_began{false};
+std::atomic<bool> g_stubborn_let_go{false};
+
+/// Never looks at the stop: only the test lets it return.
+std::string ignores_the_stop(reprise::ActivityContext&) {
+  g_stubborn_began = true;
+  while (!g_stubborn_let_go) std::this_thread::sleep_for(10ms);
+  return "returned";
+}
+
+std::string stubborn_workflow(reprise::WorkflowContext& ctx) {
+  return ctx.execute_activity(ignores_the_stop, {.start_to_close_timeout = 60s});
+}
+
+void register_stubborn(reprise::Registry& r) {
+  r.add_activity("ignores_the_stop", ignores_the_stop);
+  r.add_workflow("stubborn_workflow", stubborn_workflow);
+}
+
+/// Whether a warning naming every one of `parts` was logged (the ring holds the latest 128).
+bool logged(spdlog::sinks::ringbuffer_sink_mt& ring, std::initializer_list<std::string_view> parts) {
+  for (const auto& line : ring.last_formatted()) {
+    bool all = true;
+    for (auto part : parts) all = all && line.find(part) != std::string::npos;
+    if (all) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("a worker's stop cuts a cooperating activity short after its grace, and another worker retries it",
@@ -88,4 +120,43 @@ TEST_CASE("a worker's stop cuts a cooperating activity short after its grace, an
   REQUIRE(started.size() == 1);  // the attempt that completed
   CHECK(started[0]["attributes"]["attempt"] == 2);
   CHECK(started[0]["attributes"]["identity"] == "successor");
+}
+
+TEST_CASE("a worker's stop held up by an activity that ignores it says which activity, after the grace",
+          "[e2e][worker][stop]") {
+  auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(128);
+  spdlog::default_logger()->sinks().push_back(ring);
+  struct Unhook {
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> ring;
+    ~Unhook() {
+      auto& sinks = spdlog::default_logger()->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), ring), sinks.end());
+      g_stubborn_let_go = true;
+    }
+  } unhook{ring};
+
+  const auto queue = e2e::unique_queue("worker-stop-stubborn");
+  auto stopping = std::make_unique<e2e::TestWorker>(queue, 1000, "stubborn", register_stubborn,
+                                                    [](reprise::WorkerOptions& o) { o.graceful_stop_timeout = 200ms; });
+  reprise::Client client(e2e::server_address());
+  const auto workflow_id = e2e::unique_queue("stubborn");
+  auto handle = client.start("stubborn_workflow", nullptr, {.id = workflow_id, .task_queue = queue});
+  reprise::test::wait_until([] { return g_stubborn_began.load(); }, 20s, "the activity to start");
+
+  const auto stop_began = std::chrono::steady_clock::now();
+  auto stopped = std::async(std::launch::async, [&] { stopping->shutdown(); });
+  reprise::test::wait_until(
+      [&] {
+        return logged(*ring, {"worker stop waits for activities that have not returned", "ignores_the_stop",
+                              workflow_id, "is_cancelled()"});
+      },
+      20s, "the stop to name the activity holding it up");
+  // Not before the grace and the second cooperating activities get: they would be named falsely.
+  CHECK(std::chrono::steady_clock::now() - stop_began >= 1200ms);
+  CHECK(stopped.wait_for(0s) == std::future_status::timeout);  // still held up, as it said
+
+  g_stubborn_let_go = true;
+  REQUIRE(stopped.wait_for(15s) == std::future_status::ready);
+  stopped.get();
+  CHECK(handle.result<std::string>(30s) == "returned");  // its result was still reported
 }

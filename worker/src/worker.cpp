@@ -16,6 +16,7 @@
 
 #include "activity_runner.hpp"
 #include "engine/run_cache.hpp"
+#include "running_activities.hpp"
 #include "engine/workflow_task_handler.hpp"
 #include "fiber/fiber.hpp"
 #include "transport/service_connection.hpp"
@@ -105,6 +106,7 @@ struct Worker::Impl {
   std::atomic<std::uint64_t> continued_tasks{0};
   std::atomic<bool> stopping{false};
   WorkerStopSignal stop_signal;  // what the running activities see of it
+  detail::RunningActivities running;  // named by a stop that outlasts its grace
   std::vector<std::thread> threads;
   // Eager activities wait here for one of eager_threads; eager_free counts the threads
   // neither busy nor promised to a completion in flight.
@@ -203,8 +205,12 @@ void Worker::Impl::run_activity(const json& task) {
   detail::Continuation continuation;
   if (sticky && options.continue_warm_runs)
     continuation = [&](const json& result) { return continue_run(task, result, continued); };
-  auto answer = detail::run_activity_task(registry, service, task, options.identity,
-                                          sticky ? sticky_queue : std::string(), continuation, &stop_signal);
+  json answer;
+  {
+    detail::RunningActivities::Entry listed(running, task);
+    answer = detail::run_activity_task(registry, service, task, options.identity,
+                                       sticky ? sticky_queue : std::string(), continuation, &stop_signal);
+  }
   if (continued.run) {
     const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
     // Not applied (the service recorded the result alone, or refused the continuation and the
@@ -478,6 +484,8 @@ void Worker::shutdown() {
   }
   if (!i.stop_signal.stopping()) i.stop_signal.begin(i.options.graceful_stop_timeout);
   i.stopped.notify_all();
+  // An activity that ignores the stop holds it up for as long as it runs: say which.
+  detail::StopWatch watch(i.running, i.options.graceful_stop_timeout);
   // Polls end now: a task handed to one from here on would wait for a worker that is leaving
   // (a retry of an attempt the stop cut short, say). The task each thread holds is finished first.
   i.polls.abort_calls();
