@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <reprise/protocol/shell_word.hpp>
+
 namespace reprise::cli {
 
 void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << '\n'; }
@@ -13,6 +15,15 @@ nlohmann::json parse_json_argument(const std::string& option, const std::string&
     throw CLI::ValidationError(option, "is not valid JSON: " + text + " (quote strings: '\"text\"')");
   }
   return value;
+}
+
+nlohmann::json page_token_json(const std::string& next_page_token) {
+  return next_page_token.empty() ? nlohmann::json() : nlohmann::json(next_page_token);
+}
+
+void print_next_page_hint(std::string_view what, const std::string& next_page_token) {
+  if (!next_page_token.empty())
+    std::cerr << "more " << what << ": add --page-token " << protocol::shell_word(next_page_token) << '\n';
 }
 
 void add_workflow_id_options(CLI::App& command, std::string& workflow_id, std::string& run_id) {

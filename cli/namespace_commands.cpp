@@ -30,21 +30,20 @@ void add_list(CLI::App& group, const GlobalOptions& global) {
   };
   auto o = std::make_shared<Options>();
   auto* command = group.add_subcommand("list", "List namespaces by name");
-  command->add_option("--page-size", o->page_size, "Namespaces per page (1-1000)");
+  command->add_option("--page-size", o->page_size, "Namespaces per page (1-1000; default 100)")
+      ->check(CLI::Range(1, 1000));
   command->add_option("--page-token", o->page_token, "Token of the page to show");
   command->callback([o, &global] {
     auto page = NamespaceClient(global.address).list(o->page_size, o->page_token);
     if (global.json) {
       nlohmann::json namespaces = nlohmann::json::array();
       for (const auto& ns : page.namespaces) namespaces.push_back({{"name", ns.name}, {"description", ns.description}});
-      print_json({{"namespaces", std::move(namespaces)},
-                  {"next_page_token", page.next_page_token.empty() ? nlohmann::json() : nlohmann::json(page.next_page_token)}});
+      print_json({{"namespaces", std::move(namespaces)}, {"next_page_token", page_token_json(page.next_page_token)}});
       return;
     }
     for (const auto& ns : page.namespaces)
       std::cout << ns.name << (ns.description.empty() ? "" : "  " + ns.description) << '\n';
-    if (!page.next_page_token.empty())
-      std::cerr << "more namespaces: add --page-token " << page.next_page_token << '\n';
+    print_next_page_hint("namespaces", page.next_page_token);
   });
 }
 

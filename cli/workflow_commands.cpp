@@ -122,15 +122,15 @@ void print_description(const nlohmann::json& described) {
       std::cout << "  last failure " << text_of(failure.value("type", nlohmann::json())) << ": "
                 << text_of(failure.value("message", nlohmann::json())) << '\n';
     if (a.value("details_omitted", false))
-      std::cout << "  (last failure and heartbeat details left out: describe carries at most 4 MiB of them)\n";
+      std::cout << "  (last failure and heartbeat details left out: over describe's budget for them)\n";
   }
   if (described.value("pending_activities_truncated", false))
-    std::cout << "activity      ... more pending activities than describe lists (1,000)\n";
+    std::cout << "activity      ... more pending activities than describe lists\n";
   for (const auto& t : described.value("pending_timers", nlohmann::json::array()))
     std::cout << "timer         " << text_of(t.value("timer_id", nlohmann::json())) << " fires at "
               << text_of(t.value("fire_time", nlohmann::json())) << '\n';
   if (described.value("pending_timers_truncated", false))
-    std::cout << "timer         ... more timers than describe lists (1,000)\n";
+    std::cout << "timer         ... more timers than describe lists\n";
   if (auto close = described.value("close_event", nlohmann::json()); !close.is_null())
     std::cout << "closed by     " << text_of(close.value("event_type", nlohmann::json())) << " "
               << close.value("attributes", nlohmann::json::object()).dump() << '\n';
@@ -156,13 +156,13 @@ void add_list(CLI::App& app, const GlobalOptions& global) {
   command->add_option("--status", filter->status, "Running, Completed, Failed, Canceled, Terminated, ...");
   command->add_option("-t,--type", filter->workflow_type, "Workflow type");
   command->add_option("-w,--id,--workflow-id", filter->workflow_id, "Workflow id");
-  command->add_option("--page-size", filter->page_size, "Runs per page (1-1000)");
+  command->add_option("--page-size", filter->page_size, "Runs per page (1-1000; default 100)")
+      ->check(CLI::Range(1, 1000));
   command->add_option("--page-token", filter->page_token, "Token of the page to show");
   command->callback([filter, &global] {
     auto page = make_client(global).list(*filter);
     if (global.json) {
-      print_json({{"workflows", page.workflows},
-                  {"next_page_token", page.next_page_token.empty() ? nlohmann::json() : nlohmann::json(page.next_page_token)}});
+      print_json({{"workflows", page.workflows}, {"next_page_token", page_token_json(page.next_page_token)}});
       return;
     }
     for (const auto& run : page.workflows) {
@@ -172,8 +172,7 @@ void add_list(CLI::App& app, const GlobalOptions& global) {
                 << text_of(run.value("start_time", nlohmann::json())) << "  "
                 << text_of(run.value("run_id", nlohmann::json())) << '\n';
     }
-    if (!page.next_page_token.empty())
-      std::cerr << "more runs: add --page-token " << page.next_page_token << '\n';
+    print_next_page_hint("runs", page.next_page_token);
   });
 }
 

@@ -131,9 +131,10 @@ TEST_CASE("a worker's stop held up by an activity that ignores it says which act
     ~Unhook() {
       auto& sinks = spdlog::default_logger()->sinks();
       sinks.erase(std::remove(sinks.begin(), sinks.end(), ring), sinks.end());
-      g_stubborn_let_go = true;
     }
   } unhook{ring};
+  g_stubborn_began = false;
+  g_stubborn_let_go = false;
 
   const auto queue = e2e::unique_queue("worker-stop-stubborn");
   auto stopping = std::make_unique<e2e::TestWorker>(queue, 1000, "stubborn", register_stubborn,
@@ -145,6 +146,11 @@ TEST_CASE("a worker's stop held up by an activity that ignores it says which act
 
   const auto stop_began = std::chrono::steady_clock::now();
   auto stopped = std::async(std::launch::async, [&] { stopping->shutdown(); });
+  // Destroyed before `stopped`, whose destructor waits for the stop: a failed wait below must
+  // let the activity return, or the test would hang instead of failing.
+  struct LetGo {
+    ~LetGo() { g_stubborn_let_go = true; }
+  } let_go;
   reprise::test::wait_until(
       [&] {
         return logged(*ring, {"worker stop waits for activities that have not returned", "ignores_the_stop",

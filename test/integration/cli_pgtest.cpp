@@ -197,8 +197,17 @@ TEST_CASE("the CLI registers and lists namespaces, a page at a time", "[pg][cli]
   CHECK(text_page.err == "more namespaces: add --page-token archive\n");
 
   auto bad = run_cli({"--address", address, "namespace", "list", "--page-size", "1001"});
-  CHECK(bad.exit_code == 1);
-  CHECK_THAT(bad.err, Catch::Contains("\"page_size\" must be an integer from 1 to 1000"));
+  CHECK(bad.exit_code == 2);  // refused before any call
+  CHECK_THAT(bad.err, Catch::Contains("--page-size") && Catch::Contains("1000"));
+
+  // A name a shell would split is quoted in the hints a user copies.
+  REQUIRE(run_cli({"--address", address, "namespace", "create", "a b"}).exit_code == 0);  // first by name
+  auto quoted = run_cli({"--address", address, "namespace", "list", "--page-size", "1"});
+  REQUIRE(quoted.exit_code == 0);
+  CHECK(quoted.out == "a b\n");
+  CHECK(quoted.err == "more namespaces: add --page-token 'a b'\n");
+  auto unknown_spaced = run_cli({"--address", address, "-n", "it's", "list"});
+  CHECK_THAT(unknown_spaced.err, Catch::Contains("reprise namespace create 'it'\\''s'"));
 }
 
 TEST_CASE("the CLI's describe says why an activity retries", "[pg][cli]") {

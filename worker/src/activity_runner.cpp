@@ -269,7 +269,7 @@ bool refused_for_good(const ServiceError& error) {
 
 json run_activity_task(const Registry& registry, ServiceConnection& service, const json& task,
                        const std::string& identity, const std::string& sticky_queue, const Continuation& continuation,
-                       const WorkerStopSignal* worker_stop) {
+                       const WorkerStopSignal* worker_stop, RunningActivities* running) {
   json service_answer;
   auto token = task.at("task_token").get<std::string>();
   auto info = info_of(task);
@@ -318,7 +318,11 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
     static const json kNoInput;
     const auto input = task.find("input");  // not value(): that copies the payload
     json body = json::object();
-    body["result"] = (*fn)(ctx, input != task.end() ? *input : kNoInput);
+    {
+      std::optional<RunningActivities::Entry> listed;
+      if (running) listed.emplace(*running, task);
+      body["result"] = (*fn)(ctx, input != task.end() ? *input : kNoInput);
+    }
     if (!sticky_queue.empty()) {
       body["sticky_task_queue"] = sticky_queue;
       if (continuation)

@@ -12,6 +12,7 @@
 #include <reprise/errors.hpp>
 #include <reprise/registry.hpp>
 
+#include "running_activities.hpp"
 #include "transport/service_connection.hpp"
 
 namespace reprise::detail {
@@ -27,10 +28,12 @@ using Continuation = std::function<nlohmann::json(const nlohmann::json& result)>
 /// refused alone fails the attempt for good. An attempt cut short by the worker's stop
 /// (`worker_stop`: a CanceledError its workflow did not ask for, or a task not yet begun when
 /// the stop's grace is over) fails as WorkerStopped, retryable, so that another worker runs it.
+/// The activity's code is listed in `running`, when given, while it runs.
 nlohmann::json run_activity_task(const Registry& registry, ServiceConnection& service, const nlohmann::json& task,
                                  const std::string& identity, const std::string& sticky_queue,
                                  const Continuation& continuation = nullptr,
-                                 const WorkerStopSignal* worker_stop = nullptr);
+                                 const WorkerStopSignal* worker_stop = nullptr,
+                                 RunningActivities* running = nullptr);
 
 /// Whether the service refused a task's answer for what it holds (too large, invalid, a command
 /// it does not know), so that sending it again would only be refused again. Not an unreachable

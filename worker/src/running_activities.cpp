@@ -49,18 +49,20 @@ void StopWatch::watch(std::chrono::milliseconds grace) {
   using namespace std::chrono_literals;
   constexpr auto kSettle = 1s, kEvery = 10s;
   std::unique_lock lock(mutex_);
-  // A grace of milliseconds::max() (no deadline) must not overflow the clock.
+  // A grace of milliseconds::max() (no deadline) or a negative one must not overflow the clock.
   const auto longest = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::hours(24 * 365));
-  auto next = std::chrono::steady_clock::now() + std::min(grace, longest) + kSettle;
+  auto next = std::chrono::steady_clock::now() + std::clamp(grace, std::chrono::milliseconds(0), longest) + kSettle;
   while (!done_changed_.wait_until(lock, next, [this] { return done_; })) {
     next += kEvery;
+    lock.unlock();  // the stop's end need not wait for a warning being written
     const auto still = running_.describe();
-    if (still.empty()) continue;
-    spdlog::warn("msg=\"worker stop waits for activities that have not returned\" activities=\"{}\" "
-                 "hint=\"an activity returns only when its code does: check ActivityContext::is_cancelled() "
-                 "(true since the graceful stop's grace ended); a second SIGINT or SIGTERM ends Worker::run()'s "
-                 "process, and the attempt runs again after its timeout\"",
-                 still);
+    if (!still.empty())
+      spdlog::warn("msg=\"worker stop waits for activities that have not returned\" activities=\"{}\" "
+                   "hint=\"an activity returns only when its code does: check ActivityContext::is_cancelled() "
+                   "(true since the graceful stop's grace ended); a second SIGINT or SIGTERM ends Worker::run()'s "
+                   "process, and the attempt runs again after its timeout\"",
+                   still);
+    lock.lock();
   }
 }
 

@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <cstdint>
 #include <list>
 #include <mutex>
 #include <string>
@@ -23,7 +22,7 @@ class RunningActivities {
   };
 
  public:
-  /// Listed from construction to destruction: hold one around running an activity task.
+  /// Listed from construction to destruction: hold one around an activity's code.
   class Entry {
    public:
     Entry(RunningActivities& all, const nlohmann::json& task);

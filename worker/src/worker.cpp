@@ -16,9 +16,9 @@
 
 #include "activity_runner.hpp"
 #include "engine/run_cache.hpp"
-#include "running_activities.hpp"
 #include "engine/workflow_task_handler.hpp"
 #include "fiber/fiber.hpp"
+#include "running_activities.hpp"
 #include "transport/service_connection.hpp"
 
 namespace reprise {
@@ -205,12 +205,8 @@ void Worker::Impl::run_activity(const json& task) {
   detail::Continuation continuation;
   if (sticky && options.continue_warm_runs)
     continuation = [&](const json& result) { return continue_run(task, result, continued); };
-  json answer;
-  {
-    detail::RunningActivities::Entry listed(running, task);
-    answer = detail::run_activity_task(registry, service, task, options.identity,
-                                       sticky ? sticky_queue : std::string(), continuation, &stop_signal);
-  }
+  auto answer = detail::run_activity_task(registry, service, task, options.identity,
+                                          sticky ? sticky_queue : std::string(), continuation, &stop_signal, &running);
   if (continued.run) {
     const bool applied = answer.is_object() && answer.value("workflow_task_completed", false);
     // Not applied (the service recorded the result alone, or refused the continuation and the

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/json_dump.hpp>
+#include <reprise/protocol/shell_word.hpp>
 #include <spdlog/spdlog.h>
 
 #include "api/request_fields.hpp"
@@ -255,7 +256,7 @@ void Api::check_namespace(const std::string& ns) {
     throw ApiError(ErrorCode::kNotFound,
                    fmt::format("namespace \"{}\" is not registered; register it with `reprise namespace create {}` "
                                "(POST /api/v1/namespaces) or use \"default\"",
-                               ns, ns));
+                               ns, protocol::shell_word(ns)));
   std::lock_guard lock(namespaces_mutex_);
   known_namespaces_.insert(ns);
 }
@@ -340,7 +341,7 @@ void Api::route(http::Request& r, const Segments& p, http::Respond& respond) {
   if (p.size() == 3) {
     if (r.method == "GET") {
       const int page_size = query_int(r, "page_size", 100, 1, 1000);
-      on_db(std::move(respond), [this, page_size, token = query_opt(r, "page_token").value_or("")] {
+      on_db(std::move(respond), [this, page_size, token = query_opt(r, "page_token")] {
         return json_response(store::list_namespaces(db_.connection(), page_size, token));
       });
       return;

@@ -279,6 +279,6 @@ bool namespace_exists(pg::Connection& conn, const std::string& ns);
 void register_namespace(pg::Connection& conn, const std::string& ns, const std::string& description);
 /// One page of namespaces by name, `page_size` at most, after the name `page_token` (none:
 /// from the first); `next_page_token` is null on the last page.
-json list_namespaces(pg::Connection& conn, int page_size, const std::string& page_token);
+json list_namespaces(pg::Connection& conn, int page_size, const std::optional<std::string>& page_token);
 
 }  // namespace reprise::store

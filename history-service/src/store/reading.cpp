@@ -228,14 +228,15 @@ void register_namespace(pg::Connection& conn, const std::string& ns, const std::
     throw ApiError(ErrorCode::kAlreadyExists, fmt::format("namespace \"{}\" already exists", ns));
 }
 
-json list_namespaces(pg::Connection& conn, int page_size, const std::string& page_token) {
+json list_namespaces(pg::Connection& conn, int page_size, const std::optional<std::string>& page_token) {
   // Keyset paging by name; the token is the last name of the page, so a namespace registered
-  // between pages is listed when it sorts after it, and none is listed twice.
+  // between pages is listed when it sorts after it, and none is listed twice. No name is empty,
+  // so '' stands for "from the first": a plain range on the key, which a generic plan can use
+  // (one with "$1 IS NULL OR" could not).
   auto r = conn.exec("namespace_list",
-                     "SELECT name, description FROM namespaces WHERE $1::text IS NULL OR name > $1 "
+                     "SELECT name, description FROM namespaces WHERE name > coalesce($1::text, '') "
                      "ORDER BY name LIMIT $2::int",
-                     {page_token.empty() ? std::optional<std::string>() : std::optional<std::string>(page_token),
-                      std::to_string(page_size + 1)});
+                     {page_token, std::to_string(page_size + 1)});
   json items = json::array();
   const int n = std::min(r.rows(), page_size);
   for (int i = 0; i < n; ++i) items.push_back({{"name", r.str(i, 0)}, {"description", r.str(i, 1)}});

@@ -49,8 +49,9 @@ struct WorkerOptions {
   /// begin (ActivityContext::worker_stopping()); once this has passed, their is_cancelled() is
   /// true and throw_if_cancelled() throws, and an attempt cut short so fails as WorkerStopped,
   /// retried by its retry policy (on another worker, as a rule). An activity that never checks
-  /// is still waited for, and named in a warning a second after this and every 10 s after. 20 s leaves room for the rest of the stop within the 30 s a
-  /// Kubernetes pod gets between SIGTERM and SIGKILL.
+  /// is still waited for, and named in a warning a second after this and every 10 s after. 20 s
+  /// leaves room for the rest of the stop within the 30 s a Kubernetes pod gets between SIGTERM
+  /// and SIGKILL.
   std::chrono::milliseconds graceful_stop_timeout{20'000};
   /// run() stops gracefully on SIGINT/SIGTERM, waiting for the activities running here; a
   /// second signal meanwhile gets the handler from before run() (by default, it ends the process).

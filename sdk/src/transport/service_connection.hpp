@@ -11,7 +11,8 @@
 
 namespace reprise::detail {
 
-/// Calls one namespace of one reprise-server. Safe to use from several threads at once; each
+/// Calls one reprise-server: in one namespace (post, get), or outside any (post_unscoped,
+/// get_unscoped: the registry of namespaces). Safe to use from several threads at once; each
 /// thread gets a keep-alive connection of its own.
 class ServiceConnection {
  public:
