@@ -320,7 +320,7 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
     json body = json::object();
     {
       std::optional<RunningActivities::Entry> listed;
-      if (running) listed.emplace(*running, task);
+      if (running) listed.emplace(*running, info);
       body["result"] = (*fn)(ctx, input != task.end() ? *input : kNoInput);
     }
     if (!sticky_queue.empty()) {

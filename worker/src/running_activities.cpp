@@ -8,9 +8,8 @@
 
 namespace reprise::detail {
 
-RunningActivities::Entry::Entry(RunningActivities& all, const nlohmann::json& task) : all_(all) {
-  Activity activity{task.value("activity_type", std::string()), task.value("activity_id", std::string()),
-                    task.value("workflow_id", std::string()), task.value("attempt", 1),
+RunningActivities::Entry::Entry(RunningActivities& all, const ActivityInfo& info) : all_(all) {
+  Activity activity{info.activity_type, info.activity_id, info.workflow_id, info.attempt,
                     std::chrono::steady_clock::now()};
   std::lock_guard lock(all_.mutex_);
   at_ = all_.running_.insert(all_.running_.end(), std::move(activity));

@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
+#include <reprise/activity.hpp>
 
 namespace reprise::detail {
 
@@ -25,7 +25,7 @@ class RunningActivities {
   /// Listed from construction to destruction: hold one around an activity's code.
   class Entry {
    public:
-    Entry(RunningActivities& all, const nlohmann::json& task);
+    Entry(RunningActivities& all, const ActivityInfo& info);
     Entry(const Entry&) = delete;
     Entry& operator=(const Entry&) = delete;
     ~Entry();

@@ -106,11 +106,7 @@ WorkflowHandle Client::handle(std::string workflow_id, std::string run_id) const
 
 WorkflowListPage Client::list(const ListWorkflowsOptions& filter) const {
   std::string query;
-  const auto add = [&query](std::string_view name, const std::string& value) {
-    if (value.empty()) return;
-    query += query.empty() ? '?' : '&';
-    query += std::string(name) + "=" + detail::url_encode(value);
-  };
+  const auto add = [&query](std::string_view name, const std::string& value) { detail::append_query(query, name, value); };
   add("status", filter.status);
   add("workflow_type", filter.workflow_type);
   add("workflow_id", filter.workflow_id);
@@ -122,8 +118,7 @@ WorkflowListPage Client::list(const ListWorkflowsOptions& filter) const {
   auto answer = connection_->get("/workflows" + query);
   WorkflowListPage page;
   for (auto& run : answer.at("workflows")) page.workflows.push_back(std::move(run));
-  if (auto token = answer.find("next_page_token"); token != answer.end() && token->is_string())
-    page.next_page_token = token->get<std::string>();
+  page.next_page_token = detail::next_page_token(answer);
   return page;
 }
 

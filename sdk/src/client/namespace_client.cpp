@@ -14,14 +14,13 @@ void NamespaceClient::create(std::string_view name, std::string_view description
 
 NamespaceListPage NamespaceClient::list(int page_size, std::string_view page_token) const {
   std::string query;
-  if (page_size != 0) query = "?page_size=" + std::to_string(page_size);
-  if (!page_token.empty()) query += (query.empty() ? "?page_token=" : "&page_token=") + detail::url_encode(page_token);
+  if (page_size != 0) detail::append_query(query, "page_size", std::to_string(page_size));
+  detail::append_query(query, "page_token", page_token);
   auto answer = connection_->get_unscoped("/namespaces" + query);
   NamespaceListPage page;
   for (const auto& ns : answer.at("namespaces"))
     page.namespaces.push_back({ns.at("name").get<std::string>(), ns.value("description", std::string())});
-  if (auto token = answer.find("next_page_token"); token != answer.end() && token->is_string())
-    page.next_page_token = token->get<std::string>();
+  page.next_page_token = detail::next_page_token(answer);
   return page;
 }
 

@@ -259,21 +259,21 @@ void ServiceConnection::abort_calls() {
   for (int fd : impl_->in_flight) ::shutdown(fd, SHUT_RDWR);  // a poll(2) waiting on it returns
 }
 
+std::string ServiceConnection::in_namespace(std::string_view path) const {
+  return "/namespaces/" + url_encode(ns_) + std::string(path);
+}
+
 nlohmann::json ServiceConnection::post(std::string_view path, const nlohmann::json& body,
                                        std::chrono::milliseconds timeout) {
-  return impl_->call(address_, http::verb::post, "/api/v1/namespaces/" + url_encode(ns_) + std::string(path),
-                     protocol::dump_json(body), timeout);
+  return post_unscoped(in_namespace(path), body, timeout);
 }
 
 nlohmann::json ServiceConnection::get(std::string_view path_and_query, std::chrono::milliseconds timeout) {
-  return impl_->call(address_, http::verb::get,
-                     "/api/v1/namespaces/" + url_encode(ns_) + std::string(path_and_query), {}, timeout);
+  return get_unscoped(in_namespace(path_and_query), timeout);
 }
 
 std::string ServiceConnection::get_text(std::string_view path_and_query, std::chrono::milliseconds timeout) {
-  return impl_->call_text(address_, http::verb::get,
-                          "/api/v1/namespaces/" + url_encode(ns_) + std::string(path_and_query), {}, timeout)
-      .second;
+  return impl_->call_text(address_, http::verb::get, "/api/v1" + in_namespace(path_and_query), {}, timeout).second;
 }
 
 nlohmann::json ServiceConnection::post_unscoped(std::string_view path, const nlohmann::json& body,
@@ -283,6 +283,18 @@ nlohmann::json ServiceConnection::post_unscoped(std::string_view path, const nlo
 
 nlohmann::json ServiceConnection::get_unscoped(std::string_view path_and_query, std::chrono::milliseconds timeout) {
   return impl_->call(address_, http::verb::get, "/api/v1" + std::string(path_and_query), {}, timeout);
+}
+
+/// `&name=value` (or `?name=value` first), the value percent-encoded; nothing when it is empty.
+void append_query(std::string& query, std::string_view name, std::string_view value) {
+  if (value.empty()) return;
+  query += query.empty() ? '?' : '&';
+  query.append(name).append("=").append(url_encode(value));
+}
+
+std::string next_page_token(const nlohmann::json& page) {
+  auto token = page.find("next_page_token");
+  return token != page.end() && token->is_string() ? token->get<std::string>() : std::string();
 }
 
 nlohmann::json ServiceConnection::Impl::call(const std::string& address, http::verb method,

@@ -48,6 +48,8 @@ class ServiceConnection {
   const std::string& address() const { return address_; }
 
  private:
+  /// "/namespaces/<ns><path>": where the namespaced calls go under /api/v1.
+  std::string in_namespace(std::string_view path) const;
   struct Impl;
   std::string address_;
   std::string ns_;
@@ -56,5 +58,10 @@ class ServiceConnection {
 
 /// Percent-encodes one path segment or query value (workflow ids may hold any character).
 std::string url_encode(std::string_view text);
+/// Adds `name=value` to a query string (starting it with '?'), the value percent-encoded;
+/// nothing when `value` is empty.
+void append_query(std::string& query, std::string_view name, std::string_view value);
+/// A listed page's next_page_token; empty on the last page (the API's null).
+std::string next_page_token(const nlohmann::json& page);
 
 }  // namespace reprise::detail
