@@ -1,12 +1,10 @@
 // The `reprise` command-line client, run as a process against a real reprise-server.
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
-#include <sys/wait.h>
-
 #include <catch2/catch.hpp>
 
+#include "support/cli_run.hpp"
 #include "support/postgres_fixture.hpp"
 #include "support/reprise_api.hpp"
 #include "support/server_process.hpp"
@@ -16,38 +14,11 @@ using namespace reprise::test;
 
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream file(path);
   std::ostringstream text;
   text << file.rdbuf();
   return text.str();
-}
-
-/// Single-quoted for /bin/sh, so JSON arguments pass through untouched.
-std::string shell_quote(const std::string& arg) {
-  std::string quoted = "'";
-  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
-/// Runs the built `reprise` with `args`, capturing its exit code, stdout and stderr.
-CliRun run_cli(const std::vector<std::string>& args) {
-  TempDir dir("cli");
-  std::string command = shell_quote(REPRISE_CLI_BINARY);
-  for (const auto& arg : args) command += " " + shell_quote(arg);
-  command += " >" + shell_quote(dir.path() / "out") + " 2>" + shell_quote(dir.path() / "err") + " </dev/null";
-  int status = std::system(command.c_str());
-  CliRun run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.out = read_file(dir.path() / "out");
-  run.err = read_file(dir.path() / "err");
-  return run;
 }
 
 }  // namespace

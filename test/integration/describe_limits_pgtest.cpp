@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/cli_run.hpp"
 #include "support/postgres_fixture.hpp"
 #include "support/reprise_api.hpp"
 #include "support/server_process.hpp"
@@ -53,6 +54,22 @@ TEST_CASE("describe lists at most 1,000 pending activities and timers, and says 
   CHECK(timers.front()["timer_id"] == "t1");  // the soonest come first
   CHECK(timers.back()["timer_id"] == "t1000");
 
+  // The CLI's reader is told too, after the last one it lists.
+  auto cli = run_cli({"--address", "127.0.0.1:" + std::to_string(server.port()), "describe", "--id", "many"});
+  INFO(cli.err);
+  REQUIRE(cli.exit_code == 0);
+  const auto last_activity = cli.out.find("id=a1000 ");
+  const auto more_activities = cli.out.find("... more pending activities than describe lists");
+  const auto last_timer = cli.out.find("timer         t1000 ");
+  const auto more_timers = cli.out.find("... more timers than describe lists");
+  REQUIRE(last_activity != std::string::npos);
+  REQUIRE(more_activities != std::string::npos);
+  REQUIRE(last_timer != std::string::npos);
+  REQUIRE(more_timers != std::string::npos);
+  CHECK(last_activity < more_activities);
+  CHECK(last_timer < more_timers);
+  CHECK(cli.out.find("id=a1001 ") == std::string::npos);
+
   // A run with few says so too.
   api.start_ok("few", "Few", "limits-few");
   auto few = api.describe("few");
@@ -92,4 +109,17 @@ TEST_CASE("describe carries at most 4 MiB of heartbeat details and failures, and
   CHECK(activities[3]["details_omitted"] == false);  // nothing of it was left out
   CHECK(activities[3]["activity_id"] == "a4");
   CHECK(described.raw.size() < (4u << 20) + 64 * 1024);
+
+  // The CLI says whose details it left out, under that activity alone.
+  auto cli = run_cli({"--address", "127.0.0.1:" + std::to_string(server.port()), "describe", "--id", "beating"});
+  INFO(cli.err);
+  REQUIRE(cli.exit_code == 0);
+  const std::string omitted = "  (last failure and heartbeat details left out";
+  const auto line = cli.out.find(omitted);
+  REQUIRE(line != std::string::npos);
+  CHECK(cli.out.find(omitted, line + 1) == std::string::npos);
+  const auto owner = cli.out.rfind("activity      ", line);
+  REQUIRE(owner != std::string::npos);
+  CHECK(cli.out.substr(owner, line - owner).find("id=" + activities[2]["activity_id"].get<std::string>() + " ") !=
+        std::string::npos);
 }
