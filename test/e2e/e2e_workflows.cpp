@@ -246,6 +246,17 @@ std::string continue_with_signal_workflow(reprise::WorkflowContext& ctx, int run
   return received;
 }
 
+int self_signal_workflow(WorkflowContext& ctx, int value) {
+  int got = 0;
+  ctx.on_signal<int>("ping", [&](int n) { got = n; });
+  // Two commands in one task: the signal to itself and a timer after it.
+  auto sent = ctx.signal_external(ctx.info().workflow_id, "ping", value);
+  auto timer = ctx.start_timer(std::chrono::hours(1));
+  ctx.wait_condition([&] { return got != 0; });
+  sent.get();
+  return got;
+}
+
 int versioned_workflow(WorkflowContext& ctx) {
   int v = ctx.get_version("square-instead-of-add", -1, 1);
   if (v == 1) return ctx.execute_activity(square, 3, kQuick);
@@ -281,6 +292,7 @@ void register_all(reprise::Registry& r) {
   r.add_workflow("parent_workflow", parent_workflow);
   r.add_workflow("versioned_workflow", versioned_workflow);
   r.add_workflow("continue_with_signal_workflow", continue_with_signal_workflow);
+  r.add_workflow("self_signal_workflow", self_signal_workflow);
 }
 
 }  // namespace e2e

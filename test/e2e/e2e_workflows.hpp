@@ -88,6 +88,8 @@ Greeting parent_workflow(reprise::WorkflowContext& ctx, Person person);
 /// Continues as new once, then waits for the "later" signal, which may have arrived before the
 /// first run ended (it must reach the second run).
 std::string continue_with_signal_workflow(reprise::WorkflowContext& ctx, int run);
+/// Signals itself, starts a timer in the same task, and returns the value its signal carried.
+int self_signal_workflow(reprise::WorkflowContext& ctx, int value);
 
 /// Registers every workflow and activity above under its function's name, e.g. "greet".
 void register_all(reprise::Registry& registry);

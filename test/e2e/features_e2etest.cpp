@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <reprise/client.hpp>
+#include <reprise/replayer.hpp>
 
 #include "e2e/e2e_support.hpp"
 #include "e2e/e2e_workflows.hpp"
@@ -173,6 +174,28 @@ TEST_CASE("signals reach their handler in order and a query reads the state of a
   CHECK(handle.result<std::vector<std::string>>(30s) == std::vector<std::string>{"apple", "pear"});
   CHECK(e2e::count_events(handle.history(), "WorkflowExecutionSignaled") == 3);
   check_invariants(handle);
+}
+
+TEST_CASE("a workflow that signals itself gets the signal after its task's commands, in a history that replays",
+          "[e2e][signal]") {
+  auto handle = start("self_signal_workflow", 7, "self-signal");
+  CHECK(handle.result<int>(30s) == 7);
+  auto history = handle.history();
+  INFO(e2e::summarize(history));
+  // The signal follows the task's command events (the timer's among them) and opens a new task.
+  auto types = e2e::event_types(history);
+  auto signaled = std::find(types.begin(), types.end(), "WorkflowExecutionSignaled");
+  REQUIRE(signaled != types.end());
+  CHECK(std::find(types.begin(), signaled, "TimerStarted") != signaled);
+  REQUIRE(signaled + 1 != types.end());
+  CHECK(*(signaled + 1) == "WorkflowTaskScheduled");
+  check_invariants(handle);
+
+  reprise::Registry registry;
+  e2e::register_all(registry);
+  auto replay = reprise::Replayer(registry).replay(history);
+  INFO(replay.report());
+  CHECK(replay.ok());
 }
 
 TEST_CASE("a side effect runs once and a replay gets the recorded value", "[e2e][side_effect]") {

@@ -105,6 +105,27 @@ TEST_CASE("starting a child under a running workflow id fails in the parent's hi
         "WorkflowAlreadyStarted");
 }
 
+TEST_CASE("a workflow's cancel of itself is recorded after its task's commands, and opens a new task",
+          "[pg][external]") {
+  ServerProcess server({.database_url = fresh_database("external_self")});
+  RepriseApi api(server.port());
+  api.start_ok("self", "Self", "q");
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(
+                 task["task_token"],
+                 {RepriseApi::command("RequestCancelExternalWorkflowExecution", {{"workflow_id", "self"}}),
+                  RepriseApi::start_timer("t", "1h")})
+              .status == 200);
+  auto next = api.expect_workflow_task("q");
+  auto types = api.event_types("self");
+  const std::vector<std::string> tail(types.end() - 6, types.end());
+  CHECK(tail == std::vector<std::string>{"RequestCancelExternalWorkflowExecutionInitiated",
+                                         "ExternalWorkflowExecutionCancelRequested", "TimerStarted",
+                                         "WorkflowExecutionCancelRequested", "WorkflowTaskScheduled",
+                                         "WorkflowTaskStarted"});
+  CHECK(api.describe("self").body["execution"]["cancel_requested"] == true);
+}
+
 TEST_CASE("a workflow signals and cancels another, and learns when the target is missing",
           "[pg][external]") {
   ServerProcess server({.database_url = fresh_database("external")});

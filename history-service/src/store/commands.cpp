@@ -476,16 +476,20 @@ void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
                {"request_id", ""}};
   json cancel = {{"reason", fmt::format("requested by workflow {}", to_string(run.key()))},
                  {"identity", fmt::format("workflow {}", to_string(run.key()))}};
-  auto deliver = [&](RunState& to) {
-    if (signal) {
-      to.add_external(EventType::kWorkflowExecutionSignaled, sent);
-    } else if (!to.row().cancel_requested) {
-      to.row().cancel_requested = true;
-      to.add_external(EventType::kWorkflowExecutionCancelRequested, cancel);
-    }
-  };
   bool to_self = target.workflow_id == run.key().workflow_id &&
                  (target.run_id.empty() || target.run_id == run.key().run_id);
+  auto deliver = [&](RunState& to) {
+    auto add = [&](EventType type, json attributes) {
+      if (to_self) ctx.to_self.emplace_back(type, std::move(attributes));
+      else to.add_external(type, std::move(attributes));
+    };
+    if (signal) {
+      add(EventType::kWorkflowExecutionSignaled, std::move(sent));
+    } else if (!to.row().cancel_requested) {
+      to.row().cancel_requested = true;
+      add(EventType::kWorkflowExecutionCancelRequested, std::move(cancel));
+    }
+  };
   RunState* other = to_self ? &run : ctx.runs.get(target);
   if (!other || !other->is_open()) {
     run.append(signal ? EventType::kSignalExternalWorkflowExecutionFailed

@@ -29,6 +29,10 @@ struct CommandContext {
   // activities_one_pending_id index refuses a reused id (activity_id_taken), and the completion
   // then runs again with the check on, to report which command it was.
   bool check_activity_ids = false;
+  // What the run signals or cancels in itself: appended after the task's commands, as any event
+  // from outside that arrived meanwhile would be. Appended at once, it would land between this
+  // task's command events, where no replay can match them.
+  std::vector<std::pair<protocol::EventType, nlohmann::json>> to_self;
 };
 
 /// A unique violation of activities_one_pending_id: a new activity reused the id of a pending one.

@@ -187,7 +187,11 @@ CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, cons
   ctx.check_activity_ids = check_activity_ids;
   for (std::size_t i = 0; i < done.commands.size(); ++i) apply_command(ctx, i, done.commands[i]);
   if (run.is_open()) {
-    if (run.flush_buffered() > 0 || done.force_new_task || ctx.outcome_recorded) run.schedule_workflow_task();
+    const bool flushed = run.flush_buffered() > 0;
+    // A signal or cancel the run sent itself, after everything else; it schedules the next task.
+    // (A task that also closed the run never sees it, as with a signal that arrives after a close.)
+    if (!ctx.to_self.empty()) run.add_external(std::move(ctx.to_self));
+    if (flushed || done.force_new_task || ctx.outcome_recorded) run.schedule_workflow_task();
     if (row.next_event_id - 1 > limits.history_max_events) throw HistoryLimitExceeded{row.next_event_id - 1};
     if (row.next_event_id - 1 >= limits.history_warn_events &&
         completed_id - 1 < limits.history_warn_events)  // warn once, when crossing
