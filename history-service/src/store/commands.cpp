@@ -218,9 +218,12 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
   auto scheduled_id = a.i64("scheduled_event_id");
   pg::Param ns = run.key().ns, wid = run.key().workflow_id, rid = run.key().run_id,
             sid = std::to_string(scheduled_id);
-  auto found = conn.exec("activity_exists",
-                         "SELECT 1 FROM activities WHERE namespace = $1 AND workflow_id = $2 AND "
-                         "run_id = $3::uuid AND scheduled_event_id = $4::bigint",
+  // Locked, and decided from what the lock let it read: an attempt's failure or timeout that
+  // commits meanwhile may turn a started attempt into a retry not yet started, which must be
+  // canceled at once, not flagged for a heartbeat that will never come (and then run).
+  auto found = conn.exec("activity_lock_for_cancel",
+                         "SELECT started_time IS NOT NULL FROM activities WHERE namespace = $1 AND "
+                         "workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint FOR UPDATE",
                          {ns, wid, rid, sid});
   if (found.rows() == 0 && ctx.has_buffered) throw CancelRacedOutcome{};
   // Its outcome may have come through another instance since the row remembered here: read
@@ -234,11 +237,11 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
              {{"scheduled_event_id", scheduled_id},
               {"workflow_task_completed_event_id", ctx.completed_event_id}});
   // Not started yet: nobody is running it, so it is canceled at once.
-  auto deleted = conn.exec("activity_cancel_unstarted",
-                           "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND "
-                           "run_id = $3::uuid AND scheduled_event_id = $4::bigint AND started_time IS NULL",
-                           {ns, wid, rid, sid});
-  if (deleted.affected() == 1) {
+  if (!found.boolean(0, 0)) {
+    conn.defer("activity_cancel_unstarted",
+               "DELETE FROM activities WHERE namespace = $1 AND workflow_id = $2 AND run_id = $3::uuid AND "
+               "scheduled_event_id = $4::bigint",
+               {ns, wid, rid, sid});
     delete_activity_timers(conn, run.key(), scheduled_id);
     run.append(EventType::kActivityTaskCanceled,
                {{"scheduled_event_id", scheduled_id}, {"details", nullptr}});
@@ -246,10 +249,10 @@ void request_cancel_activity(CommandContext& ctx, const Attributes& a) {
     return;
   }
   // Running: the worker learns of it from its next heartbeat and reports it canceled.
-  conn.exec("activity_request_cancel",
-            "UPDATE activities SET cancel_requested = true WHERE namespace = $1 AND workflow_id = $2 "
-            "AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
-            {ns, wid, rid, sid});
+  conn.defer("activity_request_cancel",
+             "UPDATE activities SET cancel_requested = true WHERE namespace = $1 AND workflow_id = $2 "
+             "AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
+             {ns, wid, rid, sid});
 }
 
 void start_timer(CommandContext& ctx, const Attributes& a) {
