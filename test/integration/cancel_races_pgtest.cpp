@@ -20,13 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-/// Backends of `conninfo`'s database waiting for a lock.
-int lock_waiters(const std::string& conninfo) {
-  return std::stoi(query_value(conninfo,
-                               "SELECT count(*) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND wait_event_type = 'Lock'"));
-}
-
 std::int64_t scheduled_event_id(const json& task) {
   for (const auto& e : task["history"])
     if (e["event_type"] == "ActivityTaskScheduled") return e["event_id"].get<std::int64_t>();

@@ -1,14 +1,20 @@
 // Workflows acting on other workflows: children, external signals and cancels, and runs
 // retried under a workflow retry policy.
 #include <algorithm>
+#include <future>
+#include <memory>
 
 #include <catch2/catch.hpp>
+#include <libpq-fe.h>
 
 #include "support/postgres_fixture.hpp"
+#include "support/raw_sql.hpp"
 #include "support/reprise_api.hpp"
 #include "support/server_process.hpp"
+#include "support/wait.hpp"
 
 using namespace reprise::test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -124,6 +130,39 @@ TEST_CASE("a workflow's cancel of itself is recorded after its task's commands, 
                                          "WorkflowExecutionCancelRequested", "WorkflowTaskScheduled",
                                          "WorkflowTaskStarted"});
   CHECK(api.describe("self").body["execution"]["cancel_requested"] == true);
+}
+
+TEST_CASE("a child whose workflow id another start takes first fails in the parent's history, not the task",
+          "[pg][child][race]") {
+  const auto db = fresh_database("child_race");
+  ServerProcess server({.database_url = db});
+  RepriseApi api(server.port());
+  api.start_ok("parent", "Parent", "q");
+  auto task = api.expect_workflow_task("q");
+
+  // Declared before the holder, so that a failed wait lets go of the row before this waits.
+  std::future<HttpResponse> completed;
+  // Another start of "kid", not yet committed when the parent's task looks for it.
+  std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(db.c_str()), &PQfinish);
+  REQUIRE(PQstatus(holder.get()) == CONNECTION_OK);
+  query_value(holder.get(),
+              "BEGIN; CREATE TEMP TABLE other_start AS SELECT * FROM executions WHERE workflow_id = 'parent'; "
+              "UPDATE other_start SET workflow_id = 'kid', run_id = gen_random_uuid(); "
+              "INSERT INTO executions SELECT * FROM other_start");
+  completed = std::async(std::launch::async, [&] {
+    RepriseApi worker(server.port());
+    return worker.complete_workflow_task(task["task_token"], {child("kid")});
+  });
+  wait_until([&] { return lock_waiters(db) >= 1; }, 10s, "the child's insert waits for the other start");
+  query_value(holder.get(), "COMMIT");
+
+  auto answer = completed.get();
+  INFO(answer.raw);
+  REQUIRE(answer.status == 200);
+  auto next = api.expect_workflow_task("q");
+  CHECK(contains(new_event_types(next), "StartChildWorkflowExecutionFailed"));
+  CHECK(last_event(api, "parent", "StartChildWorkflowExecutionFailed")["attributes"]["cause"] ==
+        "WorkflowAlreadyStarted");
 }
 
 TEST_CASE("a workflow signals and cancels another, and learns when the target is missing",

@@ -18,17 +18,6 @@
 using namespace reprise::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-/// Backends of `conninfo`'s database waiting for a lock.
-int lock_waiters(const std::string& conninfo) {
-  return std::stoi(query_value(conninfo,
-                               "SELECT count(*) FROM pg_stat_activity "
-                               "WHERE datname = current_database() AND wait_event_type = 'Lock'"));
-}
-
-}  // namespace
-
 TEST_CASE("a signal by workflow id that waits on a run continuing as new reaches the new run", "[pg][race]") {
   const auto db = fresh_database("lookup_by_id");
   ServerProcess server({.database_url = db});

@@ -23,4 +23,10 @@ std::string query_value(const std::string& conninfo, const std::string& sql) {
   return query_value(conn.get(), sql);
 }
 
+int lock_waiters(const std::string& conninfo) {
+  return std::stoi(query_value(conninfo,
+                               "SELECT count(*) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND wait_event_type = 'Lock'"));
+}
+
 }  // namespace reprise::test

@@ -14,5 +14,8 @@ namespace reprise::test {
 std::string query_value(pg_conn* conn, const std::string& sql);
 /// The same on a connection of its own to `conninfo`, closed afterwards.
 std::string query_value(const std::string& conninfo, const std::string& sql);
+/// Backends of `conninfo`'s database waiting for a lock: how a test knows that the requests it
+/// sent are queued behind a row it holds.
+int lock_waiters(const std::string& conninfo);
 
 }  // namespace reprise::test

@@ -171,8 +171,12 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
       });
       break;
     } catch (const pg::PgError& e) {
-      if (!eager.continuation || !(e.rejected_request() || e.data_exception() || activity_id_taken(e))) throw;
-      eager.continuation = nullptr;  // a bad command: recorded as a plain result; the task that follows reports it
+      if (!eager.continuation ||
+          !(e.rejected_request() || e.data_exception() || activity_id_taken(e) || open_run_taken(e)))
+        throw;
+      // A bad command, or a child started meanwhile: the result is recorded alone, and the task
+      // that follows reports it or sees the child's run.
+      eager.continuation = nullptr;
     } catch (const CancelRacedOutcome&) {
       eager.continuation = nullptr;
     } catch (const HistoryLimitExceeded&) {

@@ -601,4 +601,8 @@ bool activity_id_taken(const pg::PgError& error) {
   return error.sqlstate() == "23505" && error.constraint() == "activities_one_pending_id";
 }
 
+bool open_run_taken(const pg::PgError& error) {
+  return error.sqlstate() == "23505" && error.constraint() == "executions_one_open_run";
+}
+
 }  // namespace reprise::store

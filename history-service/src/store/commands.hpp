@@ -37,6 +37,9 @@ struct CommandContext {
 
 /// A unique violation of activities_one_pending_id: a new activity reused the id of a pending one.
 bool activity_id_taken(const pg::PgError& error);
+/// A unique violation of executions_one_open_run: a child this task starts was started by
+/// someone else (a client, another parent) after the task looked. Run again, the task sees it.
+bool open_run_taken(const pg::PgError& error);
 
 /// True for the commands that close the run; they must come last.
 bool closes_run(const json& command);

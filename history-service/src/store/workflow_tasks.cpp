@@ -272,6 +272,8 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
         check_activity_ids = true;
         continue;
       }
+      // A child's workflow id started meanwhile: once more, to record StartChildWorkflowExecutionFailed.
+      if (open_run_taken(e) && !e.in_doubt()) continue;
       // A command a check in SQL refused, or a value of one that fits no column: a bad command.
       if (!e.rejected_request() && !e.data_exception()) throw;
       throw ApiError(ErrorCode::kInvalidArgument, e.primary_message());
