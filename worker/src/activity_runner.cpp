@@ -1,6 +1,7 @@
 #include "activity_runner.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -74,6 +75,8 @@ class HeartbeatBatcher {
     send(lock, details);
     return cancel_requested_;
   }
+  /// Whether any answer so far asked the activity to stop, a held heartbeat's among them.
+  bool told_to_stop() const { return cancel_requested_; }
   /// Sends the held details now (before a failure, so the next attempt has them).
   void flush() {
     std::unique_lock lock(mutex_);
@@ -119,7 +122,7 @@ class HeartbeatBatcher {
   void post(const json& details) {
     auto answer = service_.post("/activity-tasks/heartbeat", {{"task_token", token_}, {"details", details}},
                                 std::chrono::seconds(10));
-    cancel_requested_ = cancel_requested_ || answer.value("cancel_requested", false);
+    if (answer.value("cancel_requested", false)) cancel_requested_ = true;
   }
   void failed(const std::exception& e) {
     // A stale token means this attempt is over (timed out, or the run closed): stop working.
@@ -135,7 +138,7 @@ class HeartbeatBatcher {
   std::condition_variable wake_;
   Clock::time_point last_sent_;
   bool sent_once_ = false;
-  bool cancel_requested_ = false;
+  std::atomic<bool> cancel_requested_{false};  // also read, unlocked, by the activity's thread
   bool done_ = false;
   json accepted_;  // the details the service last accepted
   std::optional<json> pending_;
@@ -275,7 +278,8 @@ json run_activity_task(const Registry& registry, ServiceConnection& service, con
   auto info = info_of(task);
   HeartbeatBatcher heartbeats(service, token, info.heartbeat_timeout, task.value("heartbeat_details", json()));
   ActivityContext ctx(info, task.value("heartbeat_details", json()), task.value("last_failure", json()),
-                      [&](const json& details) { return heartbeats.record(details); }, worker_stop);
+                      [&](const json& details) { return heartbeats.record(details); }, worker_stop,
+                      [&] { return heartbeats.told_to_stop(); });
   auto report = [&](const char* path, json body) {
     body["task_token"] = token;
     body["identity"] = identity;

@@ -61,13 +61,18 @@ class WorkerStopSignal {
 class ActivityContext {
  public:
   /// The engine builds it; `heartbeat` sends details and returns whether cancel was requested;
-  /// `worker_stop`, when given, outlives the context.
+  /// `worker_stop`, when given, outlives the context. `told_to_stop`, when given, says whether an
+  /// answer that came after the last heartbeat() returned asked the activity to stop (a held
+  /// heartbeat sent later by the worker's batcher: its answer must reach an activity that only
+  /// checks is_cancelled() from then on).
   ActivityContext(ActivityInfo info, Payload previous_details, Payload last_failure,
-                  std::function<bool(const Payload&)> heartbeat, const WorkerStopSignal* worker_stop = nullptr)
+                  std::function<bool(const Payload&)> heartbeat, const WorkerStopSignal* worker_stop = nullptr,
+                  std::function<bool()> told_to_stop = nullptr)
       : info_(std::move(info)),
         previous_details_(std::move(previous_details)),
         last_failure_(std::move(last_failure)),
         heartbeat_(std::move(heartbeat)),
+        told_to_stop_(std::move(told_to_stop)),
         worker_stop_(worker_stop) {}
 
   const ActivityInfo& info() const { return info_; }
@@ -87,7 +92,7 @@ class ActivityContext {
   const Payload& last_failure() const { return last_failure_; }
 
   /// Whether the workflow asked to cancel this activity (learned through heartbeats).
-  bool cancel_requested() const { return cancelled_; }
+  bool cancel_requested() const { return cancelled_ || (told_to_stop_ && told_to_stop_()); }
   /// Whether the worker running this activity is stopping (Worker::shutdown, SIGINT, SIGTERM).
   /// A long activity can heartbeat where it got to and throw CanceledError: the attempt fails
   /// as WorkerStopped and runs again on another worker, from previous_heartbeat(), instead of
@@ -95,11 +100,11 @@ class ActivityContext {
   bool worker_stopping() const { return worker_stop_ && worker_stop_->stopping(); }
   /// Whether the activity should stop now: its workflow asked to cancel it, or the worker has
   /// been stopping for longer than WorkerOptions::graceful_stop_timeout.
-  bool is_cancelled() const { return cancelled_ || (worker_stop_ && worker_stop_->grace_over()); }
+  bool is_cancelled() const { return cancel_requested() || (worker_stop_ && worker_stop_->grace_over()); }
   /// Throws CanceledError when is_cancelled(). The attempt then reports canceled if its
   /// workflow asked, else fails as WorkerStopped (retried by its retry policy).
   void throw_if_cancelled() const {
-    if (cancelled_) throw CanceledError("activity canceled by its workflow");
+    if (cancel_requested()) throw CanceledError("activity canceled by its workflow");
     if (is_cancelled()) throw CanceledError("the worker stopped before the activity finished");
   }
 
@@ -112,6 +117,7 @@ class ActivityContext {
   Payload previous_details_;
   Payload last_failure_;
   std::function<bool(const Payload&)> heartbeat_;
+  std::function<bool()> told_to_stop_;
   const WorkerStopSignal* worker_stop_;
   bool cancelled_ = false;
 };
