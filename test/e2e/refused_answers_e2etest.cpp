@@ -121,7 +121,34 @@ std::string oversized_query_answer_workflow(reprise::WorkflowContext& ctx) {
   return "done";
 }
 
+std::atomic<int> g_not_utf8_attempts{0};
+
+/// A result that cannot be written as JSON: text that is not UTF-8.
+std::string not_utf8_result(reprise::ActivityContext&) {
+  ++g_not_utf8_attempts;
+  return "ok \xff";
+}
+
+json not_utf8_result_workflow(reprise::WorkflowContext& ctx) {
+  try {
+    ctx.execute_activity(not_utf8_result, {.start_to_close_timeout = 60s});
+    return {{"caught", false}};
+  } catch (const reprise::ActivityError& e) {
+    json out = {{"caught", true}, {"retry_state", e.retry_state()}, {"message", ""}};
+    if (e.cause()) out["message"] = e.cause()->what();
+    return out;
+  }
+}
+
+/// Workflow code that throws (a bug) with a message that is not UTF-8.
+std::string not_utf8_task_failure_workflow(reprise::WorkflowContext&) {
+  throw std::runtime_error("broken \xff code");
+}
+
 void register_refused(reprise::Registry& r) {
+  r.add_activity("not_utf8_result", not_utf8_result);
+  r.add_workflow("not_utf8_result_workflow", not_utf8_result_workflow);
+  r.add_workflow("not_utf8_task_failure_workflow", not_utf8_task_failure_workflow);
   r.add_activity("oversized_failure", oversized_failure);
   r.add_activity("oversized_heartbeats", oversized_heartbeats);
   r.add_workflow("oversized_failure_workflow", oversized_failure_workflow);
@@ -260,4 +287,29 @@ TEST_CASE("a query answer over the payload limit reaches the caller as a failure
   CHECK(handle.result<std::string>(20s) == "done");
   CHECK_THAT(error, Catch::Contains("refused by the service") && Catch::Contains("payload limit"));
   CHECK(waited < 15s);  // answered, not left to the query's deadline
+}
+
+TEST_CASE("an activity result that is not UTF-8 fails the activity at once, saying why", "[e2e][refused]") {
+  g_not_utf8_attempts = 0;
+  RefusedRun run("not-utf8-result", "not_utf8_result_workflow");
+  auto& handle = run.handle;
+  auto result = handle.result(20s);  // not the attempt's 60 s timeout, and again for every retry
+  INFO(result.dump() << "\n" << e2e::summarize(handle.history()));
+  CHECK(result["caught"] == true);
+  CHECK(result["retry_state"] == "NonRetryableFailure");
+  CHECK_THAT(result["message"].get<std::string>(), Catch::Contains("cannot be written as JSON"));
+  CHECK(g_not_utf8_attempts == 1);
+}
+
+TEST_CASE("a workflow task failing with a message that is not UTF-8 is recorded failed, not left to time out",
+          "[e2e][refused]") {
+  RefusedRun run("not-utf8-failure", "not_utf8_task_failure_workflow");
+  auto& handle = run.handle;
+  std::vector<json> failed;
+  reprise::test::wait_until([&] { return !(failed = e2e::events_of(handle.history(), "WorkflowTaskFailed")).empty(); },
+                            8s, "WorkflowTaskFailed, before the task's 10 s timeout");
+  INFO(e2e::summarize(handle.history()));
+  CHECK(e2e::count_events(handle.history(), "WorkflowTaskTimedOut") == 0);
+  CHECK(failed.front()["attributes"]["failure"]["message"] == "broken \xef\xbf\xbd code");  // U+FFFD for the bad byte
+  handle.terminate("test over");
 }

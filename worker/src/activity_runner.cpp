@@ -161,8 +161,8 @@ json post_outcome(ServiceConnection& service, std::string_view path, const json&
 /// The failure of an attempt whose result the service will never accept: not retryable, since
 /// every attempt would end the same way, and naming the refusal, which is what the workflow
 /// (and whoever reads its history) needs to know.
-json refused_result_failure(const ServiceError& refusal) {
-  return {{"message", fmt::format("the activity's result was refused by the service: {}", refusal.what())},
+json refused_result_failure(std::string_view why) {
+  return {{"message", fmt::format("the activity's result was refused {}", why)},
           {"type", "ResultRefused"},
           {"non_retryable", true}};
 }
@@ -181,23 +181,26 @@ json complete_attempt(ServiceConnection& service, json body, const ActivityInfo&
     body.erase("workflow_task");
     return complete_attempt(service, std::move(body), info);
   };
+  auto fail_for_good = [&](const std::string& why) {
+    spdlog::warn("msg=\"activity result refused; failing the attempt for good\" activity_type={} activity_id={} "
+                 "workflow_id={} error=\"{}\"",
+                 info.activity_type, info.activity_id, info.workflow_id, why);
+    return post_outcome(service, "/activity-tasks/fail",
+                        {{"task_token", body["task_token"]},
+                         {"identity", body["identity"]},
+                         {"failure", refused_result_failure(why)}});
+  };
   try {
     return post_outcome(service, "/activity-tasks/complete", body);
   } catch (const ServiceError& e) {
     if (!refused_for_good(e)) throw;
     if (body.contains("workflow_task")) return without_continuation(fmt::format("{}: {}", e.code(), e.what()));
-    spdlog::warn("msg=\"activity result refused; failing the attempt for good\" activity_type={} activity_id={} "
-                 "workflow_id={} code={} error=\"{}\"",
-                 info.activity_type, info.activity_id, info.workflow_id, e.code(), e.what());
-    return post_outcome(service, "/activity-tasks/fail",
-                        {{"task_token", body["task_token"]},
-                         {"identity", body["identity"]},
-                         {"failure", refused_result_failure(e)}});
+    return fail_for_good(fmt::format("by the service: {}", e.what()));
   } catch (const json::exception& e) {
     // Text that is not UTF-8 cannot be sent. In the continuation, the result may still go alone;
-    // in the result, it is the activity's failure (run_activity_task reports it).
-    if (!body.contains("workflow_task")) throw;
-    return without_continuation(e.what());
+    // a result that cannot be written fails the attempt, as every attempt would end the same way.
+    if (body.contains("workflow_task")) return without_continuation(e.what());
+    return fail_for_good(fmt::format("by the worker: it cannot be written as JSON ({})", e.what()));
   }
 }
 
@@ -254,6 +257,10 @@ json report_outcome(ServiceConnection& service, std::string_view path, const jso
 }
 
 }  // namespace
+
+json with_valid_utf8(const json& answer) {
+  return json::parse(answer.dump(-1, ' ', false, json::error_handler_t::replace));
+}
 
 std::optional<std::string> refusal(const std::exception& error) {
   if (const auto* e = dynamic_cast<const ServiceError*>(&error))

@@ -44,5 +44,8 @@ bool refused_for_good(const ServiceError& error);
 /// service refused it for good (above), or it cannot be written (text that is not UTF-8).
 /// Nothing for any other error.
 std::optional<std::string> refusal(const std::exception& error);
+/// `answer` with every string that is not UTF-8 mended (U+FFFD for each bad byte), for an answer
+/// that must reach the service whatever the text it carries (a failure's message).
+nlohmann::json with_valid_utf8(const nlohmann::json& answer);
 
 }  // namespace reprise::detail

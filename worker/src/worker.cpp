@@ -332,10 +332,12 @@ void Worker::Impl::handle_workflow_task(const json& task) {
       case TaskAnswer::Kind::kFail:
         spdlog::warn("msg=\"workflow task failed\" workflow_id={} run_id={} error=\"{}\"", workflow_id,
                      task.value("run_id", ""), answer.error);
+        // Mended: an exception's message may hold any bytes, and a failure that cannot be sent
+        // would leave the task to its timeout, attempt after attempt.
         service.post("/workflow-tasks/fail", {{"task_token", token},
                                               {"identity", options.identity},
                                               {"cause", answer.body["cause"]},
-                                              {"failure", answer.body["failure"]}});
+                                              {"failure", detail::with_valid_utf8(answer.body["failure"])}});
         break;
       case TaskAnswer::Kind::kQuery:
         respond_to_query(std::move(answer.body), token);
