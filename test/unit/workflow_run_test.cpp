@@ -485,6 +485,43 @@ TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "
         json::array({{{"signal_name", "unhandled"}, {"input", 7}}}));
 }
 
+TEST_CASE("continue-as-new from a signal handler or a spawned branch ends the run", "[unit][replay][continue]") {
+  Registry r;
+  r.add_workflow("rolls_over_on_signal", +[](WorkflowContext& ctx) -> int {
+    ctx.on_signal<int>("rollover", [&](int n) { ctx.continue_as_new(n); });
+    ctx.wait_condition([] { return false; });  // only the signal ends it
+    return 0;
+  });
+  r.add_workflow("rolls_over_in_branch", +[](WorkflowContext& ctx) -> int {
+    ctx.spawn([&] {
+      ctx.sleep(1s);
+      ctx.continue_as_new(9);
+    });
+    ctx.wait_condition([] { return false; });
+    return 0;
+  });
+  detail::StackPool stacks;
+  SECTION("a signal handler") {
+    detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "s", "run-s"});
+    HistoryBuilder h;
+    h.started("rolls_over_on_signal", nullptr).signaled("rollover", 5).task(false);
+    auto commands = run.apply(h.events());
+    REQUIRE(commands.size() == 1);
+    CHECK(type_of(commands[0]) == "ContinueAsNewWorkflowExecution");
+    CHECK(commands[0]["attributes"]["input"] == 5);
+    CHECK(run.finished());
+  }
+  SECTION("a spawned branch") {
+    detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "b", "run-b"});
+    HistoryBuilder h;
+    h.started("rolls_over_in_branch", nullptr).task().timer_started("1").timer_fired("1").task(false);
+    auto commands = run.apply(h.events());
+    REQUIRE(commands.size() == 1);
+    CHECK(type_of(commands[0]) == "ContinueAsNewWorkflowExecution");
+    CHECK(commands[0]["attributes"]["input"] == 9);
+  }
+}
+
 TEST_CASE("canceling a run that waits on a child asks the child to cancel", "[unit][replay][child][cancel]") {
   Registry r;
   r.add_workflow("waits_on_child", +[](WorkflowContext& ctx) -> std::string {

@@ -208,13 +208,7 @@ void WorkflowRun::run_workflow_function() {
   } catch (const FiberUnwind&) {
     throw;
   } catch (const ContinueAsNewRequest& request) {
-    // Signals nobody handled yet travel to the new run: continuing never drops one.
-    json carried = json::array();
-    for (const auto& [name, payload] : signals_) carried.push_back({{"signal_name", name}, {"input", payload}});
-    signals_.clear();
-    json attrs = {{"input", request.input}};
-    if (!carried.empty()) attrs["signals"] = std::move(carried);
-    issue(CommandType::kContinueAsNewWorkflowExecution, std::move(attrs), "", std::source_location::current());
+    continue_as_new(request);
   } catch (const CanceledError& e) {
     if (cancel_requested_)
       issue(CommandType::kCancelWorkflowExecution, {{"details", e.details()}}, "", std::source_location::current());
@@ -230,8 +224,23 @@ void WorkflowRun::run_workflow_function() {
     // task fails and is retried, so a fixed deployment continues the run where it stopped.
     fatal_ = std::current_exception();
   }
+  finish();
+}
+
+void WorkflowRun::continue_as_new(const ContinueAsNewRequest& request) {
+  // Signals nobody handled yet travel to the new run: continuing never drops one.
+  json carried = json::array();
+  for (const auto& [name, payload] : signals_) carried.push_back({{"signal_name", name}, {"input", payload}});
+  signals_.clear();
+  json attrs = {{"input", request.input}};
+  if (!carried.empty()) attrs["signals"] = std::move(carried);
+  issue(CommandType::kContinueAsNewWorkflowExecution, std::move(attrs), "", std::source_location::current());
+}
+
+void WorkflowRun::finish() {
   finished_ = true;
-  // Handlers capture the function's locals, which are gone now.
+  // Handlers capture the function's locals, which are gone now (or, when a side fiber ended
+  // the run, must not run again).
   query_handlers_.clear();
   signal_handlers_.clear();
 }
@@ -316,6 +325,12 @@ void WorkflowRun::spawn(std::function<void()> body) {
       body();
     } catch (const FiberUnwind&) {
       throw;
+    } catch (const ContinueAsNewRequest& request) {
+      // A signal handler or a branch may end the run too: the main function, still waiting,
+      // never runs again (its fiber unwinds with the run).
+      if (finished_ || fatal_) return;
+      continue_as_new(request);
+      finish();
     } catch (const CanceledError&) {
       // The run is being canceled: a side branch ending that way is the cancellation at work.
       if (!cancel_requested_ && !fatal_) fatal_ = std::current_exception();

@@ -106,6 +106,10 @@ class WorkflowRun {
   void start(const HistoryEvent& started);
   void look_ahead_markers(std::span<const HistoryEvent> events, std::size_t from);
   void run_workflow_function();
+  /// Issues ContinueAsNewWorkflowExecution, carrying the signals not yet handled.
+  void continue_as_new(const ContinueAsNewRequest& request);
+  /// The run's code is over: no fiber runs again, and no handler answers.
+  void finish();
   void activate(const HistoryEvent& task_started, bool replaying);
   void run_fibers();
   void dispatch_signals();
