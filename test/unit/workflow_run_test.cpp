@@ -287,6 +287,32 @@ TEST_CASE("side effects and versions are recorded live and read back on replay",
   CHECK(replay.run->closed());
 }
 
+TEST_CASE("a recorded version outside the range the code supports fails the task as RPR1200, saying what to do",
+          "[unit][replay][marker]") {
+  Registry r;
+  r.add_workflow("versioned", +[](WorkflowContext& ctx) -> int { return ctx.get_version("step", 1, 2); });
+  detail::StackPool stacks;
+  auto replaying = [&](int recorded) {
+    detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "v", "run-v"});
+    HistoryBuilder h;
+    h.started("versioned", nullptr).task();
+    h.add(EventType::kMarkerRecorded, {{"marker_name", "Version"}, {"details", {{"id", "step"}, {"version", recorded}}}});
+    h.add(EventType::kWorkflowExecutionCompleted, {{"result", recorded}});
+    std::string error;
+    try {
+      run.apply(h.events());
+    } catch (const NonDeterminismError& e) {
+      CHECK(e.code() == "RPR1200");
+      error = e.what();
+    }
+    return error;
+  };
+  CHECK(replaying(2).empty());
+  CHECK_THAT(replaying(0), Catch::Contains("recorded version 0") && Catch::Contains("keep the old branch"));
+  // A rollback: the run was recorded by newer code.
+  CHECK_THAT(replaying(3), Catch::Contains("recorded version 3") && Catch::Contains("deploy again"));
+}
+
 TEST_CASE("a side effect returning NaN fails the task, naming the call, instead of replaying as null",
           "[unit][replay][marker]") {
   HistoryBuilder h;

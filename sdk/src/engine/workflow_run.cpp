@@ -503,14 +503,19 @@ int WorkflowRun::get_version(const std::string& change_id, int min_supported, in
             {{"marker_name", "Version"}, {"details", {{"id", change_id}, {"version", version}}}},
             fmt::format("marker_name=Version id={}", change_id), loc);
   }
-  if (version < min_supported && !(version == kDefaultVersion && min_supported <= kDefaultVersion)) {
+  const bool too_old = version < min_supported && !(version == kDefaultVersion && min_supported <= kDefaultVersion);
+  // Newer than this code knows: recorded by a later deployment, since rolled back. The code
+  // would take a branch not written for it, or fail further on with a less helpful error.
+  const bool too_new = version > max_supported;
+  if (too_old || too_new) {
     // Recorded as fatal first: workflow code catching std::exception must not hide it.
-    NonDeterminismError error("RPR1200",
-                              fmt::format("get_version(\"{}\") at {}:{} supports versions {} to {}, but this "
-                                          "run recorded version {}; keep the old branch until such runs "
-                                          "have finished (workflow {} run {}); see docs/determinism.md",
-                                          change_id, loc.file_name(), loc.line(), min_supported, max_supported,
-                                          version, info_.workflow_id, info_.run_id));
+    NonDeterminismError error(
+        "RPR1200", fmt::format("get_version(\"{}\") at {}:{} supports versions {} to {}, but this run recorded "
+                               "version {}; {} (workflow {} run {}); see docs/determinism.md",
+                               change_id, loc.file_name(), loc.line(), min_supported, max_supported, version,
+                               too_old ? "keep the old branch until such runs have finished"
+                                       : "deploy again the code that recorded it, which knows that version",
+                               info_.workflow_id, info_.run_id));
     fatal_ = std::make_exception_ptr(error);
     throw error;
   }
