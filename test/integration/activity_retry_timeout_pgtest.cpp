@@ -275,6 +275,25 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
     auto after = event_time_ms(outcome["event_time"]) - event_time_ms(scheduled["event_time"]);
     CHECK(after <= 1500);  // the limit holds across attempts
   }
+
+  SECTION("schedule-to-close while a retry waits carries the failure that made it") {
+    start_with_activity(api, "to-scl-waiting",
+                        {{"task_queue", "acts"},
+                         {"schedule_to_close_timeout", "1500ms"},
+                         {"retry_policy", {{"initial_interval", "200ms"}}}});
+    auto task = api.expect_activity_task("acts");
+    REQUIRE(api.fail_activity(task["task_token"], {{"message", "DB down: connection refused"}, {"type", "Io"}})
+                .status == 200);
+    // Nobody polls again: the second attempt never starts.
+    auto timed_out = wait_for_event(api, "to-scl-waiting", "ActivityTaskTimedOut");
+    INFO(timed_out.dump());
+    const auto& failure = timed_out["attributes"]["failure"];
+    CHECK(timed_out["attributes"]["timeout_type"] == "ScheduleToClose");
+    CHECK(failure["cause"]["message"] == "DB down: connection refused");
+    CHECK(failure["cause"]["type"] == "Io");
+    CHECK_THAT(failure["message"].get<std::string>(), Catch::Contains("before attempt 2 started"));
+    CHECK(count_of(api.event_types("to-scl-waiting"), "ActivityTaskStarted") == 0);
+  }
 }
 
 TEST_CASE("after a start-to-close timeout the retry can complete, and the timed-out attempt's token is stale",

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <reprise/protocol/json_parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include "pg/database.hpp"
@@ -111,12 +112,17 @@ std::vector<DueTimer> take_due(pg::Connection& conn, Timestamp at, int limit, bo
 }
 
 json timeout_failure(const ActivityRow& a, std::string_view type, std::int64_t ms) {
-  return {{"message", fmt::format("activity {} \"{}\" attempt {} timed out: {} timeout of {}",
-                                  a.activity_type, a.activity_id, a.attempt, type,
-                                  format_duration(milliseconds(ms)))},
-          {"type", "Timeout"},
-          {"timeout_type", type},
-          {"non_retryable", false}};
+  const auto what = a.started_time ? fmt::format("attempt {} timed out", a.attempt)
+                                    : fmt::format("timed out before attempt {} started", a.attempt);
+  json failure = {{"message", fmt::format("activity {} \"{}\" {}: {} timeout of {}", a.activity_type, a.activity_id,
+                                          what, type, format_duration(milliseconds(ms)))},
+                  {"type", "Timeout"},
+                  {"timeout_type", type},
+                  {"non_retryable", false}};
+  // An attempt that never started has no ActivityTaskStarted to carry the failure that made it
+  // (the previous attempt's): the timeout carries it, as its cause.
+  if (!a.started_time && a.last_failure) failure["cause"] = protocol::parse_json(*a.last_failure);
+  return failure;
 }
 
 void fire_activity_timer(pg::Connection& conn, const DueTimer& t, Effects& effects) {
