@@ -2,6 +2,9 @@
 // code and a message naming what is wrong; tokens cannot be forged; sizes and history lengths
 // are bounded; namespaces are registered before use.
 #include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -14,6 +17,7 @@
 #include "support/server_process.hpp"
 
 using namespace reprise::test;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -110,6 +114,53 @@ TEST_CASE("malformed requests are answered 400 with an error code and the field 
     r = api.start(body);
     CHECK(r.status == 400);
     CHECK(mentions(r, "workflow_type"));
+  }
+
+  SECTION("a run id that is not a UUID, and one in capitals") {
+    const auto run_id = api.start_ok("v-run", "T", "q");
+    auto r = api.http().request("GET", api.path("/workflows/v-run?run_id=nope"), "");
+    INFO(r.raw);
+    CHECK(r.status == 400);
+    CHECK(error_code(r) == "InvalidArgument");
+    CHECK(mentions(r, "run_id"));
+    r = api.signal("v-run", {{"signal_name", "s"}, {"run_id", "nope"}});
+    CHECK(r.status == 400);
+    CHECK(mentions(r, "run_id"));
+    CHECK_FALSE(mentions(r, "invalid input syntax"));  // the service's words, not PostgreSQL's
+    r = http.request("POST", api.path("/workflows/v-run/terminate"),
+                     json{{"run_id", "0f8b2c1e-5d4a-4b6e-9c3d-7a1e2f3b4c5"}}.dump(),  // a digit short
+                     {{"Content-Type", "application/json"}});
+    CHECK(r.status == 400);
+    CHECK(mentions(r, "run_id"));
+
+    // The same run in capitals: found, and a wait for its close woken by the close.
+    std::string upper = run_id;
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    REQUIRE(upper != run_id);
+    CHECK(api.describe("v-run", upper).body["execution"]["run_id"] == run_id);
+    auto waited = std::async(std::launch::async, [&] {
+      RepriseApi waiter(server.port());
+      return waiter.history("v-run", "wait=close&timeout=30s&run_id=" + upper);
+    });
+    REQUIRE(waited.wait_for(300ms) == std::future_status::timeout);  // waiting, as the run is open
+    const auto asked = std::chrono::steady_clock::now();
+    REQUIRE(api.terminate("v-run", {{"run_id", upper}}).status == 200);
+    auto closed = waited.get();
+    INFO(closed.raw);
+    CHECK(closed.body["closed"] == true);
+    CHECK(std::chrono::steady_clock::now() - asked < 10s);  // woken, not left to its 30 s timeout
+  }
+
+  SECTION("a request id over 1000 bytes") {
+    auto body = good;
+    body["request_id"] = std::string(1001, 'r');
+    auto r = api.start(body);
+    INFO(r.raw);
+    CHECK(r.status == 400);
+    CHECK(mentions(r, "request_id"));
+    CHECK(api.describe("v-1").status == 404);
+    body["request_id"] = std::string(1000, 'r');
+    CHECK(api.start(body).status == 201);
   }
 
   SECTION("an unknown field") {

@@ -155,7 +155,7 @@ store::StartRequest read_start(RequestFields& f, const std::string& ns, std::str
   s.retry_policy = f.retry_policy("retry_policy");
   s.memo = f.payload("memo");
   s.identity = f.text("identity");
-  s.request_id = f.text("request_id");
+  s.request_id = f.request_id("request_id");
   return s;
 }
 
@@ -429,7 +429,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
   if (p.size() >= 2 && p[0] == "workflows") {
     const std::string workflow_id = p[1];
     check_name("workflow_id", workflow_id);
-    store::RunKey key{ns, workflow_id, query_opt(r, "run_id").value_or("")};
+    store::RunKey key{ns, workflow_id, checked_run_id("run_id", query_opt(r, "run_id").value_or(""))};
     if (p.size() == 2) {
       expect_method(r, "GET");
       run([this, key] { return json_response(store::describe_workflow(db_.connection(), key)); });
@@ -472,7 +472,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
           unless_answered_later(wait->respond),
           [this, wait, body = std::move(body), limits, ns, workflow_id, run_id = key.run_id, seen]() -> http::Response {
             RequestFields f(body, limits.max_payload_bytes);
-            store::QueryRequest q{{ns, workflow_id, f.text("run_id", run_id)}, wait->query_id,
+            store::QueryRequest q{{ns, workflow_id, f.run_id("run_id", run_id)}, wait->query_id,
                                   f.name("query_type"), f.payload("args")};
             auto timeout = f.duration("timeout").value_or(std::chrono::milliseconds{30'000});
             f.done();
@@ -490,9 +490,9 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     if (p.size() == 3 && action == "signal") {
       run([this, key, body = std::move(body), limits] {
         RequestFields f(body, limits.max_payload_bytes);
-        store::SignalRequest s{key.ns, key.workflow_id, f.text("run_id", key.run_id),
+        store::SignalRequest s{key.ns, key.workflow_id, f.run_id("run_id", key.run_id),
                                f.name("signal_name"), f.payload("input"), f.text("identity"),
-                               f.text("request_id")};
+                               f.request_id("request_id")};
         f.done();
         store::Effects effects;
         store::signal_workflow(db_.connection(), s, effects);
@@ -519,7 +519,7 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     if (action == "reset-sticky") {
       run([this, key, body = std::move(body), limits] {
         RequestFields f(body, limits.max_payload_bytes);
-        store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
+        store::RunKey target{key.ns, key.workflow_id, f.run_id("run_id", key.run_id)};
         f.done();
         store::Effects effects;
         store::reset_sticky_queue(db_.connection(), target, effects);
@@ -531,10 +531,10 @@ void Api::route_namespace(http::Request& r, const std::string& ns, const Segment
     if (p.size() == 3 && (action == "cancel" || action == "terminate")) {
       run([this, key, body = std::move(body), limits, action] {
         RequestFields f(body, limits.max_payload_bytes);
-        store::RunKey target{key.ns, key.workflow_id, f.text("run_id", key.run_id)};
+        store::RunKey target{key.ns, key.workflow_id, f.run_id("run_id", key.run_id)};
         auto reason = f.text("reason");
         auto identity = f.text("identity");
-        auto request_id = action == "cancel" ? f.text("request_id") : "";
+        auto request_id = action == "cancel" ? f.request_id("request_id") : "";
         f.done();
         store::Effects effects;
         if (action == "cancel")

@@ -4,6 +4,8 @@
 #include <reprise/protocol/api_error.hpp>
 #include <reprise/protocol/json_parse.hpp>
 
+#include "store/uuid.hpp"
+
 namespace reprise::api {
 
 using protocol::ApiError;
@@ -20,6 +22,15 @@ void check_name(std::string_view field, const std::string& value) {
   if (value.size() > 1000) throw invalid_field(field, fmt::format("is {} bytes; the limit is 1000", value.size()));
   for (unsigned char c : value)
     if (c < 0x20 || c == 0x7F) throw invalid_field(field, "must not contain control characters");
+}
+
+std::string checked_run_id(std::string_view field, std::string value) {
+  if (value.empty()) return value;
+  if (!store::is_uuid(value))
+    throw invalid_field(field, "must be a run id (a UUID such as 0f8b2c1e-5d4a-4b6e-9c3d-7a1e2f3b4c5d), or left out "
+                               "for the current run");
+  for (auto& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return value;
 }
 
 RequestFields::RequestFields(const std::string& body, std::size_t max_payload_bytes)
@@ -65,6 +76,16 @@ std::string RequestFields::text(std::string_view field, std::string fallback) {
   const auto& s = v->get_ref<const std::string&>();
   if (s.find('\0') != std::string::npos) throw invalid(field, "must not contain NUL characters");
   return s;
+}
+
+std::string RequestFields::run_id(std::string_view field, std::string fallback) {
+  return checked_run_id(path(field), text(field, std::move(fallback)));
+}
+
+std::string RequestFields::request_id(std::string_view field) {
+  auto id = text(field);
+  if (id.size() > 1000) throw invalid(field, fmt::format("is {} bytes; the limit is 1000", id.size()));
+  return id;
 }
 
 std::optional<protocol::Duration> RequestFields::duration(std::string_view field) {

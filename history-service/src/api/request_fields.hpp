@@ -20,6 +20,9 @@ using nlohmann::json;
 
 /// Names (ids, types, queues) must be 1 to 1000 bytes of printable text. Throws ApiError.
 void check_name(std::string_view field, const std::string& value);
+/// A run id as the store keys it: empty (the open run, or the latest), or a UUID, returned in
+/// lower case (the form runs are stored and waited on under). Throws ApiError naming `field`.
+std::string checked_run_id(std::string_view field, std::string value);
 
 /// Each field is read once: payload(), array() and object() move their value out of the body
 /// (a workflow task's commands are not copied twice on their way to the store).
@@ -31,6 +34,9 @@ class RequestFields {
   std::string name(std::string_view field);                 // required name
   std::string opt_name(std::string_view field, std::string fallback = {});
   std::string text(std::string_view field, std::string fallback = {});  // any string
+  std::string run_id(std::string_view field, std::string fallback = {});  // see checked_run_id
+  /// An idempotency key: any string of at most 1000 bytes (it is part of a unique index), or empty.
+  std::string request_id(std::string_view field);
   std::optional<protocol::Duration> duration(std::string_view field);
   bool boolean(std::string_view field, bool fallback = false);
   /// A required RFC 3339 time.
