@@ -715,6 +715,35 @@ TEST_CASE("signals carried by continue-as-new are delivered to the new run", "[p
   CHECK(found);
 }
 
+TEST_CASE("signals carried by continue-as-new may pass the payload limit together, each within it",
+          "[pg][continue][limits]") {
+  ServerProcess server({.database_url = fresh_database("can_big_signals")});
+  RepriseApi api(server.port());
+  api.start_ok("c-big", "C", "q");
+  auto task = api.expect_workflow_task("q");
+  // The harness's limit is 2 MiB a payload: each signal was accepted alone, both together are over it.
+  const std::string big(1100 * 1024, 's');
+  auto signals = json::array({{{"signal_name", "a"}, {"input", big}}, {{"signal_name", "b"}, {"input", big}}});
+  auto too_big = signals;
+  too_big[1]["input"] = std::string(2100 * 1024, 's');
+  auto refused = api.complete_workflow_task(
+      task["task_token"], {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"input", 2}, {"signals", too_big}})});
+  INFO(refused.raw.substr(0, 300));
+  CHECK(refused.status == 413);
+  CHECK_THAT(refused.raw, Catch::Contains("attributes.signals[1]"));
+
+  task = api.expect_workflow_task("q");  // the refused task failed; its retry
+  auto r = api.complete_workflow_task(
+      task["task_token"], {RepriseApi::command("ContinueAsNewWorkflowExecution", {{"input", 2}, {"signals", signals}})});
+  INFO(r.raw.substr(0, 300));
+  REQUIRE(r.status == 200);
+  auto next = api.expect_workflow_task("q");
+  int delivered = 0;
+  for (const auto& e : next["history"])
+    if (e["event_type"] == "WorkflowExecutionSignaled" && e["attributes"]["input"] == big) ++delivered;
+  CHECK(delivered == 2);
+}
+
 TEST_CASE("a history wait for the close ignores other events and answers with the closing event",
           "[pg][history]") {
   ServerProcess server({.database_url = fresh_database("wait_close")});

@@ -99,6 +99,19 @@ class Attributes {
                                  prefix_, field, size, limits.max_payload_bytes));
     return *it;
   }
+  /// An array each of whose elements is within the payload limit (and not the whole: things
+  /// each accepted on its own, like the signals a continue-as-new carries); null when absent.
+  json payloads(std::string_view field, const Limits& limits) const {
+    auto it = find(field);
+    if (it == attrs_.end()) return nullptr;
+    if (!it->is_array()) return *it;  // the caller says what it must be
+    for (std::size_t i = 0; i < it->size(); ++i)
+      if (auto size = (*it)[i].dump().size(); size > limits.max_payload_bytes)
+        throw ApiError(ErrorCode::kPayloadTooLarge,
+                       fmt::format("{}: attributes.{}[{}] is {} bytes, over the {} byte payload limit", prefix_,
+                                   field, i, size, limits.max_payload_bytes));
+    return *it;
+  }
   protocol::RetryPolicy retry_policy() const {
     protocol::RetryPolicy policy;
     auto it = find("retry_policy");
@@ -308,7 +321,7 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
                                        : (row.memo ? protocol::parse_json(*row.memo) : json());
   // Signals the code received but did not handle go to the new run, never lost.
-  auto carried = a.payload("signals", ctx.limits);
+  auto carried = a.payloads("signals", ctx.limits);
   auto is_signal = [](const json& s) { return s.is_object() && s.contains("signal_name") && s["signal_name"].is_string(); };
   const bool signals_ok = carried.is_null() || (carried.is_array() && std::all_of(carried.begin(), carried.end(), is_signal));
   if (!signals_ok) a.fail("signals", "must be an array of {signal_name, input}");
