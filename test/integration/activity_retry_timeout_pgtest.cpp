@@ -115,6 +115,8 @@ TEST_CASE("a failing activity is retried with backoff and fails after its maximu
   auto started = events_of_type(history_events(api, "retry-1"), "ActivityTaskStarted");
   REQUIRE(started.size() == 1);
   CHECK(started[0]["attributes"]["attempt"] == 3);
+  // Written with the failure, it says when the attempt started.
+  CHECK(event_time_ms(started[0]["attributes"]["started_time"]) == event_time_ms(previous_task["started_time"]));
   CHECK_FALSE(api.poll_activity_task("acts", "300ms").has_value());
 }
 

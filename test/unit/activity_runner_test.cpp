@@ -99,7 +99,7 @@ TEST_CASE("a cancel in the answer to a held heartbeat reaches an activity that n
 
 TEST_CASE("an attempt found over in the answer to a held heartbeat stops its activity", "[unit][activity][heartbeat]") {
   ActivityEndpoints service(
-      {409, R"({"error":{"code":"StaleTaskToken","message":"this attempt timed out and the activity was retried"}})"});
+      {409, R"({"error":{"code":"StaleTaskToken","message":"this attempt has ended (it failed or timed out) and the activity was retried"}})"});
   auto paths = run_against(service);
   REQUIRE(paths.size() >= 2);
   CHECK(paths[1].ends_with("/activity-tasks/heartbeat"));

@@ -58,6 +58,9 @@ std::vector<std::pair<EventType, json>> activity_outcome_events(const ActivityRo
     events.push_back({EventType::kActivityTaskStarted,
                       {{"scheduled_event_id", a.scheduled_event_id},
                        {"attempt", a.attempt},
+                       // The event is written with the outcome, at its time: when the attempt
+                       // started (for its schedule-to-start and run times) is here.
+                       {"started_time", format_timestamp(*a.started_time)},
                        {"identity", a.started_identity.value_or(identity)},
                        {"last_failure", a.last_failure ? protocol::parse_json(*a.last_failure) : json()}}});
   attributes["attempt"] = a.attempt;

@@ -130,7 +130,7 @@ ActivityRow load_started_or_throw(pg::Connection& conn, const TaskToken& token,
   const char* why = nullptr;
   if (!a) why = "the activity is no longer pending (it finished, timed out, was canceled, or its run closed)";
   else if (a->attempt != token.attempt || !a->started_time)
-    why = "this attempt timed out and the activity was retried";
+    why = "this attempt has ended (it failed or timed out) and the activity was retried";
   if (why)
     throw ApiError(ErrorCode::kStaleTaskToken,
                    fmt::format("activity task {} (scheduled event {}, attempt {}) is no longer "

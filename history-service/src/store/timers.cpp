@@ -239,16 +239,22 @@ int fire_one(pg::Connection& conn, Effects& effects) {
     if (!firing || connection_failed(e)) throw;
     spdlog::error("msg=\"timer failed; postponed a minute\" run={} timer={} error=\"{}\"",
                   to_string(firing->run), firing->spec.key(), e.what());
+    // By the service's clock, as every deadline is, and for the attempt it was read for: one
+    // that started meanwhile has a deadline of its own, which must not move.
+    const std::vector<pg::Param> params{firing->run.ns, firing->run.workflow_id, firing->run.run_id,
+                                        from_timers ? firing->spec.key() : std::to_string(firing->spec.ref_id),
+                                        std::to_string(firing->spec.attempt),
+                                        protocol::format_timestamp(now() + std::chrono::minutes(1))};
     if (from_timers)
       conn.exec("timer_postpone",
-                "UPDATE timers SET fire_at = now() + interval '1 minute' WHERE namespace = $1 AND "
-                "workflow_id = $2 AND run_id = $3::uuid AND timer_key = $4",
-                {firing->run.ns, firing->run.workflow_id, firing->run.run_id, firing->spec.key()});
+                "UPDATE timers SET fire_at = $6::timestamptz WHERE namespace = $1 AND workflow_id = $2 AND "
+                "run_id = $3::uuid AND timer_key = $4 AND attempt = $5::int",
+                params);
     else
       conn.exec("activity_deadline_postpone",
-                "UPDATE activities SET start_to_close_at = now() + interval '1 minute' WHERE namespace = $1 "
-                "AND workflow_id = $2 AND run_id = $3::uuid AND scheduled_event_id = $4::bigint",
-                {firing->run.ns, firing->run.workflow_id, firing->run.run_id, std::to_string(firing->spec.ref_id)});
+                "UPDATE activities SET start_to_close_at = $6::timestamptz WHERE namespace = $1 AND workflow_id = $2 "
+                "AND run_id = $3::uuid AND scheduled_event_id = $4::bigint AND attempt = $5::int",
+                params);
     return 1;
   }
 }

@@ -245,11 +245,13 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
   bool use_committed = true;     // the first attempt starts from the run as committed here last
   bool check_activity_ids = false;  // set when the index refused a reused activity id
   std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
+  Effects done;                  // the committed attempt's alone: one rolled back wakes nobody
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
         c.set_group_key(group_key(token.run));
         reply = {};
+        done = {};
         RunSet runs(c);
         auto& run = load_task_run(runs, token, use_committed);
         bool has_buffered = run.has_buffered();
@@ -259,13 +261,14 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
           // just finished): it must see them first (Temporal's UnhandledCommand).
           unhandled = true;
           reject_for_unhandled_events(run, completion.identity);
-          effects.merge(runs.save_all());
+          done.merge(runs.save_all());
           return;
         }
         reply = apply_workflow_task_completion(runs, run, completion, has_buffered, /*timeout_timer_armed=*/true,
-                                               limits, signer, effects, check_activity_ids);
+                                               limits, signer, done, check_activity_ids);
       });
       settled = true;
+      effects.merge(std::move(done));
     } catch (const pg::PgError& e) {
       // A pending activity's id used again: once more with the check that names the command.
       if (activity_id_taken(e) && !check_activity_ids) {
