@@ -281,7 +281,9 @@ TEST_CASE("each activity timeout fires and is recorded with its type", "[pg][tim
   SECTION("schedule-to-close while a retry waits carries the failure that made it") {
     start_with_activity(api, "to-scl-waiting",
                         {{"task_queue", "acts"},
-                         {"schedule_to_close_timeout", "1500ms"},
+                         // Room for the poll and the failure before it on a slow machine: a failure
+                         // after the next attempt's start would pass the deadline is not retried.
+                         {"schedule_to_close_timeout", "4s"},
                          {"retry_policy", {{"initial_interval", "200ms"}}}});
     auto task = api.expect_activity_task("acts");
     REQUIRE(api.fail_activity(task["task_token"], {{"message", "DB down: connection refused"}, {"type", "Io"}})

@@ -1,6 +1,7 @@
 // Workflows acting on other workflows: children, external signals and cancels, and runs
 // retried under a workflow retry policy.
 #include <algorithm>
+#include <cctype>
 #include <future>
 #include <memory>
 
@@ -163,6 +164,33 @@ TEST_CASE("a child whose workflow id another start takes first fails in the pare
   CHECK(contains(new_event_types(next), "StartChildWorkflowExecutionFailed"));
   CHECK(last_event(api, "parent", "StartChildWorkflowExecutionFailed")["attributes"]["cause"] ==
         "WorkflowAlreadyStarted");
+}
+
+TEST_CASE("a signal a workflow sends itself, naming its run in capitals, goes with its continue-as-new",
+          "[pg][external][continue]") {
+  ServerProcess server({.database_url = fresh_database("external_self_can")});
+  RepriseApi api(server.port());
+  const auto first = api.start_ok("self-can", "Self", "q");
+  std::string upper = first;
+  for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  auto task = api.expect_workflow_task("q");
+  REQUIRE(api.complete_workflow_task(
+                 task["task_token"],
+                 {RepriseApi::command("SignalExternalWorkflowExecution",
+                                      {{"workflow_id", "self-can"}, {"run_id", upper}, {"signal_name", "me"}, {"input", 3}}),
+                  RepriseApi::command("ContinueAsNewWorkflowExecution", {{"input", 2}})})
+              .status == 200);
+  auto closed = api.event_types("self-can", first);
+  CHECK(closed.back() == "WorkflowExecutionContinuedAsNew");
+  CHECK(std::count(closed.begin(), closed.end(), "WorkflowExecutionSignaled") == 0);
+  auto next = api.expect_workflow_task("q");
+  REQUIRE(next["run_id"] != first);
+  int delivered = 0;
+  for (const auto& e : next["history"])
+    if (e["event_type"] == "WorkflowExecutionSignaled" && e["attributes"]["signal_name"] == "me" &&
+        e["attributes"]["input"] == 3)
+      ++delivered;
+  CHECK(delivered == 1);
 }
 
 TEST_CASE("a workflow signals and cancels another, and learns when the target is missing",

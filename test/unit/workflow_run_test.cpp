@@ -514,9 +514,11 @@ TEST_CASE("continue-as-new carries the signals nobody handled to the new run", "
 TEST_CASE("continue-as-new from a signal handler or a spawned branch ends the run", "[unit][replay][continue]") {
   Registry r;
   r.add_workflow("rolls_over_on_signal", +[](WorkflowContext& ctx) -> int {
+    int items = 0;
     ctx.on_signal<int>("rollover", [&](int n) { ctx.continue_as_new(n); });
+    ctx.on_signal<int>("item", [&](int n) { items += n; });
     ctx.wait_condition([] { return false; });  // only the signal ends it
-    return 0;
+    return items;
   });
   r.add_workflow("rolls_over_in_branch", +[](WorkflowContext& ctx) -> int {
     ctx.spawn([&] {
@@ -530,11 +532,13 @@ TEST_CASE("continue-as-new from a signal handler or a spawned branch ends the ru
   SECTION("a signal handler") {
     detail::WorkflowRun run(r, stacks, WorkflowInfo{"default", "s", "run-s"});
     HistoryBuilder h;
-    h.started("rolls_over_on_signal", nullptr).signaled("rollover", 5).task(false);
+    h.started("rolls_over_on_signal", nullptr).signaled("rollover", 5).signaled("item", 42).task(false);
     auto commands = run.apply(h.events());
     REQUIRE(commands.size() == 1);
     CHECK(type_of(commands[0]) == "ContinueAsNewWorkflowExecution");
     CHECK(commands[0]["attributes"]["input"] == 5);
+    // The signal that came with it, whose handler had not run yet, goes to the new run.
+    CHECK(commands[0]["attributes"]["signals"] == json::array({{{"signal_name", "item"}, {"input", 42}}}));
     CHECK(run.finished());
   }
   SECTION("a spawned branch") {

@@ -35,7 +35,8 @@ class RequestFields {
   std::string opt_name(std::string_view field, std::string fallback = {});
   std::string text(std::string_view field, std::string fallback = {});  // any string
   std::string run_id(std::string_view field, std::string fallback = {});  // see checked_run_id
-  /// An idempotency key: any string of at most 1000 bytes (it is part of a unique index), or empty.
+  /// An idempotency key: any string of at most 255 bytes (it is part of a unique index, with
+  /// the namespace and the workflow id), or empty.
   std::string request_id(std::string_view field);
   std::optional<protocol::Duration> duration(std::string_view field);
   bool boolean(std::string_view field, bool fallback = false);

@@ -12,6 +12,7 @@
 #include "store/uuid.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace reprise::store {
@@ -99,17 +100,22 @@ class Attributes {
                                  prefix_, field, size, limits.max_payload_bytes));
     return *it;
   }
-  /// An array each of whose elements is within the payload limit (and not the whole: things
-  /// each accepted on its own, like the signals a continue-as-new carries); null when absent.
-  json payloads(std::string_view field, const Limits& limits) const {
+  /// An array of objects each of whose `inner` is within the payload limit (and not the whole:
+  /// payloads each accepted on its own, like the inputs of the signals a continue-as-new
+  /// carries); null when absent.
+  json payloads(std::string_view field, std::string_view inner, const Limits& limits) const {
     auto it = find(field);
     if (it == attrs_.end()) return nullptr;
     if (!it->is_array()) return *it;  // the caller says what it must be
-    for (std::size_t i = 0; i < it->size(); ++i)
-      if (auto size = (*it)[i].dump().size(); size > limits.max_payload_bytes)
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& element = (*it)[i];
+      const auto value = element.is_object() ? element.find(inner) : element.end();
+      if (value == element.end()) continue;
+      if (auto size = value->dump().size(); size > limits.max_payload_bytes)
         throw ApiError(ErrorCode::kPayloadTooLarge,
-                       fmt::format("{}: attributes.{}[{}] is {} bytes, over the {} byte payload limit", prefix_,
-                                   field, i, size, limits.max_payload_bytes));
+                       fmt::format("{}: attributes.{}[{}].{} is {} bytes, over the {} byte payload limit", prefix_,
+                                   field, i, inner, size, limits.max_payload_bytes));
+    }
     return *it;
   }
   protocol::RetryPolicy retry_policy() const {
@@ -321,10 +327,17 @@ void continue_as_new(CommandContext& ctx, const Attributes& a) {
   next.memo = a.has("memo") ? a.payload("memo", ctx.limits)
                                        : (row.memo ? protocol::parse_json(*row.memo) : json());
   // Signals the code received but did not handle go to the new run, never lost.
-  auto carried = a.payloads("signals", ctx.limits);
+  auto carried = a.payloads("signals", "input", ctx.limits);
   auto is_signal = [](const json& s) { return s.is_object() && s.contains("signal_name") && s["signal_name"].is_string(); };
   const bool signals_ok = carried.is_null() || (carried.is_array() && std::all_of(carried.begin(), carried.end(), is_signal));
   if (!signals_ok) a.fail("signals", "must be an array of {signal_name, input}");
+  // A signal the run sent itself in this task goes with it too, after those it carries.
+  for (auto& [type, attributes] : ctx.to_self)
+    if (type == EventType::kWorkflowExecutionSignaled) {
+      if (!carried.is_array()) carried = json::array();
+      carried.push_back({{"signal_name", attributes["signal_name"]}, {"input", std::move(attributes["input"])}});
+    }
+  ctx.to_self.clear();
   auto new_run_id = new_uuid();
   json attrs = {{"new_run_id", new_run_id},
                 {"workflow_type", next.workflow_type},
@@ -492,6 +505,8 @@ void act_on_external(CommandContext& ctx, const Attributes& a, bool signal) {
                {"request_id", ""}};
   json cancel = {{"reason", fmt::format("requested by workflow {}", to_string(run.key()))},
                  {"identity", fmt::format("workflow {}", to_string(run.key()))}};
+  // Run ids are stored in lower case; one named in capitals is the same run.
+  for (auto& c : target.run_id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   bool to_self = target.workflow_id == run.key().workflow_id &&
                  (target.run_id.empty() || target.run_id == run.key().run_id);
   auto deliver = [&](RunState& to) {

@@ -189,7 +189,8 @@ CompletionReply apply_workflow_task_completion(RunSet& runs, RunState& run, cons
   if (run.is_open()) {
     const bool flushed = run.flush_buffered() > 0;
     // A signal or cancel the run sent itself, after everything else; it schedules the next task.
-    // (A task that also closed the run never sees it, as with a signal that arrives after a close.)
+    // (A task that continued as new carried its signals to the new run; one that closed the run
+    // otherwise never sees them, as with a signal that arrives after a close.)
     if (!ctx.to_self.empty()) run.add_external(std::move(ctx.to_self));
     if (flushed || done.force_new_task || ctx.outcome_recorded) run.schedule_workflow_task();
     if (row.next_event_id - 1 > limits.history_max_events) throw HistoryLimitExceeded{row.next_event_id - 1};
@@ -246,6 +247,7 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
   bool check_activity_ids = false;  // set when the index refused a reused activity id
   std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
   Effects done;                  // the committed attempt's alone: one rolled back wakes nobody
+  int open_run_rounds = 0;       // rounds run again because a child's id was taken meanwhile
   for (bool settled = false; !settled;) {
     try {
       pg::in_transaction(conn, [&](pg::Connection& c) {
@@ -275,8 +277,9 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
         check_activity_ids = true;
         continue;
       }
-      // A child's workflow id started meanwhile: once more, to record StartChildWorkflowExecutionFailed.
-      if (open_run_taken(e) && !e.in_doubt()) continue;
+      // A child's workflow id started meanwhile: once more, to record StartChildWorkflowExecutionFailed
+      // (bounded: each round sees every start committed before it).
+      if (open_run_taken(e) && !e.in_doubt() && ++open_run_rounds < 20) continue;
       // A command a check in SQL refused, or a value of one that fits no column: a bad command.
       if (!e.rejected_request() && !e.data_exception()) throw;
       throw ApiError(ErrorCode::kInvalidArgument, e.primary_message());

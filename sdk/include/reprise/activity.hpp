@@ -91,7 +91,8 @@ class ActivityContext {
   /// The failure that ended the previous attempt (null on the first).
   const Payload& last_failure() const { return last_failure_; }
 
-  /// Whether the workflow asked to cancel this activity (learned through heartbeats).
+  /// Whether the workflow asked to cancel this activity, or this attempt is over (timed out and
+  /// retried, or its run closed): learned through heartbeats' answers.
   bool cancel_requested() const { return cancelled_ || (told_to_stop_ && told_to_stop_()); }
   /// Whether the worker running this activity is stopping (Worker::shutdown, SIGINT, SIGTERM).
   /// A long activity can heartbeat where it got to and throw CanceledError: the attempt fails

@@ -286,7 +286,8 @@ class WorkflowContext {
   /// Runs `body` shielded from the run's cancellation: compensations and cleanup go here.
   void cleanup(const std::function<void()>& body);
   /// For changing running workflows: returns `max_supported` on new runs and records it; old
-  /// runs replay the version they recorded (or `min_supported`'s predecessor, -1, if none).
+  /// runs replay the version they recorded (or `min_supported`'s predecessor, -1, if none). A
+  /// recorded version outside [min_supported, max_supported] fails the task (RPR1200).
   int get_version(const std::string& change_id, int min_supported, int max_supported,
                   const SourceLocation& loc = SourceLocation::current());
   /// Ends this run and starts a new one of the same workflow id with `input` (fresh history).

@@ -228,8 +228,13 @@ void WorkflowRun::run_workflow_function() {
 }
 
 void WorkflowRun::continue_as_new(const ContinueAsNewRequest& request) {
-  // Signals nobody handled yet travel to the new run: continuing never drops one.
+  // Signals nobody handled yet travel to the new run: continuing never drops one. Those
+  // handed to a handler that has not run (a handler of the same task continued first) come
+  // first, in the order they arrived.
   json carried = json::array();
+  for (const auto& slot : fibers_)
+    if (slot.fresh_signal_handler && slot.signal)
+      carried.push_back({{"signal_name", slot.signal->first}, {"input", slot.signal->second}});
   for (const auto& [name, payload] : signals_) carried.push_back({{"signal_name", name}, {"input", payload}});
   signals_.clear();
   json attrs = {{"input", request.input}};
@@ -263,6 +268,7 @@ void WorkflowRun::dispatch_signals() {
     }
     spawn([fn = handler->second.fn, payload = it->second] { fn(payload); });
     fibers_.back().fresh_signal_handler = true;
+    fibers_.back().signal = *it;
     it = signals_.erase(it);
   }
 }

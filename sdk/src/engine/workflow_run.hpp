@@ -101,6 +101,8 @@ class WorkflowRun {
     std::function<bool()> waiting_for;  // empty: ready to run
     int cleanup_depth = 0;              // > 0: shielded from the run's cancellation
     bool fresh_signal_handler = false;  // a signal's handler not yet run: it runs first
+    // The signal a fresh handler was given: carried by a continue-as-new that comes first.
+    std::optional<std::pair<std::string, Payload>> signal;
   };
 
   void start(const HistoryEvent& started);
