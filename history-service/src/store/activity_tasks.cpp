@@ -14,6 +14,7 @@
 #include "store/run_state.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
+#include "store/transaction.hpp"
 #include "store/workflow_task_completion.hpp"
 
 namespace reprise::store {
@@ -149,7 +150,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
   bool use_committed = true;  // the first attempt reads nothing when this process knows both rows
   for (eager.continuation = sticky_queue.empty() ? nullptr : continuation;;) {
     try {
-      pg::in_transaction(conn, [&](pg::Connection& c) {
+      in_transaction(conn, effects, [&](pg::Connection& c, Effects& done) {
         c.set_group_key(group_key(token.run));
         eager.task.reset();
         eager.continued.reset();
@@ -167,7 +168,7 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
         auto a = fenced ? std::move(*committed) : load_started_or_throw(c, token, &run);
         finish_activity(c, a, identity, EventType::kActivityTaskCompleted,
                         {{"scheduled_event_id", a.scheduled_event_id}, {"result", result}, {"identity", identity}},
-                        effects, sticky_queue.empty() ? nullptr : &eager, &run, fenced);
+                        done, sticky_queue.empty() ? nullptr : &eager, &run, fenced);
       });
       break;
     } catch (const pg::PgError& e) {
@@ -194,15 +195,15 @@ ActivityCompletionReply complete_activity_task(pg::Connection& conn, const TaskT
 
 void fail_activity_task(pg::Connection& conn, const TaskToken& token, const json& failure,
                         const std::string& identity, Effects& effects) {
-  pg::in_transaction(conn, [&](pg::Connection& c) {
+  in_transaction(conn, effects, [&](pg::Connection& c, Effects& done) {
     auto a = load_started_or_throw(c, token);
-    retry_or_fail_activity(c, a, failure, identity, std::nullopt, effects);
+    retry_or_fail_activity(c, a, failure, identity, std::nullopt, done);
   });
 }
 
 void cancel_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
                           const std::string& identity, Effects& effects) {
-  pg::in_transaction(conn, [&](pg::Connection& c) {
+  in_transaction(conn, effects, [&](pg::Connection& c, Effects& done) {
     auto a = load_started_or_throw(c, token);
     if (!a.cancel_requested)
       throw ApiError(ErrorCode::kInvalidArgument,
@@ -211,13 +212,13 @@ void cancel_activity_task(pg::Connection& conn, const TaskToken& token, const js
     finish_activity(c, a, identity, EventType::kActivityTaskCanceled,
                     {{"scheduled_event_id", a.scheduled_event_id}, {"details", details},
                      {"identity", identity}},
-                    effects);
+                    done);
   });
 }
 
 bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const json& details,
                              Effects& effects) {
-  return pg::in_transaction(conn, [&](pg::Connection& c) {
+  return in_transaction(conn, effects, [&](pg::Connection& c, Effects& done) {
     auto a = load_started_or_throw(c, token);
     auto at = now();
     c.defer("activity_heartbeat",
@@ -230,7 +231,7 @@ bool heartbeat_activity_task(pg::Connection& conn, const TaskToken& token, const
       TimerSpec t{timer_kind::kActivityHeartbeat, a.scheduled_event_id, a.attempt,
                   at + std::chrono::milliseconds(a.heartbeat_ms)};
       upsert_timer(c, a.run, t);
-      effects.add_timer(t.fire_at);
+      done.add_timer(t.fire_at);
     }
     return a.cancel_requested;
   });

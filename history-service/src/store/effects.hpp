@@ -1,7 +1,8 @@
 #pragma once
 /// What a committed transaction means for the rest of the service: pollers to wake, history
 /// waiters to wake, and the timer loop to wake earlier. Collected while the transaction runs
-/// and published only after COMMIT succeeds, so nobody is woken for work that was rolled back.
+/// and published only after COMMIT succeeds, so nobody is woken for work that was rolled back
+/// (a transaction run again collects them afresh at each attempt: store/transaction.hpp).
 
 #include <optional>
 #include <vector>

@@ -14,6 +14,7 @@
 #include "store/run_set.hpp"
 #include "store/sql_values.hpp"
 #include "store/tables.hpp"
+#include "store/transaction.hpp"
 #include "store/workflow_task_completion.hpp"
 #include "store/workflow_task_retry.hpp"
 
@@ -246,14 +247,12 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
   bool use_committed = true;     // the first attempt starts from the run as committed here last
   bool check_activity_ids = false;  // set when the index refused a reused activity id
   std::int64_t over_limit = 0;   // the history would pass the limit: the run is terminated
-  Effects done;                  // the committed attempt's alone: one rolled back wakes nobody
   int open_run_rounds = 0;       // rounds run again because a child's id was taken meanwhile
   for (bool settled = false; !settled;) {
     try {
-      pg::in_transaction(conn, [&](pg::Connection& c) {
+      in_transaction(conn, effects, [&](pg::Connection& c, Effects& done) {
         c.set_group_key(group_key(token.run));
         reply = {};
-        done = {};
         RunSet runs(c);
         auto& run = load_task_run(runs, token, use_committed);
         bool has_buffered = run.has_buffered();
@@ -270,7 +269,6 @@ CompletionReply complete_workflow_task(pg::Connection& conn, const TaskToken& to
                                                limits, signer, done, check_activity_ids);
       });
       settled = true;
-      effects.merge(std::move(done));
     } catch (const pg::PgError& e) {
       // A pending activity's id used again: once more with the check that names the command.
       if (activity_id_taken(e) && !check_activity_ids) {
